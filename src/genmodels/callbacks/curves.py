@@ -1,0 +1,72 @@
+"""Learning curves drawn with matplotlib (report fig. 1: the ELBO curve)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import lightning as L
+import matplotlib.pyplot as plt
+
+from genmodels.callbacks.base import FigureCallback
+from genmodels.images import save_figure
+
+
+class MetricCurves(FigureCallback):
+    """One panel per epoch-level metric name, with its train and validation values per epoch.
+
+    The history is kept in ``curves.json`` beside the PNG, so a resumed run continues the curves.
+
+    Args:
+        negate: metric names plotted with flipped sign (``elbo`` is drawn as -ELBO, as in the report).
+        ylabels: axis labels per metric name.
+    """
+
+    needs = ()
+
+    def __init__(self, output_dir: str, negate: Sequence[str] = (), ylabels: dict[str, str] | None = None) -> None:
+        super().__init__(output_dir)
+        self.negate, self.ylabels = set(negate), dict(ylabels or {})
+        self.history: dict[str, dict[str, float]] = {}
+
+    @property
+    def history_path(self):
+        return self.output_dir / "curves.json"
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.history_path.exists():
+            self.history = json.loads(self.history_path.read_text())
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.usable(trainer, pl_module) or trainer.sanity_checking:
+            return
+        epoch = str(trainer.current_epoch + 1)
+        self.history[epoch] = {
+            key: float(value)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith(("train/", "val/")) and value.numel() == 1 and key != "train/loss"
+        }
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.history_path.write_text(json.dumps(self.history, indent=1))
+        save_figure(self.figure(), self.output_dir / "curves.png")
+
+    def figure(self) -> plt.Figure:
+        """The curves drawn from the history so far."""
+        names = sorted({key.split("/", 1)[1] for row in self.history.values() for key in row})
+        figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+        epochs = sorted(self.history, key=int)
+        for axis, name in zip(axes[0], names):
+            sign = -1.0 if name in self.negate else 1.0
+            for stage in ("train", "val"):
+                points = [
+                    (int(e), sign * self.history[e][f"{stage}/{name}"])
+                    for e in epochs
+                    if f"{stage}/{name}" in self.history[e]
+                ]
+                if points:
+                    axis.plot(*zip(*points), marker="o", markersize=3, label=stage)
+            axis.set(xlabel="epoch", ylabel=self.ylabels.get(name, ("-" if sign < 0 else "") + name), title=name)
+            axis.grid(alpha=0.3)
+            axis.legend()
+        figure.tight_layout()
+        return figure

@@ -1,0 +1,115 @@
+"""Pictures of the latent space: 2-D manifold (report fig. 6), latent scatter, interpolation (fig. 9)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import lightning as L
+import matplotlib.pyplot as plt
+import torch
+from scipy.stats import norm
+
+from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.images import image_grid, log_figure, save_figure
+
+log = logging.getLogger(__name__)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Points on the straight line from z0 to z1 (each (D,)), endpoints included: (steps, D)."""
+    t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Points on the great-circle arc from z0 to z1 (spherical interpolation): (steps, D).
+
+    Norms are interpolated linearly along the arc's angle; nearly parallel endpoints fall back to lerp.
+    """
+    cosine = torch.dot(z0, z1) / (z0.norm() * z1.norm())
+    omega = torch.arccos(cosine.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4:
+        return lerp(z0, z1, steps)
+    t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def manifold_grid(grid_size: int, quantile_range: Sequence[float]) -> torch.Tensor:
+    """2-D latent points at the standard-normal quantiles of an even grid: (grid_size**2, 2).
+
+    Rows run from high to low second coordinate so the picture reads like a plot.
+    """
+    low, high = quantile_range
+    if not 0 < low < high < 1:
+        raise ValueError(f"quantile_range must satisfy 0 < low < high < 1, got {list(quantile_range)}")
+    values = torch.as_tensor(norm.ppf(torch.linspace(low, high, grid_size).numpy()), dtype=torch.float32)
+    z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+
+class LatentManifold(FigureCallback):
+    """Decoder means over a grid of 2-D latent points (only for latent_dim == 2)."""
+
+    def __init__(self, output_dir: str, grid_size: int = 20, quantile_range: Sequence[float] = (0.05, 0.95)) -> None:
+        super().__init__(output_dir)
+        self.grid_size, self.quantile_range = grid_size, tuple(quantile_range)
+        manifold_grid(2, self.quantile_range)  # validate at start-up
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.usable(trainer, pl_module):
+            return
+        if pl_module.latent_dim != 2:
+            log.info(
+                "LatentManifold skipped: the manifold is drawn for latent=2 only (this run: %d)", pl_module.latent_dim
+            )
+            return
+        z = manifold_grid(self.grid_size, self.quantile_range).to(pl_module.device)
+        self.publish(trainer, "manifold", pl_module.generate(z).float().cpu(), nrow=self.grid_size)
+
+
+class LatentScatter(FigureCallback):
+    """Posterior means of test images coloured by class (only for latent_dim == 2)."""
+
+    needs = ("encode_mean",)
+
+    def __init__(self, output_dir: str, num_points: int = 5000) -> None:
+        super().__init__(output_dir)
+        self.num_points = num_points
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.usable(trainer, pl_module) or pl_module.latent_dim != 2:
+            return
+        x, labels = trainer.datamodule.example_batch("test", self.num_points, pl_module.device)
+        means = pl_module.encode_mean(x).float().cpu()
+        figure, axis = plt.subplots(figsize=(6, 5))
+        points = axis.scatter(means[:, 0], means[:, 1], c=labels.cpu(), cmap="tab10", s=3, alpha=0.7)
+        figure.colorbar(points, ax=axis, ticks=range(10), label="class")
+        axis.set(xlabel="$z_1$", ylabel="$z_2$", title="Posterior means of test images")
+        log_figure(trainer, "figures/latent_scatter", figure)
+        save_figure(figure, self.output_dir / "latent_scatter.png")
+
+
+class LatentInterpolation(FigureCallback):
+    """Rows of pictures between pairs of fixed noise vectors, linear and spherical, in one figure."""
+
+    def __init__(self, output_dir: str, num_pairs: int = 6, steps: int = 10, seed: int = 1) -> None:
+        super().__init__(output_dir)
+        self.num_pairs, self.steps, self.seed = num_pairs, steps, seed
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.usable(trainer, pl_module):
+            return
+        ends = fixed_noise(2 * self.num_pairs, pl_module.latent_dim, self.seed, pl_module.device)
+        panels = {}
+        for label, path in (("linear", lerp), ("spherical (slerp)", slerp)):
+            z = torch.cat([path(ends[2 * i], ends[2 * i + 1], self.steps) for i in range(self.num_pairs)])
+            panels[label] = image_grid(pl_module.generate(z).float().cpu(), nrow=self.steps)
+        figure, axes = plt.subplots(1, 2, figsize=(2 * 0.9 * self.steps, 0.9 * self.num_pairs + 0.6))
+        for axis, (label, grid) in zip(axes, panels.items()):
+            axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+            axis.set_title(f"{label} interpolation")
+            axis.axis("off")
+        figure.tight_layout()
+        log_figure(trainer, "figures/interpolation", figure)
+        save_figure(figure, self.output_dir / "interpolation.png")

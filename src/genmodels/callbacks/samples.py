@@ -1,0 +1,90 @@
+"""Sample and reconstruction grids (report figures 2-5 and 8)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+
+from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.images import log_figure, panels_figure, save_figure
+
+
+class SampleGrid(FigureCallback):
+    """Samples from one fixed noise batch at chosen epochs, and a figure comparing those epochs.
+
+    Args:
+        epochs: 1-based epochs after which to draw; the last epoch is always drawn too.
+        num_samples: pictures per grid.
+        bernoulli_draws: also draw Bernoulli pixels from the decoder means (VAE; report figs. 2-3),
+            beside the means themselves (figs. 4-5).
+        seed: seed of the fixed noise batch (and of the Bernoulli draws).
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        epochs: Sequence[int] = (1,),
+        num_samples: int = 64,
+        bernoulli_draws: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(output_dir)
+        self.epochs = sorted({int(epoch) for epoch in epochs})
+        self.num_samples, self.bernoulli_draws, self.seed = num_samples, bernoulli_draws, seed
+        self.variants = ("mean", "bernoulli") if bernoulli_draws else ("mean",)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch in self.epochs and self.usable(trainer, pl_module):
+            self.draw(trainer, pl_module, epoch)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.usable(trainer, pl_module):
+            return
+        last = max(trainer.current_epoch, 1)
+        if not self._path(last, "mean").exists():
+            self.draw(trainer, pl_module, last)
+        for variant in self.variants:
+            panels = {f"epoch {epoch}": self._path(epoch, variant) for epoch in [*self.epochs, last]}
+            panels = {label: path for label, path in panels.items() if path.exists()}
+            figure = panels_figure(panels, title=f"Samples from fixed noise ({variant})")
+            log_figure(trainer, f"figures/samples_by_epoch_{variant}", figure)
+            save_figure(figure, self.output_dir / f"samples_by_epoch_{variant}.png")
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
+        """Draw the fixed-noise samples of this epoch (means, and Bernoulli draws if asked)."""
+        z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
+        means = pl_module.generate(z).float().cpu()
+        self.publish(trainer, self._name(epoch, "mean"), means)
+        if self.bernoulli_draws:
+            draws = torch.bernoulli(means, generator=torch.Generator().manual_seed(self.seed + epoch))
+            self.publish(trainer, self._name(epoch, "bernoulli"), draws)
+
+    def _name(self, epoch: int, variant: str) -> str:
+        return f"samples/epoch_{epoch:03d}_{variant}"
+
+    def _path(self, epoch: int, variant: str):
+        return self.output_dir / f"{self._name(epoch, variant)}.png"
+
+
+class ReconstructionGrid(FigureCallback):
+    """Test images (odd rows) above their reconstructions (even rows), after fitting."""
+
+    needs = ("reconstruct", "to_unit_range")
+
+    def __init__(self, output_dir: str, num_images: int = 32, per_row: int = 16) -> None:
+        super().__init__(output_dir)
+        self.num_images, self.per_row = num_images, per_row
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.usable(trainer, pl_module):
+            return
+        x, _ = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
+        originals = pl_module.to_unit_range(x).cpu()
+        reconstructions = pl_module.reconstruct(x).float().cpu()
+        rows = []
+        for start in range(0, len(originals), self.per_row):
+            rows += [originals[start : start + self.per_row], reconstructions[start : start + self.per_row]]
+        self.publish(trainer, "reconstructions", torch.cat(rows), nrow=self.per_row)
