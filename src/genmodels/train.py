@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels.instantiators import instantiate_all
@@ -45,7 +46,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         trainer.save_checkpoint(last_checkpoint)
     fit_metrics = scalar_metrics(trainer.callback_metrics)
 
-    test_metrics = scalar_metrics(trainer.test(model, datamodule=datamodule)[0]) if cfg.get("test", True) else {}
+    run_test = cfg.get("test", True) and is_overridden("test_step", model)  # a GAN has no test_step
+    test_metrics = scalar_metrics(trainer.test(model, datamodule=datamodule)[0]) if run_test else {}
     metrics = {**fit_metrics, **test_metrics}
     epochs = trainer.current_epoch
     summary = {

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 
 from genmodels.callbacks.base import FigureCallback
 from genmodels.images import save_figure
+from genmodels.run_info import write_json
 
 
 class MetricCurves(FigureCallback):
@@ -46,8 +47,7 @@ class MetricCurves(FigureCallback):
             for key, value in trainer.callback_metrics.items()
             if key.startswith(("train/", "val/")) and value.numel() == 1 and key != "train/loss"
         }
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.history_path.write_text(json.dumps(self.history, indent=1))
+        write_json(self.history_path, self.history)
         save_figure(self.figure(), self.output_dir / "curves.png")
 
     def figure(self) -> plt.Figure:

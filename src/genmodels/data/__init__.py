@@ -1,0 +1,7 @@
+"""MNIST-like data: fetching and verifying the files, parsing IDX, and the Lightning data module."""
+
+from genmodels.data.datamodule import MNISTDataModule, TensorImages
+from genmodels.data.idx import parse_idx, read_idx
+from genmodels.data.provision import DATASETS, DataError, ensure_dataset
+
+__all__ = ["DATASETS", "DataError", "MNISTDataModule", "TensorImages", "ensure_dataset", "parse_idx", "read_idx"]

@@ -1,0 +1,182 @@
+"""An in-memory LightningDataModule for MNIST-like datasets.
+
+The IDX files are parsed once into one uint8 tensor. Batches are gathered from it with one
+index operation, and every per-batch transform (scaling, binarization, resizing) runs on the
+device the batch was moved to, in ``on_after_batch_transfer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from genmodels.data.idx import read_idx
+from genmodels.data.provision import (
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    DataError,
+    ensure_dataset,
+    raw_dir,
+)
+
+PixelRange = Literal["unit", "symmetric"]
+Binarize = Literal["none", "dynamic", "static"]
+SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+
+
+class TensorImages(Dataset):
+    """Images (N, H, W) uint8 and labels (N,) that hand out whole batches with one gather."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return self.images[index], self.labels[index]
+
+
+def keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collate function for batches that ``TensorImages.__getitems__`` already assembled."""
+    return batch
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """MNIST or Fashion-MNIST held in memory, with on-device scaling, binarization and resizing.
+
+    Args:
+        data_dir: folder holding ``<dataset>/raw/`` (fetched there if missing).
+        dataset: ``mnist`` or ``fashion_mnist``.
+        batch_size: training batch size; ``eval_batch_size`` is used for validation and test.
+        val_size: images of the 60,000 training images held out for validation.
+        split_seed: seed of the train/validation split (fixed, independent of the run's seed).
+        pixel_range: ``unit`` scales to [0, 1] (VAE), ``symmetric`` to [-1, 1] (GAN with tanh).
+        binarize: ``none`` keeps grey levels, ``dynamic`` draws fresh Bernoulli pixels per batch,
+            ``static`` draws once with ``binarize_seed`` and keeps that draw.
+        image_size: 28 (native), or 32/64 by bilinear resizing.
+        download_timeout: seconds to wait for the normal download before trying other sources.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        dataset: str = "mnist",
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        pixel_range: PixelRange = "unit",
+        binarize: Binarize = "none",
+        binarize_seed: int = 0,
+        image_size: int = 28,
+        download_timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        _check_choice("data.pixel_range", pixel_range, ("unit", "symmetric"))
+        _check_choice("data.binarize", binarize, ("none", "dynamic", "static"))
+        _check_choice("data.image_size", image_size, SUPPORTED_IMAGE_SIZES)
+        for key, value in (("data.batch_size", batch_size), ("data.eval_batch_size", eval_batch_size)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if not 0 < val_size < 60000:
+            raise ValueError(f"data.val_size must be between 1 and 59999, got {val_size!r}")
+        self.data_dir, self.dataset = Path(data_dir), dataset
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_size, self.split_seed = val_size, split_seed
+        self.pixel_range, self.binarize, self.binarize_seed = pixel_range, binarize, binarize_seed
+        self.image_size, self.download_timeout = image_size, download_timeout
+        self.splits: dict[str, TensorImages] = {}
+
+    def prepare_data(self) -> None:
+        ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        folder = ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
+        train_images, train_labels = read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)
+        test_images, test_labels = read_idx(folder / TEST_IMAGES), read_idx(folder / TEST_LABELS)
+        if self.binarize == "static":
+            train_images = _bernoulli_draw(train_images, self.binarize_seed)
+            test_images = _bernoulli_draw(test_images, self.binarize_seed + 1)
+        order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(self.split_seed))
+        val_index, train_index = order[: self.val_size], order[self.val_size :]
+        self.splits = {
+            "train": TensorImages(train_images[train_index], train_labels[train_index]),
+            "val": TensorImages(train_images[val_index], train_labels[val_index]),
+            "test": TensorImages(test_images, test_labels),
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        if not self.splits:
+            raise DataError("the data module was not set up; call setup() first")
+        return DataLoader(self.splits[split], batch_size=batch_size, shuffle=shuffle, collate_fn=keep_batch)
+
+    def example_batch(self, split: str, count: int, device: torch.device | str = "cpu"):
+        """The first ``count`` images of a split, transformed as training batches are, and their labels."""
+        if not self.splits:
+            self.setup()
+        images, labels = self.splits[split][:count]
+        return self.transform(images.to(device)), labels
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        return self.transform(images), labels
+
+    def transform(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W) on any device -> float (B, 1, S, S) in the configured pixel range."""
+        x = images.unsqueeze(1).float().div_(255.0)
+        if self.binarize == "dynamic":
+            x = torch.bernoulli(x)
+        if self.image_size != x.shape[-1]:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        if self.pixel_range == "symmetric":
+            x = x.mul_(2.0).sub_(1.0)
+        return x
+
+    @property
+    def binarization_note(self) -> str:
+        """A sentence stating which targets likelihood numbers on this data belong to."""
+        return {
+            "none": "grey-level targets in [0, 1] (not comparable with binarized-MNIST numbers)",
+            "dynamic": "dynamically binarized targets (fresh Bernoulli draw per batch)",
+            "static": f"statically binarized targets (one Bernoulli draw, seed {self.binarize_seed})",
+        }[self.binarize]
+
+    def raw_folder(self) -> Path:
+        """Where this dataset's IDX files live."""
+        return raw_dir(self.data_dir, self.dataset)
+
+
+def _bernoulli_draw(images: torch.Tensor, seed: int) -> torch.Tensor:
+    probabilities = images.float().div_(255.0)
+    draw = torch.bernoulli(probabilities, generator=torch.Generator().manual_seed(seed))
+    return draw.to(torch.uint8).mul_(255)
+
+
+def _check_choice(key: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {list(allowed)}, got {value!r}")

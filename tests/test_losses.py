@@ -1,0 +1,35 @@
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+
+
+def test_kl_matches_torch_distributions():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(16, 7) * 2, torch.randn(16, 7)
+    expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(gaussian_kl_to_standard_normal(mu, logvar), expected)
+
+
+def test_kl_of_report_example():
+    # The report's question 1.5: q = N(1000, 1/4) against N(0, 1) in one dimension.
+    kl = gaussian_kl_to_standard_normal(
+        torch.tensor([[1000.0]], dtype=torch.float64), torch.log(torch.tensor([[0.25]], dtype=torch.float64))
+    )
+    assert abs(kl.item() - (0.5 * (1000.0**2 + 0.25 - 1.0) - 0.5 * torch.log(torch.tensor(0.25)).item())) < 1e-6
+    assert gaussian_kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
+
+
+def test_bernoulli_nll_matches_log_prob_on_binary_targets():
+    torch.manual_seed(1)
+    logits = torch.randn(5, 1, 28, 28) * 3
+    targets = torch.bernoulli(torch.full_like(logits, 0.3))
+    expected = -Bernoulli(logits=logits).log_prob(targets).flatten(1).sum(1)
+    torch.testing.assert_close(bernoulli_nll(logits, targets), expected)
+
+
+def test_bernoulli_nll_on_grey_targets_is_cross_entropy():
+    logits, targets = torch.tensor([[0.3, -1.2]]), torch.tensor([[0.25, 0.9]])
+    p = torch.sigmoid(logits)
+    expected = -(targets * p.log() + (1 - targets) * (1 - p).log()).sum(1)
+    torch.testing.assert_close(bernoulli_nll(logits, targets), expected)

@@ -1,0 +1,95 @@
+import gzip
+import hashlib
+
+import pytest
+import torch
+
+from genmodels.data import provision
+from genmodels.data.provision import DataError, DatasetSpec, LocalFolder, SourceFailed, ensure_dataset
+from tests.test_idx import idx_bytes
+
+FILES = (provision.TRAIN_IMAGES, provision.TRAIN_LABELS, provision.TEST_IMAGES, provision.TEST_LABELS)
+
+
+@pytest.fixture
+def tiny_dataset(monkeypatch, tmp_path):
+    """A registered four-file dataset with known contents, and a folder holding those files gzipped."""
+    contents = {name: idx_bytes(torch.full((3, 2), i, dtype=torch.uint8)) for i, name in enumerate(FILES)}
+    spec = DatasetSpec(
+        name="tiny", md5={n: hashlib.md5(c).hexdigest() for n, c in contents.items()}, torchvision_class="MNIST"
+    )
+    monkeypatch.setitem(provision.DATASETS, "tiny", spec)
+    source_dir = tmp_path / "source"
+    source_dir.mkdir()
+    for name, content in contents.items():
+        (source_dir / f"{name}.gz").write_bytes(gzip.compress(content))
+    return contents, source_dir
+
+
+class FailingSource:
+    def __init__(self, name, reason):
+        self.name, self.reason, self.calls = name, reason, 0
+
+    def fetch(self, spec, dest, timeout):
+        self.calls += 1
+        raise SourceFailed(self.reason)
+
+
+class WrongFiles:
+    name = "liar"
+
+    def fetch(self, spec, dest, timeout):
+        for fname in spec.md5:
+            (dest / fname).write_bytes(b"not the data")
+
+
+def test_falls_through_failing_sources_and_decompresses(tiny_dataset, tmp_path):
+    contents, source_dir = tiny_dataset
+    first = FailingSource("offline mirror", "Name or service not known")
+    folder = ensure_dataset("tiny", tmp_path / "data", sources=[first, WrongFiles(), LocalFolder(source_dir)])
+    assert first.calls == 1
+    for name, content in contents.items():
+        assert (folder / name).read_bytes() == content
+    assert not list(folder.glob(".staging-*"))
+
+
+def test_present_files_are_not_fetched_again(tiny_dataset, tmp_path):
+    _, source_dir = tiny_dataset
+    ensure_dataset("tiny", tmp_path / "data", sources=[LocalFolder(source_dir)])
+    never = FailingSource("never", "must not be called")
+    ensure_dataset("tiny", tmp_path / "data", sources=[never])
+    assert never.calls == 0
+
+
+def test_corrupt_file_names_file_and_fix(tiny_dataset, tmp_path):
+    _, source_dir = tiny_dataset
+    folder = ensure_dataset("tiny", tmp_path / "data", sources=[LocalFolder(source_dir)])
+    (folder / provision.TEST_LABELS).write_bytes(b"truncated")
+    with pytest.raises(DataError) as error:
+        ensure_dataset("tiny", tmp_path / "data", sources=[LocalFolder(source_dir)])
+    message = str(error.value)
+    assert provision.TEST_LABELS in message and "checksum mismatch" in message and "delete" in message
+
+
+def test_no_source_reachable_lists_every_source_and_manual_fix(tiny_dataset, tmp_path):
+    sources = [FailingSource("download", "Name or service not known"), FailingSource("npm", "npm not on PATH")]
+    with pytest.raises(DataError) as error:
+        ensure_dataset("tiny", tmp_path / "data", sources=sources)
+    message = str(error.value)
+    assert "download: Name or service not known" in message and "npm: npm not on PATH" in message
+    assert "by hand" in message and str(tmp_path / "data" / "tiny" / "raw") in message
+
+
+def test_unknown_dataset_lists_known_ones(tmp_path):
+    with pytest.raises(DataError, match="fashion_mnist"):
+        ensure_dataset("cifar", tmp_path)
+
+
+def test_official_checksums_include_corrected_t10k_labels():
+    assert provision.DATASETS["mnist"].md5[provision.TEST_LABELS] == "27ae3e4e09519cfbb04c329615203637"
+
+
+def test_real_mnist_files_verify(mnist_dir):
+    folder = ensure_dataset("mnist", mnist_dir, sources=[])
+    for name, md5 in provision.DATASETS["mnist"].md5.items():
+        assert provision.md5_of(folder / name) == md5

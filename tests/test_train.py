@@ -1,0 +1,62 @@
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from genmodels.train import train
+
+SHORT = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "figures.sample_epochs=[1]",
+]
+
+
+def png_size(path):
+    with Image.open(path) as image:
+        return image.size
+
+
+@pytest.mark.parametrize("latent", [2, 20])
+def test_vae_run_writes_every_output(train_config, latent):
+    cfg = train_config([f"latent={latent}", *SHORT])
+    metrics, objects = train(cfg)
+    out = Path(objects["trainer"].default_root_dir)
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["epochs"] == 2 and summary["latent"] == latent and summary["model"] == "VAE"
+    for key in ("train/elbo", "val/elbo", "test/elbo", "test/recon", "test/kl"):
+        assert summary["metrics"][key] == pytest.approx(metrics[key])
+    m = summary["metrics"]
+    assert m["test/elbo"] == pytest.approx(-(m["test/recon"] + m["test/kl"]), rel=1e-5)
+    assert (out / "checkpoints" / "last.ckpt").exists() and list((out / "checkpoints").glob("best-*.ckpt"))
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    figures = out / "figures"
+    assert png_size(figures / "samples" / "epoch_001_mean.png") == (242, 242)
+    assert png_size(figures / "samples" / "epoch_001_bernoulli.png") == (242, 242)
+    assert (figures / "samples" / "epoch_002_mean.png").exists()  # the last epoch is always drawn
+    for name in ("curves", "samples_by_epoch_mean", "samples_by_epoch_bernoulli", "interpolation"):
+        assert png_size(figures / f"{name}.png")[0] > 300
+    assert png_size(figures / "reconstructions.png") == (482, 122)
+    assert (figures / "manifold.png").exists() == (latent == 2)
+    assert (figures / "latent_scatter.png").exists() == (latent == 2)
+    if latent == 2:
+        assert png_size(figures / "manifold.png") == (602, 602)
+    assert sorted(json.loads((figures / "curves.json").read_text())) == ["1", "2"]
+
+
+def test_cli_help_lists_config_groups(run_cli):
+    result = run_cli("genmodels.train", "--help")
+    for group in ("data: fashion_mnist, mnist", "model:", "trainer:", "callbacks:", "logger:", "paths:"):
+        assert group in result.stdout
+
+
+def test_cli_fast_dev_run(run_cli, tmp_path):
+    run_cli("genmodels.train", "model=vae", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={tmp_path}")
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["global_steps"] == 1 and "test/elbo" in summary["metrics"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    assert (tmp_path / "figures" / "manifold.png").exists()
+    assert (tmp_path / ".hydra" / "config.yaml").exists()
