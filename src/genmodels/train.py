@@ -1,27 +1,40 @@
 """Training entry point: ``python -m genmodels.train model=vae latent=2`` (Hydra overrides).
 
-``train(cfg)`` reads top to bottom: seed, data, model, callbacks, loggers, trainer, fit, test,
-then the run's metrics.json. ``main`` is the thin Hydra wrapper around it.
+``train(cfg)`` reads top to bottom: checks, seed, data, model, callbacks, loggers, trainer, fit, test,
+then the run's metrics.json. ``main`` is the thin Hydra wrapper that turns known failures into one
+clear message (and, in a sweep, lets the other jobs go on).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from genmodels.callbacks.safety import TrainingDiverged
+from genmodels.checkpoints import CheckpointError
+from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
+from genmodels.resume import check_checkpoint_fits, resume_checkpoint
 from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
+from genmodels.validation import validate_train_config
 
 log = logging.getLogger(__name__)
+
+# Failures caused by the configuration, the data or the run itself: reported as one message, no traceback.
+USER_ERRORS = (ValueError, DataError, CheckpointError, TrainingDiverged)
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -29,17 +42,26 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
+    validate_train_config(cfg)
+    ckpt_path = cfg.get("ckpt_path")
+    if cfg.get("resume"):
+        ckpt_path = resume_checkpoint(cfg.resume)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(Path(cfg.resume))
+        log.info("Resuming %s from %s", cfg.resume, ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model)
+    datamodule: L.LightningDataModule = _build(cfg.data)
+    model: L.LightningModule = _build(cfg.model)
+    if ckpt_path:
+        check_checkpoint_fits(ckpt_path, model)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - started
     last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
     if not last_checkpoint.exists():  # e.g. fast_dev_run, which turns checkpointing off
@@ -64,6 +86,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "seconds_per_epoch": round(fit_seconds / max(epochs, 1), 3),
         "device": device_description(trainer),
         "checkpoint": str(last_checkpoint),
+        "resumed_from": str(ckpt_path) if ckpt_path else None,
         "test_weights": "final epoch",
         "metrics": metrics,
     }
@@ -74,12 +97,40 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer, "summary": summary}
 
 
+def _build(node: DictConfig) -> Any:
+    """``instantiate``, re-raising a constructor's own validation error instead of Hydra's wrapper."""
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, USER_ERRORS):
+            raise exc.__cause__ from None
+        raise
+
+
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the monitored metric for sweepers (Optuna)."""
-    metrics, _ = train(cfg)
+    """Hydra entry point; returns the monitored metric for sweepers (Optuna).
+
+    A failure writes ``failed.json`` into the run folder. A single run then stops with one message;
+    in a multirun the failure is logged and the sweep goes on with its other jobs.
+    """
+    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        metrics, _ = train(cfg)
+    except SIGTERMException:
+        raise SystemExit(143) from None  # the conventional exit status after SIGTERM
+    except Exception as exc:
+        write_json(
+            Path(HydraConfig.get().runtime.output_dir) / "failed.json",
+            {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+        )
+        if sweeping:
+            log.error("Job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)
+            return None
+        if isinstance(exc, USER_ERRORS):
+            raise SystemExit(f"error: {exc}") from None
+        raise
     metric = OmegaConf.select(cfg, "monitor.metric")
-    log.info("Finished in %s", HydraConfig.get().runtime.output_dir)
     return metrics.get(metric) if metric else None
 
 

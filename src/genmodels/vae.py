@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
-from genmodels.validation import require_positive_int
+from genmodels.validation import ConfigError, require_positive_int
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -78,9 +78,9 @@ class VAE(L.LightningModule):
         require_positive_int("latent", latent_dim)
         hidden_dims = list(hidden_dims)
         if not hidden_dims or any(not isinstance(h, int) or h <= 0 for h in hidden_dims):
-            raise ValueError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
+            raise ConfigError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
         if beta < 0:
-            raise ValueError(f"model.beta must be >= 0, got {beta}")
+            raise ConfigError(f"model.beta must be >= 0, got {beta}")
         self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.latent_dim, self.beta = latent_dim, beta
         self.optimizer_factory = optimizer or torch.optim.Adam
@@ -93,7 +93,7 @@ class VAE(L.LightningModule):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         return {"recon": bernoulli_nll(self.decoder(z), x), "kl": gaussian_kl_to_standard_normal(mu, logvar)}
 
-    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         x, _ = batch
         terms = self.loss_terms(x)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
@@ -102,9 +102,9 @@ class VAE(L.LightningModule):
         loss = recon + self.beta * kl
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
-        return loss
+        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._shared_step(batch, "train")
 
     def validation_step(self, batch, batch_idx: int) -> None:

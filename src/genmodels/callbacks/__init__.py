@@ -1,7 +1,19 @@
-"""Lightning callbacks that draw the report's figures for any model offering ``generate(z)``."""
+"""Lightning callbacks: the report's figures (for any model offering ``generate(z)``) and run safety."""
 
 from genmodels.callbacks.curves import MetricCurves
 from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, LatentScatter
+from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint
 from genmodels.callbacks.samples import ReconstructionGrid, SampleGrid
+from genmodels.callbacks.seeding import EpochSeeding
 
-__all__ = ["LatentInterpolation", "LatentManifold", "LatentScatter", "MetricCurves", "ReconstructionGrid", "SampleGrid"]
+__all__ = [
+    "EpochSeeding",
+    "FiniteLossGuard",
+    "InterruptCheckpoint",
+    "LatentInterpolation",
+    "LatentManifold",
+    "LatentScatter",
+    "MetricCurves",
+    "ReconstructionGrid",
+    "SampleGrid",
+]

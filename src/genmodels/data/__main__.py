@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from genmodels.data.provision import DATASETS, DataError, LocalFolder, default_sources, dataset_spec, ensure_dataset
+from genmodels.data.provision import DATASETS, DataError, LocalFolder, dataset_spec, default_sources, ensure_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

