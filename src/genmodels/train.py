@@ -82,6 +82,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "seed": cfg.seed,
         "epochs": epochs,
         "global_steps": trainer.global_step,
+        "train_batches_per_epoch": trainer.num_training_batches,
         "fit_wall_time_s": round(fit_seconds, 3),
         "seconds_per_epoch": round(fit_seconds / max(epochs, 1), 3),
         "device": device_description(trainer),

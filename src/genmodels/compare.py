@@ -1,0 +1,188 @@
+"""Compare the jobs of a sweep: ``python -m genmodels.compare <multirun dir>``.
+
+Collects each job's ``metrics.json`` (with its evaluation under ``"eval"``, if any), its overrides and
+its status into one table (Markdown and CSV) and one plot of the likelihood numbers against the
+latent size. Failed and unfinished jobs are listed, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from genmodels.images import save_figure  # noqa: E402
+
+# Columns shown when a job has them: (label, key in the flattened metrics).
+COLUMNS = [
+    ("test -ELBO", "test/elbo"),
+    ("val -ELBO", "val/elbo"),
+    ("IWAE NLL", "eval.test_iwae_nll"),
+    ("FID (MNIST clf)", "eval.fid_classifier"),
+    ("IS", "eval.inception_score"),
+    ("precision", "eval.precision"),
+    ("recall", "eval.recall"),
+    ("Inception FID", "eval.inception_fid"),
+]
+NEGATED = {"test/elbo", "val/elbo"}  # shown as -ELBO (nats, lower is better)
+
+
+@dataclass
+class Job:
+    """One sweep job: its folder, overrides, status and flattened numbers."""
+
+    folder: Path
+    overrides: list[str]
+    status: str
+    reason: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+def collect(sweep_dir: Path) -> list[Job]:
+    """Read every job folder of a Hydra multirun directory (overrides common to all jobs are dropped)."""
+    folders = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order)
+    jobs = []
+    for folder in folders:
+        overrides = _overrides(folder)
+        if (folder / "failed.json").exists():
+            error = json.loads((folder / "failed.json").read_text()).get("error", "unknown error")
+            jobs.append(Job(folder, overrides, "failed", error))
+        elif not (folder / "metrics.json").exists():
+            jobs.append(Job(folder, overrides, "incomplete", "no metrics.json (still running, killed, or deleted)"))
+        else:
+            summary = json.loads((folder / "metrics.json").read_text())
+            numbers = dict(summary.get("metrics", {}))
+            numbers.update(_flatten(summary.get("eval", {}), "eval"))
+            jobs.append(Job(folder, overrides, "ok", summary=summary, numbers=numbers))
+    shared = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
+    for job in jobs:  # keep the overrides that tell the jobs apart
+        job.overrides = [o for o in job.overrides if o not in shared]
+    return jobs
+
+
+def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``comparison.md`` and ``comparison.csv`` (finished jobs sorted by latent size, then the rest)."""
+    finished = sorted(
+        (j for j in jobs if j.status == "ok"), key=lambda j: (j.summary.get("latent") or 0, j.folder.name)
+    )
+    columns = [(label, key) for label, key in COLUMNS if any(key in j.numbers for j in finished)]
+    header = ["job", "overrides", "latent", "epochs", *[label for label, _ in columns], "s/epoch", "device"]
+    rows = []
+    for job in finished:
+        values = [
+            _format(-job.numbers[k] if k in NEGATED else job.numbers[k]) if k in job.numbers else "" for _, k in columns
+        ]
+        rows.append(
+            [
+                job.folder.name,
+                " ".join(job.overrides),
+                job.summary.get("latent"),
+                job.summary.get("epochs"),
+                *values,
+                job.summary.get("seconds_per_epoch"),
+                job.summary.get("device"),
+            ]
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "comparison.csv", out_dir / "comparison.md"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*header, "status", "reason"])
+        writer.writerows([*row, "ok", ""] for row in rows)
+        writer.writerows(
+            [j.folder.name, " ".join(j.overrides), *[""] * (len(header) - 2), j.status, j.reason]
+            for j in jobs
+            if j.status != "ok"
+        )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    problems = [j for j in jobs if j.status != "ok"]
+    if problems:
+        lines += ["", "Jobs without results:", ""]
+        lines += [f"- `{j.folder.name}` ({' '.join(j.overrides)}): {j.status}: {j.reason}" for j in problems]
+    md_path.write_text("\n".join(lines) + "\n")
+    return md_path, csv_path
+
+
+def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
+    """Plot -ELBO and IWAE NLL on the test set against the latent size, if the jobs have them."""
+    finished = sorted(
+        (j for j in jobs if j.status == "ok" and j.summary.get("latent")), key=lambda j: j.summary["latent"]
+    )
+    series = {
+        "test -ELBO": [(j.summary["latent"], -j.numbers["test/elbo"]) for j in finished if "test/elbo" in j.numbers],
+        "IWAE NLL": [(j.summary["latent"], j.numbers[k]) for j in finished if (k := "eval.test_iwae_nll") in j.numbers],
+    }
+    series = {label: points for label, points in series.items() if points}
+    if not series:
+        return None
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    for label, points in series.items():
+        axis.plot(*zip(*points), marker="o", label=label)
+    axis.set(
+        xscale="log",
+        xlabel="latent size",
+        ylabel="nats per image (lower is better)",
+        title="Test likelihood against latent size",
+    )
+    axis.set_xticks(sorted({p[0] for points in series.values() for p in points}))
+    axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return save_figure(figure, out_dir / "comparison.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m genmodels.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder (outputs/train/multiruns/<time>)")
+    parser.add_argument("--out", type=Path, help="where to write the table and plot (default: the sweep folder)")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        print(f"error: {args.sweep_dir} is not a folder; pass the folder a multirun wrote", file=sys.stderr)
+        return 1
+    jobs = collect(args.sweep_dir)
+    if not jobs:
+        print(f"error: {args.sweep_dir} holds no job folders (sub-folders with .hydra/)", file=sys.stderr)
+        return 1
+    out_dir = args.out or args.sweep_dir
+    md_path, csv_path = write_table(jobs, out_dir)
+    plot = write_plot(jobs, out_dir)
+    print(md_path.read_text())
+    print(f"Wrote {md_path}, {csv_path}" + (f", {plot}" if plot else ""))
+    return 0
+
+
+def _overrides(folder: Path) -> list[str]:
+    path = folder / ".hydra" / "overrides.yaml"
+    return [str(o) for o in OmegaConf.load(path)] if path.exists() else []
+
+
+def _flatten(node: Any, prefix: str) -> dict[str, float]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}.{key}").items()}
+    if isinstance(node, (int, float)) and not isinstance(node, bool):
+        return {prefix: float(node)}
+    return {}
+
+
+def _job_order(folder: Path) -> tuple[int, str]:
+    return (int(folder.name), "") if folder.name.isdigit() else (sys.maxsize, folder.name)
+
+
+def _format(value: float) -> str:
+    return f"{value:.2f}" if abs(value) >= 10 else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
