@@ -42,10 +42,14 @@ class MetricCurves(FigureCallback):
         if not self.usable(trainer, pl_module) or trainer.sanity_checking:
             return
         epoch = str(trainer.current_epoch + 1)
+        # Metrics logged both per step and per epoch appear as `x_step` and `x_epoch`: keep the epoch mean.
         self.history[epoch] = {
-            key: float(value)
+            key.removesuffix("_epoch"): float(value)
             for key, value in trainer.callback_metrics.items()
-            if key.startswith(("train/", "val/")) and value.numel() == 1 and key != "train/loss"
+            if key.startswith(("train/", "val/"))
+            and value.numel() == 1
+            and key != "train/loss"
+            and not key.endswith("_step")
         }
         write_json(self.history_path, self.history)
         save_figure(self.figure(), self.output_dir / "curves.png")
