@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -29,7 +30,7 @@ from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
 from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
-from genmodels.validation import validate_train_config
+from genmodels.validation import ConfigError, validate_train_config
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    check_ddp_fits_sweep(trainer)
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - started
     last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
-    if not last_checkpoint.exists():  # e.g. fast_dev_run, which turns checkpointing off
+    # e.g. fast_dev_run, which turns checkpointing off. Rank zero decides: saving is collective under DDP.
+    if not trainer.strategy.broadcast(last_checkpoint.exists()):
         trainer.save_checkpoint(last_checkpoint)
     fit_metrics = scalar_metrics(trainer.callback_metrics)
 
@@ -96,6 +99,32 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         log_hparams_with_metrics(trainer, cfg, metrics)
     log.info("Run folder: %s", output_dir)
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer, "summary": summary}
+
+
+def check_ddp_fits_sweep(trainer: L.Trainer) -> None:
+    """Refuse, in a Hydra sweep, a DDP strategy that starts its other ranks by re-running the command line.
+
+    Lightning starts ranks 1.. of ``strategy=ddp`` as ``python -m genmodels.train <the same arguments>``. In a
+    multirun those arguments are the whole sweep: the other ranks would run the sweep again, in folders and,
+    with a sampler such as Optuna's, with hyper-parameters of their own. Ranks started inside the job
+    (``ddp_spawn``) or by the cluster (one SLURM task per rank) all share the job's config and folder.
+    """
+    launcher = trainer.strategy.launcher
+    if not (
+        isinstance(launcher, _SubprocessScriptLauncher)
+        and launcher.num_processes > 1
+        and not launcher.cluster_environment.creates_processes_externally
+        and HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+    ):
+        return
+    raise ConfigError(
+        f"DDP with {launcher.num_processes} processes per node (trainer.strategy=ddp) cannot run in a "
+        "sweep (-m): Lightning would start its other ranks by re-running the command line, i.e. the whole sweep. "
+        "In a sweep, run one device per job with the jobs side by side (hydra/launcher=joblib), or one SLURM task "
+        "per rank (hydra/launcher=slurm with hydra.launcher.tasks_per_node=<trainer.devices>), or start the ranks "
+        "inside the job (trainer.strategy=ddp_spawn)."
+    )
 
 
 def _build(node: DictConfig) -> Any:
