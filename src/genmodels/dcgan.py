@@ -217,7 +217,7 @@ class DCGAN(L.LightningModule):
             "train/d_real": torch.sigmoid(real_logits.detach()).mean(),
             "train/d_fake": torch.sigmoid(fake_logits.detach()).mean(),
         }
-        self.log_dict(metrics, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log_dict(metrics, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=batch_size)
         return {"d_loss": metrics["train/d_loss"], "g_loss": metrics["train/g_loss"]}
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
