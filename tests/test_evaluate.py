@@ -1,0 +1,133 @@
+"""The evaluate CLI and ``evaluate(cfg)`` on a real (fast_dev_run) VAE run, and its error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from genmodels.data.provision import raw_dir
+from genmodels.evaluate import EvaluationError, evaluate, resolve_run
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
+# A quick classifier (its own cache file, trained in seconds) keeps the CLI test short.
+QUICK_CLASSIFIER = ["metrics.classifier.epochs=1", "metrics.classifier.train_images=2000"]
+SMALL = ["metrics.iwae_k=50", "metrics.num_test_images=200", "metrics.num_samples=500", "progress=false"]
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GENMODELS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory) -> Path:
+    """A fast_dev_run VAE training run (one batch) in a tmp folder."""
+    if not raw_dir(DATA_DIR, "mnist").is_dir():
+        pytest.skip(f"MNIST is not in {DATA_DIR} (set GENMODELS_DATA_DIR or run `make data`)")
+    run_dir = tmp_path_factory.mktemp("vae_run")
+    result = run_module(
+        "genmodels.train", "trainer.fast_dev_run=true", "trainer.accelerator=cpu", f"hydra.run.dir={run_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def compose_evaluate(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(config_name="evaluate", overrides=overrides)
+
+
+def test_cli_writes_eval_json_metrics_and_tensorboard(vae_run):
+    result = run_module("genmodels.evaluate", f"run_dir={vae_run}", *SMALL, *QUICK_CLASSIFIER)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "FID (MNIST classifier)" in result.stdout and "real-vs-real floor" in result.stdout
+
+    report = json.loads((vae_run / "eval.json").read_text())
+    expected_metrics = {
+        "test_neg_elbo",
+        "test_neg_elbo_sem",
+        "test_iwae_nll",
+        "test_iwae_nll_sem",
+        "iwae_gap",
+        "classifier_test_accuracy",
+        "fid_classifier",
+        "inception_score",
+        "inception_score_std",
+        "class_entropy",
+        "precision",
+        "recall",
+    }
+    assert expected_metrics <= set(report["metrics"])
+    assert set(report["floors"]) == {"fid_classifier", "inception_score", "class_entropy", "precision", "recall"}
+    assert {"load", "neg_elbo", "iwae", "classifier", "sampling", "sample_metrics", "total"} <= set(report["timings_s"])
+    assert report["binarization_note"].startswith("grey-level") and report["binarize"] == "none"
+    assert report["settings"]["iwae_k"] == 50 and report["details"]["likelihood"]["num_test_images"] == 200
+    assert report["details"]["sample_quality"]["num_samples"] == 500
+    assert report["model"] == "VAE" and report["checkpoint"].endswith("last.ckpt")
+
+    metrics = report["metrics"]
+    assert metrics["test_iwae_nll"] <= metrics["test_neg_elbo"]  # IWAE tightens the bound
+    assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
+    assert report["floors"]["fid_classifier"] < metrics["fid_classifier"]  # an untrained VAE is far from data
+
+    merged = json.loads((vae_run / "metrics.json").read_text())
+    assert merged["eval"]["test_iwae_nll"] == metrics["test_iwae_nll"]
+    assert merged["eval"]["fid_classifier_floor"] == report["floors"]["fid_classifier"]
+    assert "metrics" in merged  # the training summary is kept
+    assert list((vae_run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_evaluate_function_with_checkpoint_path_only(vae_run):
+    cfg = compose_evaluate(
+        [
+            f"ckpt_path={vae_run / 'checkpoints' / 'last.ckpt'}",
+            f"data_dir={DATA_DIR}",
+            "metrics.sample_quality=false",
+            "metrics.iwae_k=20",
+            "metrics.num_test_images=50",
+            "metrics.elbo_samples=1",
+            "progress=false",
+        ]
+    )
+    report = evaluate(cfg)
+    assert Path(report["run_dir"]) == vae_run.resolve()
+    assert set(report["floors"]) == set() and "fid_classifier" not in report["metrics"]
+    assert report["metrics"]["test_iwae_nll"] <= report["metrics"]["test_neg_elbo"]
+    assert report["details"]["likelihood"]["elbo_samples"] == 1
+
+
+def test_missing_run_checkpoint_and_config_name_path_and_fix(tmp_path):
+    with pytest.raises(EvaluationError, match="nothing to evaluate"):
+        resolve_run(None, None)
+    with pytest.raises(EvaluationError, match=f"(?s)run folder {tmp_path / 'nope'} does not exist.*Fix"):
+        resolve_run(str(tmp_path / "nope"), None)
+    with pytest.raises(EvaluationError, match=r"(?s)checkpoint .*last.ckpt does not exist.*\nFix"):
+        resolve_run(str(tmp_path), None)
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    with pytest.raises(EvaluationError, match=r"(?s)config\.yaml does not exist.*\nFix"):
+        resolve_run(None, str(checkpoint))
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    assert resolve_run(None, str(checkpoint)) == (tmp_path.resolve(), checkpoint)
+
+
+def test_cli_error_is_one_message_without_traceback(tmp_path):
+    missing = tmp_path / "no_such_run"
+    result = run_module("genmodels.evaluate", f"run_dir={missing}")
+    assert result.returncode == 2
+    assert f"run folder {missing} does not exist" in result.stderr and "Fix:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not missing.exists()  # nothing was created there

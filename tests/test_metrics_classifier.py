@@ -1,0 +1,100 @@
+"""The evaluation classifier: input preparation, caching with checksums, retraining, and its accuracy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from genmodels.data.provision import raw_dir
+from genmodels.metrics.classifier import (
+    ClassifierSettings,
+    MNISTClassifier,
+    accuracy,
+    classifier_outputs,
+    classifier_paths,
+    load_or_train_classifier,
+    to_classifier_input,
+)
+
+DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
+QUICK = ClassifierSettings(epochs=1, train_images=2000)
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A data folder whose MNIST raw files link to the real ones, so the cache goes into tmp."""
+    source = raw_dir(DATA_DIR, "mnist")
+    if not source.is_dir():
+        pytest.skip(f"MNIST is not at {source} (set GENMODELS_DATA_DIR or run `make data`)")
+    target = raw_dir(tmp_path, "mnist")
+    target.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_file():
+            (target / path.name).symlink_to(path)
+    return tmp_path
+
+
+def test_inputs_are_scaled_and_resized_to_28():
+    uint8 = torch.full((2, 64, 64), 255, dtype=torch.uint8)
+    x = to_classifier_input(uint8)
+    assert x.shape == (2, 1, 28, 28) and torch.allclose(x, torch.ones_like(x))
+    floats = torch.rand(3, 1, 32, 32)
+    assert to_classifier_input(floats).shape == (3, 1, 28, 28)
+    native = torch.rand(3, 1, 28, 28)
+    torch.testing.assert_close(to_classifier_input(native), native)
+    with pytest.raises(ValueError, match="single-channel"):
+        to_classifier_input(torch.rand(1, 3, 28, 28))
+
+
+def test_outputs_are_features_and_probabilities():
+    model = MNISTClassifier()
+    features, probabilities = classifier_outputs(model, torch.rand(5, 1, 32, 32), batch_size=2)
+    assert features.shape == (5, MNISTClassifier.feature_dim) and probabilities.shape == (5, 10)
+    torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(5))
+
+
+def test_non_default_settings_get_their_own_cache_file(tmp_path):
+    default, _ = classifier_paths(tmp_path, "mnist", ClassifierSettings())
+    quick, sidecar = classifier_paths(tmp_path, "mnist", QUICK)
+    assert default.name == "mnist_cnn.pt" and quick != default and sidecar.suffix == ".json"
+
+
+def test_cache_is_verified_reused_and_retrained_when_corrupt(data_copy, caplog):
+    caplog.set_level(logging.INFO, logger="genmodels.metrics.classifier")
+    model, info = load_or_train_classifier(data_copy, "mnist", QUICK)
+    weights, sidecar = classifier_paths(data_copy, "mnist", QUICK)
+    assert info["trained_now"] and weights.is_file() and "no cached classifier" in caplog.text
+    saved = json.loads(sidecar.read_text())
+    assert saved["sha256"] == info["sha256"] and 0.5 < saved["test_accuracy"] <= 1.0
+    assert saved["train_images"] == 2000 and saved["settings"]["epochs"] == 1
+
+    caplog.clear()
+    again, info_again = load_or_train_classifier(data_copy, "mnist", QUICK)
+    assert not info_again["trained_now"] and caplog.text == ""
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[name], tensor)
+
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")  # same size, other content
+    _, info_retrained = load_or_train_classifier(data_copy, "mnist", QUICK)
+    assert info_retrained["trained_now"] and "checksum mismatch" in caplog.text
+
+
+@pytest.mark.slow
+def test_default_classifier_reaches_99_percent():
+    """Loads the cached default classifier (training it first, a few minutes on a CPU, if missing)."""
+    if not raw_dir(DATA_DIR, "mnist").is_dir():
+        pytest.skip(f"MNIST is not in {DATA_DIR}")
+    from genmodels.data.datamodule import MNISTDataModule
+
+    model, info = load_or_train_classifier(DATA_DIR, "mnist")
+    datamodule = MNISTDataModule(data_dir=str(DATA_DIR))
+    datamodule.setup()
+    test = datamodule.splits["test"]
+    measured = accuracy(model, test.images, test.labels)
+    assert measured >= 0.99, info
+    assert measured == pytest.approx(info["test_accuracy"], abs=1e-6)
