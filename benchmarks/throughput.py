@@ -218,7 +218,11 @@ def measure_framework(model_name: str, steps: int, warmup: int, device: torch.de
     from genmodels.train import train
 
     figure_callbacks = ["curves", "samples", "reconstructions", "manifold", "latent_scatter", "interpolation"]
-    with tempfile.TemporaryDirectory() as out, initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+    configs = str(REPO / "configs")
+    with (
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out,
+        initialize_config_dir(configs, version_base="1.3"),
+    ):
         cfg = compose(
             "train",
             overrides=[

@@ -26,6 +26,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from genmodels.epoch_means import EpochMeans
 from genmodels.losses import discriminator_loss, generator_loss
 from genmodels.validation import ConfigError, require_positive_int
 
@@ -176,6 +177,8 @@ class DCGAN(L.LightningModule):
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.generator = Generator(latent_dim, image_size, generator_width)
         self.discriminator = Discriminator(image_size, discriminator_width)
+        # Losses, mean D(x) and mean D(G(z)) averaged over each epoch.
+        self.epoch_means = EpochMeans(["d_loss", "g_loss", "d_real", "d_fake"])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Generated images in [-1, 1] (the data's range)."""
@@ -212,13 +215,18 @@ class DCGAN(L.LightningModule):
         self.untoggle_optimizer(opt_g)
 
         metrics = {
-            "train/d_loss": d_loss.detach(),
-            "train/g_loss": g_loss.detach(),
-            "train/d_real": torch.sigmoid(real_logits.detach()).mean(),
-            "train/d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "d_real": torch.sigmoid(real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
         }
-        self.log_dict(metrics, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=batch_size)
-        return {"d_loss": metrics["train/d_loss"], "g_loss": metrics["train/g_loss"]}
+        self.epoch_means.update(metrics, weight=batch_size)
+        if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
+            self.log_dict({f"train_step/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=batch_size)
+        return {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict({f"train/{k}": v for k, v in self.epoch_means.compute_and_reset().items()})
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """[discriminator's, generator's], in the order ``training_step`` unpacks them."""

@@ -13,10 +13,12 @@ import lightning as L
 import torch
 from torch import nn
 
+from genmodels.epoch_means import EpochMeans
 from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 from genmodels.validation import ConfigError, require_positive_int
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+STAGES = ("train", "val", "test")
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -86,6 +88,10 @@ class VAE(L.LightningModule):
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.encoder = Encoder(image_size * image_size, hidden_dims, latent_dim)
         self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)
+        # -ELBO and its terms per image, averaged over each epoch of each stage.
+        self.epoch_means = nn.ModuleDict(
+            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("elbo", "recon", "kl")]) for stage in STAGES}
+        )
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image reconstruction NLL and KL in nats, each (B,), from one posterior sample."""
@@ -97,21 +103,31 @@ class VAE(L.LightningModule):
         x, _ = batch
         terms = self.loss_terms(x)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
-        metrics = {f"{stage}/elbo": -(recon + kl), f"{stage}/recon": recon, f"{stage}/kl": kl}
-        self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(x))
-        loss = recon + self.beta * kl
-        if stage == "train":
-            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
-        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
+        self.epoch_means[f"{stage}_means"].update(
+            {f"{stage}/elbo": -(recon + kl), f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
+        )
+        return {"loss": recon + self.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
 
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self._shared_step(batch, "train")
+        outputs = self._shared_step(batch, "train")
+        if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
+            self.log("train/loss", outputs["loss"], prog_bar=True, batch_size=len(batch[0]))
+        return outputs
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["train_means"].compute_and_reset())
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["val_means"].compute_and_reset())
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["test_means"].compute_and_reset())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())

@@ -38,19 +38,25 @@ class MetricCurves(FigureCallback):
         if self.history_path.exists():
             self.history = json.loads(self.history_path.read_text())
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.usable(trainer, pl_module) or trainer.sanity_checking:
-            return
-        epoch = str(trainer.current_epoch + 1)
-        # Metrics logged both per step and per epoch appear as `x_step` and `x_epoch`: keep the epoch mean.
-        self.history[epoch] = {
-            key.removesuffix("_epoch"): float(value)
+    # Models log their epoch means in their own on_train_epoch_end, which Lightning runs after the callbacks'
+    # one: so an epoch is recorded when the next one starts, and the last one when fitting ends.
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self.record(trainer, pl_module, trainer.current_epoch)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.record(trainer, pl_module, trainer.current_epoch)
+
+    def record(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
+        """Store the epoch-level train/val metrics of ``epoch`` (1-based) and redraw the figure."""
+        metrics = {
+            key: float(value)
             for key, value in trainer.callback_metrics.items()
-            if key.startswith(("train/", "val/"))
-            and value.numel() == 1
-            and key != "train/loss"
-            and not key.endswith("_step")
+            if key.startswith(("train/", "val/")) and value.numel() == 1 and key != "train/loss"
         }
+        if not self.usable(trainer, pl_module) or epoch < 1 or not any(k.startswith("train/") for k in metrics):
+            return  # e.g. the first epoch start of a resumed run: nothing trained in this process yet
+        self.history[str(epoch)] = metrics
         write_json(self.history_path, self.history)
         save_figure(self.figure(), self.output_dir / "curves.png")
 
