@@ -23,8 +23,14 @@ def test_experiment_composes_and_runs(run_cli, tmp_path, name):
     shown = run_cli("genmodels.train", f"experiment={name}", "--cfg", "job").stdout
     assert "max_epochs: 40" in shown
     small = ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"] if "dcgan" in name else []
-    run_cli("genmodels.train", f"experiment={name}", "trainer.fast_dev_run=true", "~logger", *small,
-            f"hydra.run.dir={tmp_path}")
+    run_cli(
+        "genmodels.train",
+        f"experiment={name}",
+        "trainer.fast_dev_run=true",
+        "~logger",
+        *small,
+        f"hydra.run.dir={tmp_path}",
+    )
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "figures" / "interpolation.png").exists()
 
 
@@ -38,8 +44,22 @@ def tiny_sweep(tmp_path_factory, mnist_dir):
 
     sweep = tmp_path_factory.mktemp("sweep")
     env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "genmodels.train", "-m", "latent=2,5", "trainer.fast_dev_run=true",
-                    "~logger", f"hydra.sweep.dir={sweep}"], cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genmodels.train",
+            "-m",
+            "latent=2,5",
+            "trainer.fast_dev_run=true",
+            "~logger",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return sweep
 
 

@@ -6,6 +6,7 @@ import torch
 
 from genmodels.data import provision
 from genmodels.data.provision import DataError, DatasetSpec, LocalFolder, SourceFailed, ensure_dataset
+from genmodels.hashing import file_digest
 from tests.test_idx import idx_bytes
 
 FILES = (provision.TRAIN_IMAGES, provision.TRAIN_LABELS, provision.TEST_IMAGES, provision.TEST_LABELS)
@@ -92,4 +93,4 @@ def test_official_checksums_include_corrected_t10k_labels():
 def test_real_mnist_files_verify(mnist_dir):
     folder = ensure_dataset("mnist", mnist_dir, sources=[])
     for name, md5 in provision.DATASETS["mnist"].md5.items():
-        assert provision.md5_of(folder / name) == md5
+        assert file_digest(folder / name, "md5") == md5

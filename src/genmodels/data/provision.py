@@ -9,7 +9,6 @@ Files are stored uncompressed under ``<data_dir>/<dataset>/raw/``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import shutil
 import subprocess
@@ -20,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from genmodels.hashing import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,6 @@ class Source(Protocol):
     name: str
 
     def fetch(self, spec: DatasetSpec, dest: Path, timeout: float) -> None: ...
-
-
-def md5_of(path: Path) -> str:
-    """The md5 hex digest of a file, read in chunks."""
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -160,7 +152,7 @@ def default_sources(spec: DatasetSpec) -> list[Source]:
 
 
 def _verify(path: Path, expected_md5: str) -> None:
-    actual = md5_of(path)
+    actual = file_digest(path, "md5")
     if actual != expected_md5:
         raise DataError(
             f"checksum mismatch for {path}: md5 {actual}, expected {expected_md5} (corrupt or truncated file).\n"
@@ -178,7 +170,7 @@ def _uncompressed(staging: Path, fname: str, expected_md5: str) -> Path:
         plain = packed.with_name(fname)
         with gzip.open(packed, "rb") as src, plain.open("wb") as dst:
             shutil.copyfileobj(src, dst)
-    actual = md5_of(plain)
+    actual = file_digest(plain, "md5")
     if actual != expected_md5:
         raise SourceFailed(f"{fname} has md5 {actual}, expected {expected_md5}")
     return plain

@@ -11,7 +11,6 @@ resized to 28 before the classifier sees them.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels.data.datamodule import MNISTDataModule
+from genmodels.hashing import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +167,6 @@ def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: i
     model.eval()
 
 
-def sha256_of(path: Path) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def classifier_paths(data_dir: str | Path, dataset: str, settings: ClassifierSettings) -> tuple[Path, Path]:
     """The weights file and its JSON sidecar."""
     stem = settings.file_stem(dataset)
@@ -194,7 +185,7 @@ def load_cached_classifier(
         info = json.loads(sidecar.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         return None, {}, f"unreadable sidecar {sidecar} ({exc})"
-    actual = sha256_of(weights)
+    actual = file_digest(weights, "sha256")
     if info.get("sha256") != actual:
         return None, {}, f"checksum mismatch for {weights}: sha256 {actual}, sidecar says {info.get('sha256')}"
     if info.get("settings") != asdict(settings):
@@ -246,7 +237,7 @@ def load_or_train_classifier(
             "train_images": len(train_images),
             "device": str(device),
             "settings": asdict(settings),
-            "sha256": sha256_of(weights),
+            "sha256": file_digest(weights, "sha256"),
         }
         partial = sidecar.with_suffix(".json.partial")
         partial.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

