@@ -131,3 +131,28 @@ def test_cli_error_is_one_message_without_traceback(tmp_path):
     assert f"run folder {missing} does not exist" in result.stderr and "Fix:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not missing.exists()  # nothing was created there
+
+
+def test_checkpoint_of_another_model_names_both_configs(vae_run, tmp_path):
+    other = tmp_path / "other"
+    result = run_module(
+        "genmodels.train",
+        "latent=3",
+        "trainer.fast_dev_run=true",
+        "trainer.accelerator=cpu",
+        "~logger",
+        f"hydra.run.dir={other}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    cfg = compose_evaluate(
+        [
+            f"run_dir={vae_run}",
+            f"ckpt_path={other / 'checkpoints' / 'last.ckpt'}",
+            f"data_dir={DATA_DIR}",
+            "progress=false",
+        ]
+    )
+    with pytest.raises(EvaluationError) as error:
+        evaluate(cfg)
+    message = str(error.value)
+    assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 20" in message

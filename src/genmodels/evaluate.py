@@ -67,6 +67,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         datamodule.setup()
         model = instantiate(run_cfg.model)
         state = load_checkpoint(checkpoint)
+        try:
+            checkpoints.check_same_model(state.get("hyper_parameters", {}), dict(model.hparams), str(checkpoint))
+        except checkpoints.CheckpointError as exc:
+            raise EvaluationError(f"{exc}\n(The model options come from {run_dir}/.hydra/config.yaml.)") from exc
         model.load_state_dict(state["state_dict"])
         model = model.to(device).eval()
 
