@@ -118,14 +118,9 @@ def dataset_negative_elbo(
     progress: bool = False,
 ) -> torch.Tensor:
     """-ELBO of every image of a (N, ...) tensor, in nats, (N,) float64 on the CPU."""
-    values = []
-    bar = tqdm(total=len(images), desc="-ELBO", unit="img", disable=not progress, leave=False)
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size]
-        values.append(-elbo(x, encoder, log_likelihood, num_samples, generator).cpu())
-        bar.update(len(x))
-    bar.close()
-    return torch.cat(values)
+    return _per_image(
+        images, batch_size, "-ELBO", progress, lambda x: -elbo(x, encoder, log_likelihood, num_samples, generator)
+    )
 
 
 def dataset_iwae_nll(
@@ -139,11 +134,28 @@ def dataset_iwae_nll(
     progress: bool = False,
 ) -> torch.Tensor:
     """-L_k (the IWAE estimate of -log p(x)) of every image of a (N, ...) tensor, in nats, (N,) float64."""
+    return _per_image(
+        images,
+        batch_size,
+        f"IWAE k={k}",
+        progress,
+        lambda x: -iwae_log_likelihood(x, encoder, log_likelihood, k, chunk_size, generator),
+    )
+
+
+def _per_image(
+    images: torch.Tensor,
+    batch_size: int,
+    description: str,
+    progress: bool,
+    bound: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """``bound`` applied to the images in batches, with a progress bar: (N,) on the CPU."""
     values = []
-    bar = tqdm(total=len(images), desc=f"IWAE k={k}", unit="img", disable=not progress, leave=False)
+    bar = tqdm(total=len(images), desc=description, unit="img", disable=not progress, leave=False)
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size]
-        values.append(-iwae_log_likelihood(x, encoder, log_likelihood, k, chunk_size, generator).cpu())
+        values.append(bound(x).cpu())
         bar.update(len(x))
     bar.close()
     return torch.cat(values)
