@@ -1,6 +1,7 @@
 """Training throughput of genmodels against a raw PyTorch loop and the classic example-script pipeline.
 
     python benchmarks/throughput.py [--quick] [--json PATH] [--device auto|cpu|cuda]
+    python benchmarks/throughput.py --speed-options [--quick]   # bf16, torch.compile, channels_last, cuDNN
 
 For the VAE (latent 20, batch 128) and the DCGAN (32x32 on CPU, 64x64 on GPU), it measures images per
 second of a training epoch along three paths, each in a fresh process (so peak memory is its own) and
@@ -15,6 +16,10 @@ repeated in interleaved order (so a noisy machine slows all paths alike):
 It also measures the machine's float32 matmul rate, counts the FLOPs of one training step with
 ``torch.utils.flop_counter`` (forward and backward matmuls/convolutions), prints every path as a
 fraction of the matmul rate, and measures the IWAE evaluation (images per second at k=5000).
+
+``--speed-options`` instead times the framework path with each speed option (``trainer.precision=
+bf16-mixed``, ``speed.compile=true``, ``speed.channels_last=true``, on a GPU ``trainer.benchmark=true``)
+and all of them together, as speed-ups over fp32 eager.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -212,7 +218,9 @@ class StepTimer:
         return _StepTimer()
 
 
-def measure_framework(model_name: str, steps: int, warmup: int, device: torch.device) -> float:
+def measure_framework(
+    model_name: str, steps: int, warmup: int, device: torch.device, overrides: Sequence[str] = ()
+) -> float:
     from hydra import compose, initialize_config_dir
 
     from genmodels.train import train
@@ -239,9 +247,10 @@ def measure_framework(model_name: str, steps: int, warmup: int, device: torch.de
                 f"trainer.accelerator={device.type}",
                 "figures.sample_epochs=[]",
                 *[f"~callbacks.{name}" for name in figure_callbacks],
-                "+callbacks.timer._target_=__main__.StepTimer",
+                f"+callbacks.timer._target_={__name__}.StepTimer",
                 f"+callbacks.timer.warmup={warmup}",
                 f"+callbacks.timer.device={device}",
+                *overrides,
             ],
         )
         _, objects = train(cfg)
@@ -274,8 +283,10 @@ def measure(args: argparse.Namespace) -> dict:
         rate = flops_per_image(args.measure.split(".")[1], device)
     else:
         model_name, path = args.measure.split(".")
-        function = {"raw": measure_raw, "classic": measure_classic, "framework": measure_framework}[path]
-        rate = function(model_name, args.steps, args.warmup, device)
+        if path == "framework":
+            rate = measure_framework(model_name, args.steps, args.warmup, device, args.override)
+        else:
+            rate = {"raw": measure_raw, "classic": measure_classic}[path](model_name, args.steps, args.warmup, device)
     return {"rate": rate, "peak_memory_mb": peak_memory_mb(device)}
 
 
@@ -283,7 +294,7 @@ def measure(args: argparse.Namespace) -> dict:
 # The driver
 
 
-def run_child(name: str, device: str, steps: int, warmup: int = 0, k: int = 0) -> dict:
+def run_child(name: str, device: str, steps: int, warmup: int = 0, k: int = 0, overrides: Sequence[str] = ()) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -297,6 +308,7 @@ def run_child(name: str, device: str, steps: int, warmup: int = 0, k: int = 0) -
         str(warmup),
         "--k",
         str(k),
+        *[f"--override={override}" for override in overrides],
     ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
     if result.returncode != 0:
@@ -310,7 +322,14 @@ def main() -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--repeats", type=int, help="repeats per path (median reported)")
+    parser.add_argument(
+        "--speed-options",
+        action="store_true",
+        help="instead of the comparison: the framework path with each speed option (bf16 autocast, torch.compile, "
+        "channels_last, cuDNN benchmark) against fp32 eager",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--override", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=5000, help=argparse.SUPPRESS)
@@ -330,6 +349,11 @@ def main() -> int:
         "device": torch.cuda.get_device_name() if gpu else f"cpu ({torch.get_num_threads()} threads)",
         "batch_size": BATCH,
     }
+    if args.speed_options:
+        results["speed_options"] = measure_speed_options(args.device, gpu, repeats, steps, warmup)
+        print_speed_options(results)
+        write_json(results, args.json)
+        return 0
     matmul = statistics.median(run_child("matmul", args.device, 0)["rate"] for _ in range(2))
     results["matmul_gflops"] = matmul
     for model_name in ("vae", "dcgan"):
@@ -367,10 +391,68 @@ def main() -> int:
     }
 
     print_table(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, args.json)
     return 0
+
+
+def write_json(results: dict, path: Path | None) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def speed_option_overrides(model_name: str, gpu: bool) -> dict[str, list[str]]:
+    """The options to time, as training overrides; ``fp32 eager`` is the reference."""
+    options = {
+        "fp32 eager": [],
+        "bf16-mixed": ["trainer.precision=bf16-mixed"],
+        "torch.compile": ["speed.compile=true"],
+    }
+    if model_name == "dcgan":
+        options["channels_last"] = ["speed.channels_last=true"]
+    if gpu and model_name == "dcgan":
+        options["cudnn benchmark"] = ["trainer.benchmark=true"]
+    options["all of these"] = [override for overrides in options.values() for override in overrides]
+    return options
+
+
+def measure_speed_options(device: str, gpu: bool, repeats: int, steps: dict, warmup: dict) -> dict:
+    """Framework images/s per speed option (median of interleaved repeats) and its speed-up over fp32 eager."""
+    results: dict = {}
+    for model_name in ("vae", "dcgan"):
+        options = speed_option_overrides(model_name, gpu)
+        # torch.compile compiles during the first steps: give every option the same longer warm-up.
+        warm = max(warmup[model_name], 10)
+        runs: dict[str, list[float]] = {name: [] for name in options}
+        for repeat in range(repeats):
+            for name, overrides in options.items():
+                rate = run_child(f"{model_name}.framework", device, steps[model_name], warm, overrides=overrides)
+                runs[name].append(rate["rate"])
+                print(f"{model_name} {name} #{repeat + 1}: {rate['rate']:.0f} images/s", file=sys.stderr)
+        reference = statistics.median(runs["fp32 eager"])
+        results[model_name] = {
+            name: {
+                "overrides": options[name],
+                "images_per_s": statistics.median(values),
+                "all_images_per_s": [round(v, 1) for v in values],
+                "speedup_over_fp32_eager": statistics.median(values) / reference,
+            }
+            for name, values in runs.items()
+        }
+    return results
+
+
+def print_speed_options(results: dict) -> None:
+    print(f"\nDevice: {results['device']}; batch {results['batch_size']}; framework path, median images/s")
+    header = f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides"
+    print(header)
+    print("-" * len(header))
+    for model_name, options in results["speed_options"].items():
+        for name, entry in options.items():
+            print(
+                f"{model_name:<7}{name:<16}{entry['images_per_s']:>10.0f}{entry['speedup_over_fp32_eager']:>9.2f}x"
+                f"  {' '.join(entry['overrides'])}"
+            )
 
 
 def print_table(results: dict) -> None:

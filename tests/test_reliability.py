@@ -92,16 +92,36 @@ def test_nan_loss_stops_with_step_term_and_causes(train_config, monkeypatch):
         return terms
 
     monkeypatch.setattr(VAE, "loss_terms", poisoned)
-    cfg = train_config(SHORT)
+    cfg = train_config([*SHORT, "callbacks.finite_loss_guard.every_n_steps=1"])
     with pytest.raises(TrainingDiverged) as error:
         train(cfg)
     message = str(error.value)
     assert "step 5" in message and "kl" in message and "model.optimizer.lr" in message and "last.ckpt" in message
+    assert "recon" not in message.split("non-finite")[1]  # only the poisoned term is named
     run_dir = Path(cfg.paths.output_dir)
     weights = final_weights(run_dir)
     assert all(torch.isfinite(w).all() for w in weights.values())
     assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 0
     assert not (run_dir / "checkpoints" / "interrupted.ckpt").exists()
+
+
+def test_nan_loss_read_every_few_steps_names_the_window_and_keeps_the_checkpoint(train_config, monkeypatch):
+    original = VAE.loss_terms
+
+    def poisoned(self, x):
+        terms = original(self, x)
+        if self.trainer.global_step == 5:  # one bad step; the next ones are non-finite through the weights
+            terms["recon"] = terms["recon"] + float("inf")
+        return terms
+
+    monkeypatch.setattr(VAE, "loss_terms", poisoned)
+    cfg = train_config(SHORT)  # the default reads the sums every trainer.log_every_n_steps (50) batches
+    assert cfg.callbacks.finite_loss_guard.every_n_steps == cfg.trainer.log_every_n_steps
+    with pytest.raises(TrainingDiverged, match=r"one of steps 4\.\.7 .*non-finite .*recon"):
+        train(cfg)  # read at the end of epoch 2 (steps 4..7), before its checkpoint is written
+    run_dir = Path(cfg.paths.output_dir)
+    assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 0
+    assert all(torch.isfinite(w).all() for w in final_weights(run_dir).values())
 
 
 def test_same_seed_gives_identical_metrics(mnist_dir, tmp_path):

@@ -134,7 +134,7 @@ class Discriminator(nn.Module):
         self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+        return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast
 
 
 class DCGAN(L.LightningModule):
@@ -234,6 +234,10 @@ class DCGAN(L.LightningModule):
             self.optimizer_factory(self.discriminator.parameters()),
             self.optimizer_factory(self.generator.parameters()),
         ]
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trainable networks by name (what ``speed.compile`` compiles)."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
 
     # The interface the figure callbacks use: latent_dim, generate, to_unit_range.
     @torch.no_grad()

@@ -5,31 +5,38 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-from torch import nn
-from torchmetrics.aggregation import MeanMetric
+from torchmetrics import Metric
 
 
-class EpochMeans(nn.Module):
-    """Batch-size-weighted means of named scalars over an epoch (reduced across DDP ranks on ``compute``).
+class EpochMeans(Metric):
+    """Batch-size-weighted means of named scalars over an epoch (summed across DDP ranks on ``compute``).
 
     Calling ``LightningModule.log`` for every term on every step costs Lightning about a millisecond per
-    call on a CPU, as much as a small model's whole step; an aggregator update costs ~50 µs and no
-    host-device synchronisation. The model logs ``compute()`` once at the end of each epoch.
+    call on a CPU, as much as a small model's whole step. Here a step costs one stacked in-place update
+    on the values' device (no host-device synchronisation); the model logs ``compute_and_reset()`` once
+    at the end of each epoch.
     """
+
+    full_state_update = False
 
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__()
         self.names = list(names)
-        self.means = nn.ModuleList(MeanMetric(nan_strategy="disable") for _ in self.names)
+        self.add_state("weighted_sums", default=torch.zeros(len(self.names)), dist_reduce_fx="sum")
+        self.add_state("total_weight", default=torch.zeros(()), dist_reduce_fx="sum")
 
     def update(self, values: Mapping[str, torch.Tensor], weight: int) -> None:
         """Add one batch's values (each a scalar tensor), weighted by its number of samples."""
-        for name, mean in zip(self.names, self.means):
-            mean.update(values[name].detach(), weight)
+        stacked = torch.stack([values[name].detach().reshape(()) for name in self.names])
+        self.weighted_sums.add_(stacked.float(), alpha=weight)
+        self.total_weight.add_(weight)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        means = self.weighted_sums / self.total_weight
+        return dict(zip(self.names, means.unbind()))
 
     def compute_and_reset(self) -> dict[str, torch.Tensor]:
-        """The epoch's means (synchronised across processes), then start afresh."""
-        result = {name: mean.compute() for name, mean in zip(self.names, self.means) if mean.update_count}
-        for mean in self.means:
-            mean.reset()
+        """The epoch's means (synchronised across processes; empty if nothing was added), then start afresh."""
+        result = self.compute() if self.update_count else {}
+        self.reset()
         return result

@@ -30,6 +30,7 @@ from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
 from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
+from genmodels.speed import apply_speed_options, check_speed_options
 from genmodels.validation import ConfigError, validate_train_config
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
     validate_train_config(cfg)
+    check_speed_options(cfg.speed)
     ckpt_path = cfg.get("ckpt_path")
     if cfg.get("resume"):
         ckpt_path = resume_checkpoint(cfg.resume)
@@ -57,6 +59,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     model: L.LightningModule = _build(cfg.model)
     if ckpt_path:
         check_checkpoint_fits(ckpt_path, model)
+    apply_speed_options(model, cfg.speed)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -95,18 +95,20 @@ class VAE(L.LightningModule):
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image reconstruction NLL and KL in nats, each (B,), from one posterior sample."""
-        mu, logvar = self.encoder(x)
+        mu, logvar = (t.float() for t in self.encoder(x))  # float32 terms also under bf16/fp16 autocast
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return {"recon": bernoulli_nll(self.decoder(z), x), "kl": gaussian_kl_to_standard_normal(mu, logvar)}
+        return {"recon": bernoulli_nll(self.decoder(z).float(), x), "kl": gaussian_kl_to_standard_normal(mu, logvar)}
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         x, _ = batch
         terms = self.loss_terms(x)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
+        neg_elbo = recon + kl
         self.epoch_means[f"{stage}_means"].update(
-            {f"{stage}/elbo": -(recon + kl), f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
+            {f"{stage}/elbo": -neg_elbo, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
         )
-        return {"loss": recon + self.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
+        loss = neg_elbo if self.beta == 1.0 else recon + self.beta * kl
+        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
 
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         outputs = self._shared_step(batch, "train")
@@ -131,6 +133,10 @@ class VAE(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trainable networks by name (what ``speed.compile`` compiles)."""
+        return {"encoder": self.encoder, "decoder": self.decoder}
 
     # The interface the figure callbacks use: latent_dim, generate, reconstruct, encode_mean.
     @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -19,33 +20,65 @@ class TrainingDiverged(RuntimeError):
 
 
 class FiniteLossGuard(L.Callback):
-    """Stop training as soon as a loss term returned by ``training_step`` is NaN or infinite.
+    """Stop training when a loss term returned by ``training_step`` becomes NaN or infinite.
 
-    ``training_step`` returns a dict of loss tensors (``loss`` and its named terms); the check costs one
-    host-device synchronisation every ``every_n_steps`` steps. The last checkpoint written at an epoch
-    end is left untouched, so no result is lost.
+    ``training_step`` returns a dict of loss tensors (``loss`` and its named terms). Each step adds them
+    to a running sum on their own device, which stays non-finite once any term was (no host-device
+    synchronisation per step); the sum is read every ``every_n_steps`` batches and at the end of each
+    epoch, before the epoch's checkpoint is written, so the last checkpoint on disk is always finite.
+    The message names the step (or the steps since the last check) and the terms at fault.
     """
 
     def __init__(self, every_n_steps: int = 1, hints: str = "") -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"callbacks.finite_loss_guard.every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
         self.hints = hints
-        self._step = 0
+        self._sums: torch.Tensor | None = None
+        self._names: list[str] = []
+        self._first_step: int | None = None  # trainer.global_step at the start of the window's first batch
+        self._step = 0  # ... and of the latest batch
+        self._batch_idx = 0
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
-        self._step = trainer.global_step  # the step whose loss on_train_batch_end sees
+        self._step, self._batch_idx = trainer.global_step, batch_idx
+        if self._first_step is None:
+            self._first_step = self._step
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
-        if not isinstance(outputs, dict) or batch_idx % self.every_n_steps:
+        terms = {k: v for k, v in outputs.items() if isinstance(v, torch.Tensor)} if isinstance(outputs, dict) else {}
+        if terms:
+            values = torch.stack([v.detach().float().sum() for v in terms.values()])
+            if self._sums is None or self._names != list(terms):
+                self._names, self._sums = list(terms), torch.zeros_like(values)
+            self._sums.add_(values)
+        if (batch_idx + 1) % self.every_n_steps == 0:
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: L.Trainer) -> None:
+        """Raise if a term was non-finite since the last check; otherwise start a new window."""
+        if self._sums is None or bool(self._sums.isfinite().all()):
+            if self._sums is not None:
+                self._sums.zero_()
+            self._first_step = None
             return
-        terms = {k: v.detach() for k, v in outputs.items() if isinstance(v, torch.Tensor)}
-        if not terms or bool(torch.stack([v.float().reshape(-1)[0] for v in terms.values()]).isfinite().all()):
-            return
-        bad = {k: float(v.float().reshape(-1)[0]) for k, v in terms.items() if not torch.isfinite(v).all()}
-        last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
-        kept = f"The last good checkpoint is {last}." if last.exists() else "No epoch finished, so no checkpoint."
+        bad = [name for name, total in zip(self._names, self._sums.tolist()) if not math.isfinite(total)]
+        first, last = self._first_step, self._step
+        steps = (
+            f"step {last}" if first == last else f"one of steps {first}..{last} (checked every {self.every_n_steps})"
+        )
+        checkpoint = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        kept = (
+            f"The last good checkpoint is {checkpoint}."
+            if checkpoint.exists()
+            else "No epoch finished, so no checkpoint."
+        )
         raise TrainingDiverged(
-            f"training diverged at step {self._step} (epoch {trainer.current_epoch + 1}, batch {batch_idx}): "
-            f"non-finite {bad}. Likely causes: {self.hints or 'a learning rate too high'}. {kept}"
+            f"training diverged at {steps} (epoch {trainer.current_epoch + 1}, batch {self._batch_idx}): "
+            f"non-finite {', '.join(bad)}. Likely causes: {self.hints or 'a learning rate too high'}. {kept}"
         )
 
 

@@ -47,8 +47,12 @@ class TensorImages(Dataset):
         return self.images[index], self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices)
+        index = torch.as_tensor(indices, device=self.images.device)
         return self.images[index], self.labels[index]
+
+    def to(self, device: torch.device) -> TensorImages:
+        """The same images and labels on ``device``."""
+        return TensorImages(self.images.to(device), self.labels.to(device))
 
 
 class EpochShuffle(Sampler[int]):
@@ -88,6 +92,8 @@ class MNISTDataModule(L.LightningDataModule):
             ``static`` draws once with ``binarize_seed`` and keeps that draw.
         image_size: 28 (native), or 32/64 by bilinear resizing.
         download_timeout: seconds to wait for the normal download before trying other sources.
+        on_device: keep the (uint8) images on the trainer's GPU, so batches are gathered there and
+            no host-to-device copy happens per step (MNIST takes 55 MB); no effect on a CPU.
     """
 
     def __init__(
@@ -104,6 +110,7 @@ class MNISTDataModule(L.LightningDataModule):
         binarize_seed: int = 0,
         image_size: int = 28,
         download_timeout: float = 10.0,
+        on_device: bool = True,
     ) -> None:
         super().__init__()
         _check_choice("data.pixel_range", pixel_range, ("unit", "symmetric"))
@@ -118,15 +125,19 @@ class MNISTDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.shuffle_seed = val_size, split_seed, shuffle_seed
         self.pixel_range, self.binarize, self.binarize_seed = pixel_range, binarize, binarize_seed
-        self.image_size, self.download_timeout = image_size, download_timeout
+        self.image_size, self.download_timeout, self.on_device = image_size, download_timeout, on_device
         self.splits: dict[str, TensorImages] = {}
 
     def prepare_data(self) -> None:
         ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+        if not self.splits:
+            self.splits = self._read_splits()
+        if self.on_device and self.trainer is not None and self.trainer.strategy.root_device.type == "cuda":
+            self.splits = {name: split.to(self.trainer.strategy.root_device) for name, split in self.splits.items()}
+
+    def _read_splits(self) -> dict[str, TensorImages]:
         folder = ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
         train_images, train_labels = read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)
         test_images, test_labels = read_idx(folder / TEST_IMAGES), read_idx(folder / TEST_LABELS)
@@ -135,7 +146,7 @@ class MNISTDataModule(L.LightningDataModule):
             test_images = _bernoulli_draw(test_images, self.binarize_seed + 1)
         order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(self.split_seed))
         val_index, train_index = order[: self.val_size], order[self.val_size :]
-        self.splits = {
+        return {
             "train": TensorImages(train_images[train_index], train_labels[train_index]),
             "val": TensorImages(train_images[val_index], train_labels[val_index]),
             "test": TensorImages(test_images, test_labels),
