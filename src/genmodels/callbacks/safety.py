@@ -48,7 +48,7 @@ class FiniteLossGuard(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
         terms = {k: v for k, v in outputs.items() if isinstance(v, torch.Tensor)} if isinstance(outputs, dict) else {}
         if terms:
-            values = torch.stack([v.detach().float().sum() for v in terms.values()])
+            values = torch.stack([v.detach() if v.dim() == 0 else v.detach().sum() for v in terms.values()]).float()
             if self._sums is None or self._names != list(terms):
                 self._names, self._sums = list(terms), torch.zeros_like(values)
             self._sums.add_(values)
