@@ -206,10 +206,15 @@ class StepTimer:
         import lightning as L
 
         class _StepTimer(L.Callback):
+            timed_steps = 0
+
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
                 if batch_idx == warmup:
                     synchronize(torch.device(device))
                     self.started = time.perf_counter()
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                self.timed_steps = batch_idx + 1 - warmup
 
             def on_train_epoch_end(self, trainer, pl_module):
                 synchronize(torch.device(device))
@@ -255,6 +260,10 @@ def measure_framework(
         )
         _, objects = train(cfg)
     timer = next(c for c in objects["trainer"].callbacks if hasattr(c, "elapsed"))
+    if timer.timed_steps != steps:
+        raise RuntimeError(
+            f"timed {timer.timed_steps} steps instead of {steps}: an epoch is shorter than warmup + steps"
+        )
     return steps * BATCH / timer.elapsed
 
 
@@ -341,7 +350,8 @@ def main() -> int:
     device = device_of(args.device)
     gpu = device.type == "cuda"
     repeats = args.repeats or (3 if args.quick else 5)
-    steps = {"vae": (150 if args.quick else 430), "dcgan": (300 if gpu else (15 if args.quick else 60))}
+    # Warm-up + steps must fit in one epoch (430 batches of 128).
+    steps = {"vae": (150 if args.quick else 400), "dcgan": (300 if gpu else (15 if args.quick else 60))}
     warmup = {"vae": 20, "dcgan": 20 if gpu else 3}
     iwae_images = 100 if gpu else (8 if args.quick else 40)
 
