@@ -27,7 +27,8 @@ def check_speed_options(speed: DictConfig) -> None:
         if not isinstance(speed.get(key), bool):
             raise ConfigError(f"speed.{key} must be true or false, got {speed.get(key)!r}")
     if speed.get("compile_mode") not in COMPILE_MODES:
-        raise ConfigError(f"speed.compile_mode must be one of {list(COMPILE_MODES)}, got {speed.get('compile_mode')!r}")
+        allowed = ", ".join("null" if mode is None else mode for mode in COMPILE_MODES)
+        raise ConfigError(f"speed.compile_mode must be one of {allowed}; got {speed.get('compile_mode')!r}")
     if not speed.compile:
         return
     backends = sorted({*torch.compiler.list_backends(), "eager", "aot_eager"})
