@@ -30,6 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels import checkpoints
+from genmodels.data.datamodule import resize
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
@@ -234,11 +235,7 @@ def reference_images(datamodule, count: int, seed: int) -> tuple[torch.Tensor, t
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
 
     def prepare(images: torch.Tensor) -> torch.Tensor:
-        x = images.unsqueeze(1).float().div(255.0)
-        if datamodule.image_size != x.shape[-1]:
-            size = (datamodule.image_size, datamodule.image_size)
-            x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        return x.clamp(0, 1)
+        return resize(images.unsqueeze(1).float().div(255.0), datamodule.image_size).clamp(0, 1)
 
     return prepare(test[:count]), prepare(train[order])
 
@@ -430,14 +427,17 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for key, label, note in ROWS:
         if key not in result["metrics"]:
             continue
-        value = result["metrics"][key]
-        text = f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+        text = _number(result["metrics"][key])
         if f"{key}_sem" in result["metrics"]:
             text += f" ± {result['metrics'][f'{key}_sem']:.2f}"
         floor = result["floors"].get(key)
-        floor_text = "" if floor is None else (f"{floor:.4f}" if abs(floor) < 10 else f"{floor:.2f}")
-        rows.append((label, text, floor_text, note(result)))
+        rows.append((label, text, "" if floor is None else _number(floor), note(result)))
     return rows
+
+
+def _number(value: float) -> str:
+    """Four decimals for small values, two for large ones."""
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
 
 def table_markdown(result: dict[str, Any]) -> str:

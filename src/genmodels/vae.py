@@ -107,8 +107,7 @@ class VAE(L.LightningModule):
         self.epoch_means[f"{stage}_means"].update(
             {f"{stage}/elbo": -neg_elbo, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
         )
-        loss = neg_elbo if self.beta == 1.0 else recon + self.beta * kl
-        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
+        return {"loss": recon + self.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
 
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         outputs = self._shared_step(batch, "train")

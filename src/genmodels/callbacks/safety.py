@@ -60,23 +60,22 @@ class FiniteLossGuard(L.Callback):
 
     def _check(self, trainer: L.Trainer) -> None:
         """Raise if a term was non-finite since the last check; otherwise start a new window."""
-        if self._sums is None or bool(self._sums.isfinite().all()):
-            if self._sums is not None:
-                self._sums.zero_()
-            self._first_step = None
-            return
+        if self._sums is not None:
+            if not bool(self._sums.isfinite().all()):
+                raise self._diverged(trainer)
+            self._sums.zero_()
+        self._first_step = None
+
+    def _diverged(self, trainer: L.Trainer) -> TrainingDiverged:
+        """The error naming the step(s), the non-finite terms, likely causes and the checkpoint kept."""
         bad = [name for name, total in zip(self._names, self._sums.tolist()) if not math.isfinite(total)]
         first, last = self._first_step, self._step
         steps = (
             f"step {last}" if first == last else f"one of steps {first}..{last} (checked every {self.every_n_steps})"
         )
         checkpoint = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
-        kept = (
-            f"The last good checkpoint is {checkpoint}."
-            if checkpoint.exists()
-            else "No epoch finished, so no checkpoint."
-        )
-        raise TrainingDiverged(
+        kept = f"The last good checkpoint is {checkpoint}." if checkpoint.exists() else "No epoch finished yet."
+        return TrainingDiverged(
             f"training diverged at {steps} (epoch {trainer.current_epoch + 1}, batch {self._batch_idx}): "
             f"non-finite {', '.join(bad)}. Likely causes: {self.hints or 'a learning rate too high'}. {kept}"
         )

@@ -187,8 +187,7 @@ class MNISTDataModule(L.LightningDataModule):
         x = images.unsqueeze(1).float().div_(255.0)
         if self.binarize == "dynamic":
             x = torch.bernoulli(x)
-        if self.image_size != x.shape[-1]:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        x = resize(x, self.image_size)
         if self.pixel_range == "symmetric":
             x = x.mul_(2.0).sub_(1.0)
         return x
@@ -205,6 +204,13 @@ class MNISTDataModule(L.LightningDataModule):
     def raw_folder(self) -> Path:
         """Where this dataset's IDX files live."""
         return raw_dir(self.data_dir, self.dataset)
+
+
+def resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Float images (B, C, H, W) resized bilinearly to ``image_size`` squared (as they are if already that size)."""
+    if images.shape[-1] == image_size:
+        return images
+    return F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
 
 
 def _bernoulli_draw(images: torch.Tensor, seed: int) -> torch.Tensor:

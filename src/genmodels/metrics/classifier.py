@@ -25,6 +25,7 @@ from torch import nn
 
 from genmodels.data.datamodule import MNISTDataModule
 from genmodels.hashing import file_digest
+from genmodels.run_info import write_json
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +240,7 @@ def load_or_train_classifier(
             "settings": asdict(settings),
             "sha256": file_digest(weights, "sha256"),
         }
-        partial = sidecar.with_suffix(".json.partial")
-        partial.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        partial.replace(sidecar)
+        write_json(sidecar, info)
         log.info(
             "Classifier trained in %.1f s: test accuracy %.2f%%, saved to %s", seconds, 100 * test_accuracy, weights
         )
