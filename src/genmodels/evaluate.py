@@ -30,7 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels import checkpoints
-from genmodels.data.datamodule import resize
+from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
@@ -57,7 +57,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate one training run; returns the contents written to ``eval.json``."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    run_dir, checkpoint = resolve_run(cfg.get("run_dir"), cfg.get("ckpt_path"))
+    run_dir, checkpoint = resolve_run(cfg.get("run_dir"), cfg.get("ckpt_path"), cfg.get("checkpoint", "auto"))
     device = pick_device(cfg.device)
 
     with timed(timings, "load"):
@@ -79,7 +79,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "checkpoint": str(checkpoint),
-        "checkpoint_epoch": state.get("epoch"),
+        "checkpoint_epoch": None if state.get("epoch") is None else state["epoch"] + 1,  # 1-based, as in the logs
         "checkpoint_global_step": state.get("global_step"),
         "model": type(model).__name__,
         "dataset": datamodule.dataset,
@@ -168,7 +168,7 @@ def evaluate_sample_quality(model, datamodule, m: DictConfig, cfg: DictConfig, d
     with timed(timings, "classifier"):
         settings = ClassifierSettings(**OmegaConf.to_container(m.classifier, resolve=True))
         classifier, classifier_info = load_or_train_classifier(
-            datamodule.data_dir, datamodule.dataset, settings, device
+            datamodule.data_dir, datamodule.dataset, settings, device, progress=cfg.progress
         )
     metrics["classifier_test_accuracy"] = classifier_info["test_accuracy"]
 
@@ -233,11 +233,7 @@ def reference_images(datamodule, count: int, seed: int) -> tuple[torch.Tensor, t
     train = read_idx(folder / TRAIN_IMAGES)
     count = min(count, len(test))
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-
-    def prepare(images: torch.Tensor) -> torch.Tensor:
-        return resize(images.unsqueeze(1).float().div(255.0), datamodule.image_size).clamp(0, 1)
-
-    return prepare(test[:count]), prepare(train[order])
+    return unit_images(test[:count], datamodule.image_size), unit_images(train[order], datamodule.image_size)
 
 
 def inception_fid(samples, test_images, train_images, m: DictConfig, device, progress: bool):
@@ -272,8 +268,8 @@ def inception_fid(samples, test_images, train_images, m: DictConfig, device, pro
 # Loading
 
 
-def resolve_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
-    """The run folder and the checkpoint file, both checked to exist."""
+def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto") -> tuple[Path, Path]:
+    """The run folder and the checkpoint file (``ckpt_path``, else the run's ``choice``), both checked to exist."""
     if not run_dir and not ckpt_path:
         raise EvaluationError(
             "nothing to evaluate.\nFix: pass run_dir=<a training run's output folder> "
@@ -289,7 +285,7 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]
         run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
     else:
         run = Path(run_dir).expanduser()
-        checkpoint = run / "checkpoints" / "last.ckpt"
+        checkpoint = run_checkpoint(run, choice)
     if not run.is_dir():
         raise EvaluationError(
             f"run folder {run} does not exist.\nFix: pass run_dir=<the output folder a training run printed "
@@ -308,6 +304,35 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]
             "or, with ckpt_path, add run_dir=<the run folder of that checkpoint>."
         )
     return run, checkpoint
+
+
+CHECKPOINT_CHOICES = ("auto", "best", "last")
+SAMPLE_QUALITY_MONITOR = "val/fid_clf"
+
+
+def run_checkpoint(run: Path, choice: str) -> Path:
+    """The checkpoint of a run folder to evaluate.
+
+    ``last``: ``last.ckpt``; ``best``: the epoch the run's checkpoint callback kept (``best-epoch*.ckpt``);
+    ``auto``: ``best`` for a run that chose its best epoch by sample quality (a GAN, ``val/fid_clf``), else
+    ``last`` (a VAE is evaluated as it ended, as in the report).
+    """
+    if choice not in CHECKPOINT_CHOICES:
+        raise EvaluationError(f"checkpoint must be one of {list(CHECKPOINT_CHOICES)}, got {choice!r}")
+    folder = run / "checkpoints"
+    best = sorted(folder.glob("best-*.ckpt"))
+    if choice == "auto":
+        config = run / ".hydra" / "config.yaml"
+        monitor = OmegaConf.select(OmegaConf.load(config), "monitor.metric") if config.is_file() else None
+        choice = "best" if best and monitor == SAMPLE_QUALITY_MONITOR else "last"
+    if choice == "last":
+        return folder / "last.ckpt"
+    if not best:
+        raise EvaluationError(
+            f"{folder} holds no best-*.ckpt (the run monitored no metric, or ended before its first score).\n"
+            "Fix: pass checkpoint=last, or ckpt_path=<a .ckpt file>."
+        )
+    return best[-1]
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
@@ -460,6 +485,7 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_row(*row)
     console = Console(width=max(120, Console().width))
     console.print(table)
+    console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
     console.print(f"Targets: {result['binarization_note']}")
     console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
     console.print(f"Written: {Path(result['run_dir']) / EVAL_FILE}")

@@ -1,21 +1,32 @@
-"""Reproduce the course report: ``python -m genmodels.report [--quick] [-- overrides]``.
+"""Reproduce the course report: ``python -m genmodels.report [--preset cpu|report|quick] [-- overrides]``.
 
-Runs (or reuses) one training run per report experiment in ``configs/experiment/report_*.yaml``,
-evaluates each with ``genmodels.evaluate``, and assembles ``<out>/``: every report figure under
+A preset (``configs/report/<preset>.yaml``) names, for each report experiment of ``configs/experiment/``, the
+training and evaluation overrides it runs with. For each experiment the command trains (or reuses, or resumes)
+one run, evaluates it with ``genmodels.evaluate``, and assembles ``<out>/``: every report figure under
 ``figures/``, ``results.json``, and ``report.md`` with the measured numbers beside what the report said.
-An interrupted report picks up where it stopped: finished runs are reused, unfinished ones resumed.
+An interrupted report picks up where it stopped: finished stages are reused, unfinished runs resumed.
+``--docs docs`` also publishes the figures and ``results.json`` there and rewrites the README's results section.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+PRESETS = ("report", "cpu", "quick")
+README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
+README_END = "<!-- results:end -->"
 
 
 @dataclass(frozen=True)
@@ -25,52 +36,103 @@ class ReportExperiment:
     name: str
     figures: dict[str, str]  # report figure file name -> PNG inside the run folder
     claim: str  # what the report said about this result
-    quick: list[str] = field(default_factory=list)  # training overrides for --quick
 
 
-QUICK_EVAL = ["metrics.iwae_k=1000", "metrics.num_test_images=1000", "metrics.num_samples=5000"]
+EXPERIMENTS = {
+    experiment.name: experiment
+    for experiment in (
+        ReportExperiment(
+            "report_vae_latent20",
+            {
+                "fig1_elbo_curve_latent20.png": "figures/curves.png",
+                "fig3_samples_bernoulli_latent20.png": "figures/samples_by_epoch_bernoulli.png",
+                "fig5_samples_mean_latent20.png": "figures/samples_by_epoch_mean.png",
+            },
+            "The ELBO improves over 40 epochs (fig. 1, no value given); latent-20 samples look less "
+            "meaningful than latent-2 ones at the same epochs (figs. 3, 5).",
+        ),
+        ReportExperiment(
+            "report_vae_latent2",
+            {
+                "fig2_samples_bernoulli_latent2.png": "figures/samples_by_epoch_bernoulli.png",
+                "fig4_samples_mean_latent2.png": "figures/samples_by_epoch_mean.png",
+                "fig6_manifold_latent2.png": "figures/manifold.png",
+                "extra_latent_scatter_latent2.png": "figures/latent_scatter.png",
+            },
+            "Samples improve from epoch 1 to 40; Bernoulli draws are sharper but noisier (figs. 2, 4); "
+            "the 2-D manifold morphs smoothly between digits, blurry in low-density corners (fig. 6).",
+        ),
+        ReportExperiment(
+            "report_dcgan",
+            {
+                "fig8_dcgan_samples.png": "figures/samples_by_epoch_mean.png",
+                "fig9_dcgan_interpolation.png": "figures/interpolation.png",
+            },
+            "Meaningful digits after 5 epochs and 'quite impressive' ones after 40 (fig. 8); "
+            "interpolation turns one digit into another, e.g. a 6 into a 4 (fig. 9).",
+        ),
+    )
+}
 
-EXPERIMENTS = [
-    ReportExperiment(
-        "report_vae_latent20",
-        {
-            "fig1_elbo_curve_latent20.png": "figures/curves.png",
-            "fig3_samples_bernoulli_latent20.png": "figures/samples_by_epoch_bernoulli.png",
-            "fig5_samples_mean_latent20.png": "figures/samples_by_epoch_mean.png",
-        },
-        "The ELBO improves over 40 epochs (fig. 1, no value given); latent-20 samples look less "
-        "meaningful than latent-2 ones at the same epochs (figs. 3, 5).",
-        quick=["trainer.max_epochs=5", "figures.sample_epochs=[1,3,5]"],
-    ),
-    ReportExperiment(
-        "report_vae_latent2",
-        {
-            "fig2_samples_bernoulli_latent2.png": "figures/samples_by_epoch_bernoulli.png",
-            "fig4_samples_mean_latent2.png": "figures/samples_by_epoch_mean.png",
-            "fig6_manifold_latent2.png": "figures/manifold.png",
-            "extra_latent_scatter_latent2.png": "figures/latent_scatter.png",
-        },
-        "Samples improve from epoch 1 to 40; Bernoulli draws are sharper but noisier (figs. 2, 4); "
-        "the 2-D manifold morphs smoothly between digits, blurry in low-density corners (fig. 6).",
-        quick=["trainer.max_epochs=5", "figures.sample_epochs=[1,3,5]"],
-    ),
-    ReportExperiment(
-        "report_dcgan",
-        {
-            "fig8_dcgan_samples.png": "figures/samples_by_epoch_mean.png",
-            "fig9_dcgan_interpolation.png": "figures/interpolation.png",
-        },
-        "Meaningful digits after 5 epochs and 'quite impressive' ones after 40 (fig. 8); "
-        "interpolation turns one digit into another, e.g. a 6 into a 4 (fig. 9).",
-        quick=[
-            "data.image_size=32",
-            "trainer.max_epochs=5",
-            "figures.sample_epochs=[1,3,5]",
-            "trainer.limit_train_batches=60",
-            "trainer.limit_val_batches=1",
-        ],
-    ),
-]
+# Metrics shown in the results table: key in eval.json, column title, decimals.
+COLUMNS = (
+    ("test_neg_elbo", "test −ELBO", 2),
+    ("test_iwae_nll", "IWAE NLL", 2),
+    ("fid_classifier", "FID (clf)", 2),
+    ("inception_score", "IS (clf)", 2),
+    ("class_entropy", "class entropy", 3),
+    ("precision", "precision", 3),
+    ("recall", "recall", 3),
+)
+
+
+class ReportError(RuntimeError):
+    """A preset, experiment or stage failed; the message names it and where its log is."""
+
+
+def default_preset() -> str:
+    """``report`` where a GPU is present, ``cpu`` elsewhere."""
+    import torch
+
+    return "report" if torch.cuda.is_available() else "cpu"
+
+
+def load_preset(name: str) -> DictConfig:
+    """The preset's config, ``configs/report/<name>.yaml``, checked to name only known experiments."""
+    path = CONFIGS / "report" / f"{name}.yaml"
+    if not path.is_file():
+        raise ReportError(f"unknown preset {name!r}; choose one of {list(PRESETS)} (files in {path.parent})")
+    preset = OmegaConf.load(path)
+    unknown = set(preset.runs) - set(EXPERIMENTS)
+    if unknown:
+        raise ReportError(f"{path} names unknown experiments {sorted(unknown)}; known: {list(EXPERIMENTS)}")
+    return preset
+
+
+class StageClock:
+    """Prints one line per finished stage: elapsed time and an estimate of what remains.
+
+    The estimate is the preset's expected minutes of the remaining stages, scaled by how fast the stages that
+    ran here (not the reused ones) went against their own expected minutes.
+    """
+
+    def __init__(self, expected_minutes: list[float]) -> None:
+        self.expected = expected_minutes
+        self.started = time.perf_counter()
+        self.seconds_run = 0.0
+        self.expected_run = 0.0
+
+    def finished(self, index: int, label: str, what: str, seconds: float) -> None:
+        if what != "reused":
+            self.seconds_run += seconds
+            self.expected_run += self.expected[index] * 60
+        pace = self.seconds_run / self.expected_run if self.expected_run else 1.0
+        remaining = sum(self.expected[index + 1 :]) * 60 * pace
+        print(
+            f"[{index + 1}/{len(self.expected)}] {label}: {what} in {_duration(seconds)} · "
+            f"elapsed {_duration(time.perf_counter() - self.started)} · about {_duration(remaining)} left",
+            flush=True,
+        )
 
 
 def run_module(module: str, args: list[str], log_path: Path) -> None:
@@ -80,147 +142,213 @@ def run_module(module: str, args: list[str], log_path: Path) -> None:
         code = subprocess.call([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT)
     if code != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise RuntimeError(f"python -m {module} {' '.join(args)} failed (exit {code}); log {log_path}:\n{tail}")
+        raise ReportError(f"python -m {module} {shlex.join(args)} failed (exit {code}); log {log_path}:\n{tail}")
 
 
-def train_and_evaluate(exp: ReportExperiment, run_dir: Path, quick: bool, extra: list[str], fresh: bool) -> str:
-    """Make sure ``run_dir`` holds a finished, evaluated run of ``exp``; returns what was done."""
-    if fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
-    overrides = [f"experiment={exp.name}", *(exp.quick if quick else []), *extra]
-    done = []
-    if not (run_dir / "metrics.json").exists():
-        resume = [f"resume={run_dir}"] if (run_dir / "checkpoints").is_dir() else []
-        hydra_dir = run_dir if not resume else run_dir / "resumed"
-        run_module(
-            "genmodels.train",
-            [*overrides, *resume, f"hydra.run.dir={hydra_dir}", "trainer.enable_progress_bar=false"],
-            run_dir.parent / f"{exp.name}.train.log",
-        )
-        done.append("resumed" if resume else "trained")
-    if fresh or not (run_dir / "eval.json").exists():
-        run_module(
-            "genmodels.evaluate",
-            [f"run_dir={run_dir}", "progress=false", *(QUICK_EVAL if quick else [])],
-            run_dir.parent / f"{exp.name}.evaluate.log",
-        )
-        done.append("evaluated")
-    return ", ".join(done) or "reused"
+def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, list[str]]:
+    """Make sure ``run_dir`` holds a finished run of experiment ``name``; returns what was done and the arguments."""
+    args = [f"experiment={name}", *overrides, f"hydra.run.dir={run_dir}"]
+    if (run_dir / "metrics.json").exists():
+        return "reused", args
+    resume = (run_dir / "checkpoints").is_dir()
+    extra = [f"resume={run_dir}", f"hydra.run.dir={run_dir / 'resumed'}"] if resume else []
+    run_module(
+        "genmodels.train", [*args, *extra, "trainer.enable_progress_bar=false"], run_dir.parent / f"{name}.train.log"
+    )
+    return ("resumed" if resume else "trained"), args
 
 
-def results_row(exp: ReportExperiment, run_dir: Path) -> dict:
-    """The numbers of one finished run, from its metrics.json and eval.json."""
+def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
+    """Make sure ``run_dir`` holds an ``eval.json``; returns what was done and the arguments."""
+    args = [f"run_dir={run_dir}", *overrides]
+    if not fresh and (run_dir / "eval.json").exists():
+        return "reused", args
+    run_module("genmodels.evaluate", [*args, "progress=false"], run_dir.parent / f"{name}.evaluate.log")
+    return "evaluated", args
+
+
+def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str], figures: list[str]) -> dict:
+    """What ``docs/results.json`` records of one experiment, from the run's metrics.json and eval.json."""
     summary = json.loads((run_dir / "metrics.json").read_text())
     evaluation = json.loads((run_dir / "eval.json").read_text())
+    metrics = {
+        key: {"value": value, "floor": evaluation["floors"].get(key)}
+        for key, value in evaluation["metrics"].items()
+        if isinstance(value, (int, float))
+    }
     return {
-        "experiment": exp.name,
+        "experiment": name,
+        "preset": preset,
         "model": summary["model"],
         "latent": summary["latent"],
         "image_size": summary["image_size"],
         "epochs": summary["epochs"],
         "train_batches_per_epoch": summary.get("train_batches_per_epoch"),
         "binarization": summary["binarization_note"],
-        "fit_wall_time_s": summary["fit_wall_time_s"],
-        "seconds_per_epoch": summary["seconds_per_epoch"],
         "device": summary["device"],
-        "test_elbo": summary["metrics"].get("test/elbo"),
-        "eval": evaluation["metrics"],
-        "floors": evaluation["floors"],
+        "train_wall_time_s": summary["fit_wall_time_s"],
+        "seconds_per_epoch": summary["seconds_per_epoch"],
+        "eval_wall_time_s": evaluation["timings_s"].get("total"),
+        "checkpoint": Path(evaluation["checkpoint"]).name,
+        "checkpoint_epoch": evaluation["checkpoint_epoch"],
         "eval_settings": {k: evaluation["settings"][k] for k in ("iwae_k", "num_test_images", "num_samples")},
-        "eval_seconds": evaluation["timings_s"].get("total"),
-        "claim": exp.claim,
+        "metrics": metrics,
+        "commands": commands,
+        "claim": EXPERIMENTS[name].claim,
+        "figures": figures,
     }
 
 
-def write_markdown(rows: list[dict], figures: dict[str, list[str]], out: Path, quick: bool) -> Path:
-    """``report.md``: the results table, the report's claims, and every figure."""
+def render_markdown(results: dict[str, Any], figures_path: str) -> str:
+    """The results table and, per experiment, the report's claim beside its figures (Markdown)."""
 
-    def number(value, digits=2):
-        return "" if value is None else f"{value:.{digits}f}"
-
-    def with_floor(row, key, digits=2):
-        value, floor = row["eval"].get(key), row["floors"].get(key)
-        return "" if value is None else f"{number(value, digits)} ({number(floor, digits)})"
+    def cell(entry: dict, key: str, digits: int) -> str:
+        metric = entry["metrics"].get(key)
+        if metric is None:
+            return ""
+        floor = metric["floor"]
+        return f"{metric['value']:.{digits}f}" + ("" if floor is None else f" ({floor:.{digits}f})")
 
     lines = [
-        f"# Reproduction of the report ({'quick mode' if quick else 'full mode'})",
+        f"Preset `{results['preset']}` ({results['description']}): "
+        f"{_duration(results['wall_time_s'])} in all on {results['device']}.",
         "",
-        "Numbers are nats per image (lower is better) for -ELBO and IWAE NLL; sample-quality scores are "
-        "followed by their real-vs-real floor in parentheses (training images against test images).",
-        "",
-        "| experiment | epochs | device | s/epoch | test -ELBO | IWAE NLL (k, images) | FID (MNIST clf) | IS "
-        "| precision | recall | binarization |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| experiment | epochs | checkpoint | train time | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+        "|---|---|---|---|" + "---|" * len(COLUMNS),
     ]
-    for row in rows:
-        iwae = row["eval"].get("test_iwae_nll")
-        settings = row["eval_settings"]
-        iwae_text = f"{number(iwae)} ({settings['iwae_k']}, {settings['num_test_images'] or 10000})" if iwae else ""
+    for entry in results["experiments"]:
         lines.append(
-            f"| {row['experiment']} | {row['epochs']} | {row['device']} | {number(row['seconds_per_epoch'], 1)} "
-            f"| {number(-row['test_elbo']) if row['test_elbo'] is not None else ''} | {iwae_text} "
-            f"| {with_floor(row, 'fid_classifier')} | {with_floor(row, 'inception_score')} "
-            f"| {with_floor(row, 'precision', 3)} | {with_floor(row, 'recall', 3)} | {row['binarization']} |"
+            f"| {entry['experiment']} ({entry['image_size']}×{entry['image_size']}) | {entry['epochs']} "
+            f"| epoch {entry['checkpoint_epoch']} ({entry['checkpoint']}) | {_duration(entry['train_wall_time_s'])} | "
+            + " | ".join(cell(entry, key, digits) for key, _, digits in COLUMNS)
+            + " |"
         )
-    lines += ["", "## What the report said, and the figures", ""]
-    for row in rows:
-        lines += [f"### {row['experiment']}", "", f"Report: {row['claim']}", ""]
-        lines += [f"![{name}](figures/{name})" for name in figures[row["experiment"]]]
-        lines.append("")
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    lines += [
+        "",
+        "−ELBO and IWAE NLL: nats per test image (lower is better; IWAE with k = "
+        + ", ".join(sorted({str(e["eval_settings"]["iwae_k"]) for e in results["experiments"]}))
+        + "), on grey-level targets, not comparable with binarized-MNIST numbers. Sample scores use the MNIST "
+        "classifier on generated samples against the test images, followed by their real-vs-real floor in "
+        "parentheses (training images against the same test images).",
+        "",
+    ]
+    for entry in results["experiments"]:
+        lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", ""]
+        lines += [f"![{name}]({figures_path}/{name})" for name in entry["figures"]]
+        lines += ["", f"`{entry['commands']['train']}`", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def update_readme(readme: Path, markdown: str) -> None:
+    """Replace the README's results section (between the results markers) by ``markdown``."""
+    text = readme.read_text()
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise ReportError(f"{readme} has no results markers ({README_BEGIN} ... {README_END})")
+    readme.write_text(text[: start + len(README_BEGIN)] + "\n" + markdown + text[end:])
+
+
+def run_report(
+    preset_name: str, out: Path, overrides: list[str], fresh: bool, eval_overrides: list[str] = ()
+) -> dict[str, Any]:
+    """Train and evaluate every experiment of a preset into ``out``; returns the results (also written there).
+
+    ``overrides`` are added to every training run, ``eval_overrides`` to every evaluation (after the preset's).
+    """
+    preset = load_preset(preset_name)
+    if fresh and out.exists():
+        shutil.rmtree(out / "runs", ignore_errors=True)
+    expected = [float(minutes) for run in preset.runs.values() for minutes in (run.minutes.train, run.minutes.evaluate)]
+    clock = StageClock(expected)
+    print(f"Preset {preset_name}: {preset.description}; about {_duration(sum(expected) * 60)} here.", flush=True)
+    entries, stage = [], 0
+    for name, run in preset.runs.items():
+        run_dir = out / "runs" / name
+        started = time.perf_counter()
+        done, train_args = train_stage(name, [*run.train, *overrides], run_dir)
+        clock.finished(stage, f"{name} train", done, time.perf_counter() - started)
+        started = time.perf_counter()
+        done, eval_args = evaluate_stage(name, [*run.evaluate, *eval_overrides], run_dir, fresh)
+        clock.finished(stage + 1, f"{name} evaluate", done, time.perf_counter() - started)
+        stage += 2
+        figures = []
+        for figure, source in EXPERIMENTS[name].figures.items():
+            if (run_dir / source).exists():
+                (out / "figures").mkdir(parents=True, exist_ok=True)
+                shutil.copy(run_dir / source, out / "figures" / figure)
+                figures.append(figure)
+        commands = {
+            "train": shlex.join(["python", "-m", "genmodels.train", *train_args]),
+            "evaluate": shlex.join(["python", "-m", "genmodels.evaluate", *eval_args]),
+        }
+        entries.append(results_entry(name, preset_name, run_dir, commands, figures))
+    results = {
+        "preset": preset_name,
+        "description": preset.description,
+        "command": shlex.join(
+            ["python", "-m", "genmodels.report", "--preset", preset_name]
+            + [f"--eval={override}" for override in eval_overrides]
+            + (["--", *overrides] if overrides else [])
+        ),
+        "device": entries[0]["device"] if entries else "",
+        "wall_time_s": round(time.perf_counter() - clock.started, 1),
+        "experiments": entries,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "report.md").write_text(f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}")
+    return results
+
+
+def publish_docs(out: Path, docs: Path, results: dict[str, Any]) -> None:
+    """Replace ``<docs>/figures`` by this report's figures, write ``<docs>/results.json``, and rewrite the results
+    section of the README beside the docs folder."""
+    shutil.rmtree(docs / "figures", ignore_errors=True)
+    shutil.copytree(out / "figures", docs / "figures")
+    (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genmodels.report", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="5 epochs, DCGAN at 32x32 on a data subset, smaller evaluations (CPU-friendly)",
+    parser = argparse.ArgumentParser(
+        prog="python -m genmodels.report",
+        description="Train and evaluate the course report's experiments and collect their figures and numbers.",
+        epilog="Presets (2-core CPU times): cpu ≈ 60 min (the default without a GPU), quick ≈ 10 min, "
+        "report: 64x64 and 40 epochs everywhere, for a GPU (the default there). Example: "
+        "python -m genmodels.report --preset quick -- trainer.max_epochs=2",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default outputs/report[-quick])")
-    parser.add_argument(
-        "--experiments",
-        default=",".join(e.name for e in EXPERIMENTS),
-        help="comma-separated subset of: " + ", ".join(e.name for e in EXPERIMENTS),
-    )
+    parser.add_argument("--preset", choices=PRESETS, default=None, help="cpu, report or quick (default: by device)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default outputs/report-<preset>)")
     parser.add_argument("--fresh", action="store_true", help="retrain and re-evaluate instead of reusing runs")
-    parser.add_argument("--docs", type=Path, help="also copy the figures into this folder (e.g. docs/figures)")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="publish into this folder (docs): figures/, results.json, and the results section of the README beside it",
+    )
+    parser.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="OVERRIDE",
+        help="an override for every evaluation, e.g. --eval metrics.inception_fid=true (repeatable)",
+    )
     parser.add_argument("overrides", nargs="*", help="extra training overrides for every run, after --")
     args = parser.parse_args(argv)
-    chosen = [e for e in EXPERIMENTS if e.name in args.experiments.split(",")]
-    unknown = set(args.experiments.split(",")) - {e.name for e in EXPERIMENTS}
-    if unknown:
-        print(
-            f"error: unknown experiments {sorted(unknown)}; choose from {[e.name for e in EXPERIMENTS]}",
-            file=sys.stderr,
-        )
+    preset = args.preset or default_preset()
+    out = args.out or Path("outputs") / f"report-{preset}"
+    try:
+        results = run_report(preset, out, args.overrides, args.fresh, args.eval)
+        if args.docs:
+            publish_docs(out, args.docs, results)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
-    out = args.out or Path("outputs") / ("report-quick" if args.quick else "report")
-    rows, figures = [], {}
-    for index, exp in enumerate(chosen, 1):
-        run_dir = out / "runs" / exp.name
-        started = time.perf_counter()
-        print(f"[{index}/{len(chosen)}] {exp.name} ...", flush=True)
-        try:
-            done = train_and_evaluate(exp, run_dir, args.quick, args.overrides, args.fresh)
-        except RuntimeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(f"[{index}/{len(chosen)}] {exp.name}: {done} in {time.perf_counter() - started:.0f} s", flush=True)
-        rows.append(results_row(exp, run_dir))
-        figures[exp.name] = []
-        for name, source in exp.figures.items():
-            if (run_dir / source).exists():
-                for folder in filter(None, (out / "figures", args.docs)):
-                    folder.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(run_dir / source, folder / name)
-                figures[exp.name].append(name)
-    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    report = write_markdown(rows, figures, out, args.quick)
-    print(report.read_text())
-    print(f"Wrote {report}, {out / 'results.json'} and {sum(map(len, figures.values()))} figures in {out / 'figures'}")
+    print((out / "report.md").read_text())
+    print(f"Wrote {out / 'report.md'}, {out / 'results.json'} and the figures in {out / 'figures'}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from genmodels.callbacks.curves import MetricCurves
 from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, LatentScatter
 from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint
+from genmodels.callbacks.sample_quality import SampleQualityMonitor
 from genmodels.callbacks.samples import ReconstructionGrid, SampleGrid
 from genmodels.callbacks.seeding import EpochSeeding
 
@@ -16,4 +17,5 @@ __all__ = [
     "MetricCurves",
     "ReconstructionGrid",
     "SampleGrid",
+    "SampleQualityMonitor",
 ]

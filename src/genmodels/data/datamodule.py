@@ -213,6 +213,14 @@ def resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
     return F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
 
 
+def unit_images(images: torch.Tensor, image_size: int) -> torch.Tensor:
+    """uint8 images (N, H, W) as float (N, 1, S, S) grey levels in [0, 1] at ``image_size``, resized as in training.
+
+    The route real images take to the sample-quality metrics, so that they meet samples of the same size and range.
+    """
+    return resize(images.unsqueeze(1).float().div(255.0), image_size).clamp(0, 1)
+
+
 def _bernoulli_draw(images: torch.Tensor, seed: int) -> torch.Tensor:
     probabilities = images.float().div_(255.0)
     draw = torch.bernoulli(probabilities, generator=torch.Generator().manual_seed(seed))

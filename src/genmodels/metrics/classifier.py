@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from genmodels.data.datamodule import MNISTDataModule
 from genmodels.hashing import file_digest
@@ -119,8 +120,12 @@ def train_classifier(
     train_labels: torch.Tensor,
     settings: ClassifierSettings = ClassifierSettings(),
     device: torch.device | str = "cpu",
+    progress: bool = True,
 ) -> MNISTClassifier:
-    """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate."""
+    """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate.
+
+    ``progress`` shows a progress bar over the training steps (on a terminal).
+    """
     device = torch.device(device)
     generator = torch.Generator().manual_seed(settings.seed)
     cuda_devices = []
@@ -135,6 +140,7 @@ def train_classifier(
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total_steps)
         model.train()
+        bar = tqdm(total=total_steps, desc="Training the evaluation classifier", unit="batch", disable=not progress)
         for _ in range(settings.epochs):
             order = torch.randperm(len(images), generator=generator).to(device)
             for start in range(0, len(images), settings.batch_size):
@@ -144,6 +150,8 @@ def train_classifier(
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+                bar.update()
+        bar.close()
         recalibrate_batch_norm(model, images, settings.batch_size)
     return model.eval()
 
@@ -204,8 +212,9 @@ def load_or_train_classifier(
     dataset: str = "mnist",
     settings: ClassifierSettings = ClassifierSettings(),
     device: torch.device | str = "cpu",
+    progress: bool = True,
 ) -> tuple[MNISTClassifier, dict]:
-    """The cached classifier of a dataset, trained (and cached) first if missing or unusable.
+    """The cached classifier of a dataset, trained (and cached) first if missing or unusable (with a progress bar).
 
     Returns the model in eval mode and its sidecar information (test accuracy, sha256, settings,
     training time, and ``trained_now``).
@@ -215,7 +224,11 @@ def load_or_train_classifier(
         model, info, why = load_cached_classifier(data_dir, dataset, settings, device)
         if model is not None:
             return model, {**info, "path": str(weights), "trained_now": False}
-        log.warning("Training the %s evaluation classifier: %s. This is done once and cached.", dataset, why)
+        log.warning(
+            "Training the %s evaluation classifier first (%s): about 6 minutes on 2 CPU cores, done once and cached.",
+            dataset,
+            why,
+        )
         datamodule = MNISTDataModule(data_dir=str(data_dir), dataset=dataset)
         datamodule.setup()
         train_images = torch.cat([datamodule.splits["train"].images, datamodule.splits["val"].images])
@@ -223,7 +236,7 @@ def load_or_train_classifier(
         if settings.train_images is not None:
             train_images, train_labels = train_images[: settings.train_images], train_labels[: settings.train_images]
         started = time.perf_counter()
-        model = train_classifier(train_images, train_labels, settings, device)
+        model = train_classifier(train_images, train_labels, settings, device, progress)
         seconds = time.perf_counter() - started
         test = datamodule.splits["test"]
         test_accuracy = accuracy(model, test.images, test.labels)

@@ -1,0 +1,116 @@
+"""Scoring a generator's samples while it trains, so that the checkpoint kept is the best-looking epoch.
+
+A GAN's losses do not say which epoch is best. ``SampleQualityMonitor`` generates a fixed batch of
+samples every ``every_n_epochs`` epochs (and after the last one), and scores it with the cached MNIST
+classifier of ``genmodels.metrics.classifier``:
+
+- ``val/fid_clf``: the Fréchet distance between the samples' classifier features and those of the
+  validation images (lower is better; the test images stay untouched for ``genmodels.evaluate``);
+- ``val/is_clf``: the classifier Inception Score of the samples (higher is better, at most 10).
+
+Both go to TensorBoard and the progress bar, so a ``ModelCheckpoint(monitor="val/fid_clf", mode="min")``
+keeps the best epoch beside ``last.ckpt``. The scores are computed on every rank (same weights, same
+noise), so each rank's checkpoint callback sees the same value.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from genmodels.callbacks.base import fixed_noise
+from genmodels.data.datamodule import unit_images
+from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
+from genmodels.metrics.frechet import frechet_distance
+from genmodels.metrics.sample_quality import inception_score
+from genmodels.validation import ConfigError, require_positive_int
+
+log = logging.getLogger(__name__)
+
+
+class SampleQualityMonitor(L.Callback):
+    """Logs ``val/fid_clf`` and ``val/is_clf`` of ``num_samples`` fixed-noise samples during training.
+
+    Args:
+        num_samples: samples scored each time (the same noise every time).
+        every_n_epochs: score after every n-th epoch; the last epoch is always scored.
+        seed: seed of the fixed noise.
+        batch_size: images per generator / classifier batch.
+        classifier: training settings of the cached classifier (``genmodels.metrics.classifier.ClassifierSettings``).
+    """
+
+    needs = ("generate", "latent_dim")
+
+    def __init__(
+        self,
+        num_samples: int = 2000,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+        batch_size: int = 500,
+        classifier: dict[str, Any] | None = None,
+    ) -> None:
+        require_positive_int("callbacks.sample_quality.num_samples", num_samples)
+        require_positive_int("callbacks.sample_quality.every_n_epochs", every_n_epochs)
+        self.num_samples, self.every_n_epochs, self.seed, self.batch_size = (
+            num_samples,
+            every_n_epochs,
+            seed,
+            batch_size,
+        )
+        self.settings = ClassifierSettings(**(classifier or {}))
+        self.seconds_spent = 0.0
+        self._classifier: torch.nn.Module | None = None
+        self._reference: torch.Tensor | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        missing = [name for name in self.needs if not hasattr(pl_module, name)]
+        if missing:
+            raise ConfigError(
+                f"callbacks.sample_quality needs a model that generates images, and {type(pl_module).__name__} "
+                f"has no {missing}. Drop the callback with ~callbacks.sample_quality (and monitor.metric=null)."
+            )
+        if trainer.fast_dev_run:
+            log.info("Sample quality is not scored in a fast_dev_run (its checkpoints are off too)")
+            return
+        datamodule = trainer.datamodule
+        self._classifier, info = load_or_train_classifier(datamodule.data_dir, datamodule.dataset, self.settings)
+        reference = unit_images(datamodule.splits["val"].images, datamodule.image_size)
+        self._reference, _ = classifier_outputs(self._classifier, reference, self.batch_size)
+        log.info(
+            "Sample quality: %d samples scored every %d epoch(s) against %d validation images "
+            "with the %s classifier (test accuracy %.2f%%)",
+            self.num_samples,
+            self.every_n_epochs,
+            len(reference),
+            datamodule.dataset,
+            100 * info["test_accuracy"],
+        )
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._classifier is not None:
+            self._classifier.to(pl_module.device)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if self._classifier is None or (epoch % self.every_n_epochs and epoch != trainer.max_epochs):
+            return
+        started = time.perf_counter()
+        fid, score = self.score(pl_module)
+        seconds = time.perf_counter() - started
+        self.seconds_spent += seconds
+        pl_module.log_dict({"val/fid_clf": fid, "val/is_clf": score}, prog_bar=True)
+        log.info("Epoch %d: FID (classifier) %.2f, IS (classifier) %.2f, scored in %.1f s", epoch, fid, score, seconds)
+
+    @torch.no_grad()
+    def score(self, pl_module: L.LightningModule) -> tuple[float, float]:
+        """FID against the validation features, and the Inception Score, of this epoch's fixed-noise samples."""
+        z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
+        samples = torch.cat([pl_module.generate(chunk).float() for chunk in z.split(self.batch_size)])
+        features, probabilities = classifier_outputs(self._classifier, samples, self.batch_size)
+        return frechet_distance(features, self._reference), inception_score(probabilities)[0]

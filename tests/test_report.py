@@ -1,0 +1,113 @@
+"""The report command: presets compose, the quick preset runs end to end, the published results match the README."""
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from genmodels import report
+from tests.conftest import CONFIGS, REPO, compose_train
+
+# The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
+TINY_TRAIN = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "figures.sample_epochs=[1]",
+    "classifier.epochs=1",
+    "classifier.train_images=2000",
+]
+TINY_EVAL = [
+    "metrics.iwae_k=20",
+    "metrics.num_test_images=50",
+    "metrics.num_samples=200",
+    "metrics.classifier.epochs=1",
+    "metrics.classifier.train_images=2000",
+]
+
+
+@pytest.mark.parametrize("preset", report.PRESETS)
+def test_every_preset_composes(preset, tmp_path, mnist_dir):
+    config = report.load_preset(preset)
+    assert config.description and set(config.runs) == set(report.EXPERIMENTS)
+    for name, run in config.runs.items():
+        cfg = compose_train([f"experiment={name}", *run.train], tmp_path, mnist_dir)
+        assert cfg.trainer.max_epochs >= 1
+        if preset != "quick":  # full epochs, the report's 40 for the VAEs (and everything in `report`)
+            assert cfg.trainer.limit_train_batches is None
+            assert cfg.trainer.max_epochs == 40 or (preset == "cpu" and name == "report_dcgan")
+        if preset == "report":
+            assert cfg.data.image_size == (64 if name == "report_dcgan" else 28)
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+            compose(config_name="evaluate", overrides=[f"run_dir={tmp_path}", *run.evaluate])
+        assert run.minutes.train > 0 and run.minutes.evaluate > 0
+
+
+def test_cpu_preset_keeps_the_report_vaes_and_shrinks_only_the_dcgan(tmp_path, mnist_dir):
+    runs = report.load_preset("cpu").runs
+    assert list(runs.report_vae_latent20.train) == [] and list(runs.report_vae_latent2.train) == []
+    dcgan = compose_train(["experiment=report_dcgan", *runs.report_dcgan.train], tmp_path, mnist_dir)
+    assert dcgan.data.image_size == 32 and dcgan.monitor.metric == "val/fid_clf"
+
+
+def test_unknown_preset_is_one_message(capsys):
+    with pytest.raises(SystemExit):
+        report.main(["--preset", "huge"])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path):
+    out, docs = tmp_path / "out", tmp_path / "docs"
+    (tmp_path / "README.md").write_text(f"intro\n{report.README_BEGIN}\nPLACEHOLDER-SECTION\n{report.README_END}\nrest\n")
+    args = ["--preset", "quick", "--out", str(out), "--docs", str(docs)]
+    args += [f"--eval={override}" for override in TINY_EVAL] + ["--", *TINY_TRAIN]
+    first = run_cli("genmodels.report", *args, timeout=900).stdout
+    assert "[1/6] report_vae_latent20 train: trained" in first and "left" in first
+    assert "[6/6] report_dcgan evaluate: evaluated" in first
+
+    results = json.loads((docs / "results.json").read_text())
+    assert results == json.loads((out / "results.json").read_text())
+    assert results["preset"] == "quick" and [e["experiment"] for e in results["experiments"]] == list(
+        report.EXPERIMENTS
+    )
+    for entry in results["experiments"]:
+        assert entry["epochs"] == 1 and entry["train_wall_time_s"] > 0 and entry["device"].startswith("cpu")
+        assert entry["checkpoint_epoch"] == 1
+        assert entry["commands"]["train"].startswith(f"python -m genmodels.train experiment={entry['experiment']}")
+        assert all({"value", "floor"} == set(metric) for metric in entry["metrics"].values())
+        for figure in entry["figures"]:
+            assert (docs / "figures" / figure).is_file()
+    dcgan = results["experiments"][2]
+    assert dcgan["checkpoint"].startswith("best-epoch") and "fid_classifier" in dcgan["metrics"]
+    assert "test_iwae_nll" in results["experiments"][0]["metrics"]
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("intro\n") and readme.endswith("rest\n") and "PLACEHOLDER-SECTION" not in readme
+    assert report.render_markdown(results, "docs/figures") in readme
+
+    again = run_cli("genmodels.report", *args, timeout=300).stdout
+    assert again.count(": reused in") == 6
+
+
+def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch):
+    now = iter([0.0, 120.0, 120.0])
+    monkeypatch.setattr(report.time, "perf_counter", lambda: next(now))
+    clock = report.StageClock([1.0, 2.0, 3.0])
+    clock.finished(0, "a train", "trained", 120.0)  # took twice the expected minute
+    clock.finished(1, "a evaluate", "reused", 0.0)  # reused stages do not change the pace
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[1/3] a train: trained in 2 min 00 s · elapsed 2 min 00 s · about 10 min 00 s left"
+    assert lines[1].endswith("about 6 min 00 s left")
+
+
+def test_published_results_match_the_readme():
+    """The README's results section is the rendering of docs/results.json (the front page cannot drift)."""
+    results = json.loads((REPO / "docs" / "results.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index(report.README_BEGIN) + len(report.README_BEGIN) : readme.index(report.README_END)]
+    assert section.strip() == report.render_markdown(results, "docs/figures").strip()
+    for entry in results["experiments"]:
+        for figure in entry["figures"]:
+            assert (REPO / "docs" / "figures" / figure).is_file()
