@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels.data.provision import raw_dir
-from genmodels.evaluate import EvaluationError, evaluate, resolve_run
+from genmodels.evaluate import EvaluationError, evaluate, resolve_run, run_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
@@ -122,6 +122,34 @@ def test_missing_run_checkpoint_and_config_name_path_and_fix(tmp_path):
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\n")
     assert resolve_run(None, str(checkpoint)) == (tmp_path.resolve(), checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "choice", "expected"),
+    [
+        ("val/fid_clf", "auto", "best-epoch004.ckpt"),  # a GAN: its best epoch by sample quality
+        ("val/elbo", "auto", "last.ckpt"),  # a VAE is evaluated as it ended
+        ("val/elbo", "best", "best-epoch004.ckpt"),
+        ("val/fid_clf", "last", "last.ckpt"),
+    ],
+)
+def test_run_checkpoint_choice(tmp_path, monitor, choice, expected):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(f"monitor:\n  metric: {monitor}\n")
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("best-epoch004.ckpt", "last.ckpt"):
+        (tmp_path / "checkpoints" / name).write_bytes(b"")
+    assert run_checkpoint(tmp_path, choice).name == expected
+
+
+def test_run_checkpoint_without_a_best_one_names_the_fix(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert run_checkpoint(tmp_path, "auto").name == "last.ckpt"
+    with pytest.raises(EvaluationError, match="(?s)holds no best-\\*.ckpt.*checkpoint=last"):
+        run_checkpoint(tmp_path, "best")
+    with pytest.raises(EvaluationError, match="checkpoint must be one of \\['auto', 'best', 'last'\\], got 'first'"):
+        run_checkpoint(tmp_path, "first")
 
 
 def test_cli_error_is_one_message_without_traceback(tmp_path):

@@ -61,7 +61,9 @@ def test_unknown_preset_is_one_message(capsys):
 
 def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path):
     out, docs = tmp_path / "out", tmp_path / "docs"
-    (tmp_path / "README.md").write_text(f"intro\n{report.README_BEGIN}\nPLACEHOLDER-SECTION\n{report.README_END}\nrest\n")
+    (tmp_path / "README.md").write_text(
+        f"intro\n{report.README_BEGIN}\nPLACEHOLDER-SECTION\n{report.README_END}\nrest\n"
+    )
     args = ["--preset", "quick", "--out", str(out), "--docs", str(docs)]
     args += [f"--eval={override}" for override in TINY_EVAL] + ["--", *TINY_TRAIN]
     first = run_cli("genmodels.report", *args, timeout=900).stdout
