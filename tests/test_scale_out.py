@@ -153,11 +153,14 @@ def test_ddp_dcgan_two_cpu_processes(run_cli, tmp_path):
             "latent=16",
             "model.generator_width=8",
             "model.discriminator_width=8",
+            "classifier.epochs=1",  # the sample-quality scores with a classifier trained in seconds
+            "classifier.train_images=2000",
             "~logger",
         ],
     )
     summary = check_one_run_two_shards(run_dir, records, tmp_path)
     assert summary["model"] == "DCGAN"
+    assert summary["metrics"]["val/fid_clf"] > 0  # scored on both ranks alike: each checkpoint callback sees it
     assert summary["global_steps"] == 2 * EPOCHS * BATCHES  # one discriminator and one generator step per batch
     assert (run_dir / "figures" / "samples_by_epoch_mean.png").exists()
 
