@@ -84,10 +84,10 @@ def image_size_for(model: str, device: torch.device) -> int:
 
 def make_model(model: str, image_size: int):
     if model == "vae":
-        from genmodels.vae import VAE
+        from genmodels.models.vae import VAE
 
         return VAE(latent_dim=20, hidden_dims=[500], image_size=image_size)
-    from genmodels.dcgan import DCGAN
+    from genmodels.models.dcgan import DCGAN
 
     return DCGAN(latent_dim=100, image_size=image_size)
 
@@ -106,8 +106,8 @@ def raw_step_fn(model, device: torch.device):
 
         return step
 
-    from genmodels.dcgan import real_labels
-    from genmodels.losses import discriminator_loss, generator_loss
+    from genmodels.models.dcgan import real_labels
+    from genmodels.models.losses import discriminator_loss, generator_loss
 
     d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(model.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from genmodels.dcgan import DCGAN, Discriminator, Generator, init_weights, real_labels
-from genmodels.losses import discriminator_loss, generator_loss
+from genmodels.models.dcgan import DCGAN, Discriminator, Generator, init_weights, real_labels
+from genmodels.models.losses import discriminator_loss, generator_loss
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))

@@ -12,7 +12,6 @@ from torch.distributions import MultivariateNormal, Normal
 
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TRAIN_IMAGES, raw_dir
-from genmodels.losses import bernoulli_nll
 from genmodels.metrics.likelihood import (
     bernoulli_log_likelihood,
     dataset_iwae_nll,
@@ -23,7 +22,8 @@ from genmodels.metrics.likelihood import (
     mean_and_standard_error,
     standard_normal_log_density,
 )
-from genmodels.vae import VAE
+from genmodels.models.losses import bernoulli_nll
+from genmodels.models.vae import VAE
 
 DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
 

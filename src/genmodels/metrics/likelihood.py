@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
-from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 
 Encoder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -26,8 +26,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from genmodels.epoch_means import EpochMeans
-from genmodels.losses import discriminator_loss, generator_loss
+from genmodels.models.epoch_means import EpochMeans
+from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.validation import ConfigError, require_positive_int
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]

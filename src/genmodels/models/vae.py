@@ -13,8 +13,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from genmodels.epoch_means import EpochMeans
-from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.epoch_means import EpochMeans
+from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 from genmodels.validation import ConfigError, require_positive_int
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
