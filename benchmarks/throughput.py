@@ -106,7 +106,7 @@ def raw_step_fn(model, device: torch.device):
 
         return step
 
-    from genmodels.models.dcgan import real_labels
+    from genmodels.models.gan import real_labels
     from genmodels.models.losses import discriminator_loss, generator_loss
 
     d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
