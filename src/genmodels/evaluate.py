@@ -43,6 +43,11 @@ from genmodels.run_info import write_json
 log = logging.getLogger(__name__)
 
 EVAL_FILE = "eval.json"
+# Model classes that moved into the models package; configs of older runs still name the old place.
+MOVED_MODELS = {
+    "genmodels.vae.VAE": "genmodels.models.vae.VAE",
+    "genmodels.dcgan.DCGAN": "genmodels.models.dcgan.DCGAN",
+}
 
 
 class EvaluationError(RuntimeError):
@@ -331,6 +336,7 @@ def load_run_config(run_dir: Path) -> DictConfig:
             )
     if "paths" in cfg:
         cfg.paths.output_dir = str(run_dir)
+    cfg.model._target_ = MOVED_MODELS.get(cfg.model.get("_target_"), cfg.model.get("_target_"))
     return cfg
 
 
