@@ -176,6 +176,7 @@ def write_sample_quality_plot(jobs: list[Job], out_dir: Path) -> Path | None:
         axis.set_xticks(range(len(values)), labels, rotation=20, ha="right")
         axis.set_title(f"{title}\n({better} is better)")
         axis.grid(axis="y", alpha=0.3)
+        axis.margins(y=0.15)  # room for the bar labels
     figure.tight_layout()
     return save_figure(figure, out_dir / "comparison_sample_quality.png")
 
