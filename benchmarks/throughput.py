@@ -84,10 +84,10 @@ def image_size_for(model: str, device: torch.device) -> int:
 
 def make_model(model: str, image_size: int):
     if model == "vae":
-        from genmodels.vae import VAE
+        from genmodels.models.vae import VAE
 
         return VAE(latent_dim=20, hidden_dims=[500], image_size=image_size)
-    from genmodels.dcgan import DCGAN
+    from genmodels.models.dcgan import DCGAN
 
     return DCGAN(latent_dim=100, image_size=image_size)
 
@@ -106,8 +106,8 @@ def raw_step_fn(model, device: torch.device):
 
         return step
 
-    from genmodels.dcgan import real_labels
-    from genmodels.losses import discriminator_loss, generator_loss
+    from genmodels.models.gan import real_labels
+    from genmodels.models.losses import discriminator_loss, generator_loss
 
     d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(model.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -268,15 +268,13 @@ def measure_framework(
 
 
 def measure_iwae(k: int, images: int, device: torch.device) -> float:
-    from genmodels.metrics.likelihood import bernoulli_log_likelihood, dataset_iwae_nll
+    from genmodels.metrics.likelihood import dataset_iwae_nll
 
     model = make_model("vae", 28).to(device).eval()
     x = torch.rand(images, 1, 28, 28, device=device).bernoulli()
     synchronize(device)
     started = time.perf_counter()
-    dataset_iwae_nll(
-        x, model.encoder, bernoulli_log_likelihood(model.decoder), k=k, batch_size=min(images, 20), progress=False
-    )
+    dataset_iwae_nll(x, model, k=k, batch_size=min(images, 20), progress=False)
     synchronize(device)
     return images / (time.perf_counter() - started)
 

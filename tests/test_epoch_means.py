@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from genmodels.epoch_means import EpochMeans
+from genmodels.models.epoch_means import EpochMeans
 
 
 def test_weighted_means_match_a_direct_computation() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,14 @@ def test_checkpoint_of_another_model_names_both_configs(vae_run, tmp_path):
         evaluate(cfg)
     message = str(error.value)
     assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 20" in message
+
+
+def test_a_run_written_before_the_models_package_is_evaluated(vae_run, tmp_path):
+    old = tmp_path / "old_run"
+    shutil.copytree(vae_run, old)
+    config = old / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("genmodels.models.vae.VAE", "genmodels.vae.VAE"))
+    assert "_target_: genmodels.vae.VAE" in config.read_text()
+    settings = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
+    report = evaluate(compose_evaluate([f"run_dir={old}", f"data_dir={DATA_DIR}", *settings]))
+    assert report["model"] == "VAE" and report["metrics"]["test_iwae_nll"] > 0

@@ -22,7 +22,7 @@ def test_every_report_experiment_is_a_config():
 def test_experiment_composes_and_runs(run_cli, tmp_path, name):
     shown = run_cli("genmodels.train", f"experiment={name}", "--cfg", "job").stdout
     assert "max_epochs: 40" in shown
-    small = ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"] if "dcgan" in name else []
+    small = ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"] if "gan" in name else []
     run_cli(
         "genmodels.train",
         f"experiment={name}",
@@ -89,3 +89,32 @@ def test_compare_rejects_a_non_sweep(tmp_path, capsys):
     assert compare.main([str(tmp_path / "nope")]) == 1
     assert "not a folder" in capsys.readouterr().err
     assert compare.main([str(Path(tmp_path))]) == 1
+
+
+def test_compare_tabulates_and_plots_sample_quality(tmp_path):
+    sweep = tmp_path / "sweep"
+    for job, (model, fid) in enumerate([("dcgan", 120.0), ("gan_mlp", 300.0)]):
+        folder = sweep / str(job)
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(f"- model={model}\n- experiment=report_gan_comparison\n")
+        summary = {
+            "latent": 100,
+            "epochs": 5,
+            "train_batches_per_epoch": 40,
+            "fit_wall_time_s": 600.0 + job,
+            "seconds_per_epoch": 120.0,
+            "device": "cpu",
+            "metrics": {"train/d_loss": 1.0},
+            "eval": {"fid_classifier": fid, "inception_score": 4.0, "precision": 0.6, "recall": 0.4},
+        }
+        (folder / "metrics.json").write_text(json.dumps(summary))
+    assert compare.main([str(sweep)]) == 0
+    table = (sweep / "comparison.md").read_text().splitlines()
+    assert table[0] == (
+        "| job | overrides | latent | epochs | batches/epoch | FID (MNIST clf) | IS | precision | recall "
+        "| fit s | s/epoch | device |"
+    )
+    assert table[2] == "| 0 | model=dcgan | 100 | 5 | 40 | 120.00 | 4.000 | 0.600 | 0.400 | 600.0 | 120.0 | cpu |"
+    assert table[3].startswith("| 1 | model=gan_mlp | 100 | 5 | 40 | 300.00 |")
+    assert (sweep / "comparison_sample_quality.png").stat().st_size > 1000
+    assert not (sweep / "comparison.png").exists()  # no likelihoods to plot against the latent size

@@ -1,7 +1,7 @@
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 
 
 def test_kl_matches_torch_distributions():

@@ -14,8 +14,8 @@ import torch
 
 from genmodels.callbacks.safety import TrainingDiverged
 from genmodels.checkpoints import CheckpointError, load_checkpoint
+from genmodels.models.vae import VAE
 from genmodels.train import train
-from genmodels.vae import VAE
 from genmodels.validation import ConfigError
 from tests.conftest import REPO, compose_train
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from genmodels.data import MNISTDataModule
-from genmodels.vae import VAE
+from genmodels.models.vae import VAE
 
 
 def test_shapes_and_architecture():

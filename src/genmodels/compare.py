@@ -1,8 +1,8 @@
 """Compare the jobs of a sweep: ``python -m genmodels.compare <multirun dir>``.
 
 Collects each job's ``metrics.json`` (with its evaluation under ``"eval"``, if any), its overrides and
-its status into one table (Markdown and CSV) and one plot of the likelihood numbers against the
-latent size. Failed and unfinished jobs are listed, not fatal.
+its status into one table (Markdown and CSV), a plot of the likelihood numbers against the latent
+size, and a plot of the sample-quality scores of each job. Failed and unfinished jobs are listed, not fatal.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ COLUMNS = [
     ("Inception FID", "eval.inception_fid"),
 ]
 NEGATED = {"test/elbo", "val/elbo"}  # shown as -ELBO (nats, lower is better)
+# Sample-quality scores plotted per job: (label, key, what is better).
+SAMPLE_QUALITY = [
+    ("FID (MNIST classifier)", "eval.fid_classifier", "lower"),
+    ("Inception Score (classifier)", "eval.inception_score", "higher"),
+    ("precision", "eval.precision", "higher"),
+    ("recall", "eval.recall", "higher"),
+]
 
 
 @dataclass
@@ -77,7 +84,17 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
         (j for j in jobs if j.status == "ok"), key=lambda j: (j.summary.get("latent") or 0, j.folder.name)
     )
     columns = [(label, key) for label, key in COLUMNS if any(key in j.numbers for j in finished)]
-    header = ["job", "overrides", "latent", "epochs", *[label for label, _ in columns], "s/epoch", "device"]
+    header = [
+        "job",
+        "overrides",
+        "latent",
+        "epochs",
+        "batches/epoch",
+        *[label for label, _ in columns],
+        "fit s",
+        "s/epoch",
+        "device",
+    ]
     rows = []
     for job in finished:
         values = [
@@ -89,7 +106,9 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
                 " ".join(job.overrides),
                 job.summary.get("latent"),
                 job.summary.get("epochs"),
+                job.summary.get("train_batches_per_epoch"),
                 *values,
+                job.summary.get("fit_wall_time_s"),
                 job.summary.get("seconds_per_epoch"),
                 job.summary.get("device"),
             ]
@@ -143,6 +162,25 @@ def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
     return save_figure(figure, out_dir / "comparison.png")
 
 
+def write_sample_quality_plot(jobs: list[Job], out_dir: Path) -> Path | None:
+    """One panel per sample-quality score, one bar per evaluated job (labelled by its overrides)."""
+    evaluated = [j for j in jobs if j.status == "ok" and any(key in j.numbers for _, key, _ in SAMPLE_QUALITY)]
+    if not evaluated:
+        return None
+    labels = [" ".join(j.overrides) or j.folder.name for j in evaluated]
+    figure, axes = plt.subplots(1, len(SAMPLE_QUALITY), figsize=(3.2 * len(SAMPLE_QUALITY), 3.4))
+    for axis, (title, key, better) in zip(axes, SAMPLE_QUALITY):
+        values = [j.numbers.get(key, float("nan")) for j in evaluated]
+        bars = axis.bar(range(len(values)), values, color=[f"C{i}" for i in range(len(values))])
+        axis.bar_label(bars, fmt="%.3g")
+        axis.set_xticks(range(len(values)), labels, rotation=20, ha="right")
+        axis.set_title(f"{title}\n({better} is better)")
+        axis.grid(axis="y", alpha=0.3)
+        axis.margins(y=0.15)  # room for the bar labels
+    figure.tight_layout()
+    return save_figure(figure, out_dir / "comparison_sample_quality.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m genmodels.compare", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder (outputs/train/multiruns/<time>)")
@@ -157,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out_dir = args.out or args.sweep_dir
     md_path, csv_path = write_table(jobs, out_dir)
-    plot = write_plot(jobs, out_dir)
+    plots = [path for path in (write_plot(jobs, out_dir), write_sample_quality_plot(jobs, out_dir)) if path]
     print(md_path.read_text())
-    print(f"Wrote {md_path}, {csv_path}" + (f", {plot}" if plot else ""))
+    print(f"Wrote {', '.join(str(path) for path in (md_path, csv_path, *plots))}")
     return 0
 
 

@@ -1,11 +1,11 @@
 """Evaluation entry point: ``python -m genmodels.evaluate run_dir=<a training run's output folder>``.
 
 ``evaluate(cfg)`` rebuilds the run's model and data module from its ``.hydra/config.yaml``, loads
-the checkpoint's weights and computes, as far as the model allows:
+the checkpoint's weights and computes, for the models offering what each needs (``models.base``):
 
-- likelihood (models with an encoder, the VAE): the test negative ELBO and the IWAE estimate of
+- likelihood (``HasLikelihood``, the VAE): the test negative ELBO and the IWAE estimate of
   -log p(x) with ``metrics.iwae_k`` samples, on the targets the run trained on (binarization stated);
-- sample quality (models with ``generate``): FID in the MNIST classifier's feature space, Inception
+- sample quality (``GeneratesImages``): FID in the MNIST classifier's feature space, Inception
   Score, class coverage and precision/recall, each beside its real-vs-real floor;
 - optionally the standard Inception FID (``metrics.inception_fid=true``), with its own floor.
 
@@ -35,18 +35,19 @@ from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
-from genmodels.metrics.likelihood import (
-    bernoulli_log_likelihood,
-    dataset_iwae_nll,
-    dataset_negative_elbo,
-    mean_and_standard_error,
-)
+from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
+from genmodels.models.base import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
 from genmodels.run_info import write_json
 
 log = logging.getLogger(__name__)
 
 EVAL_FILE = "eval.json"
+# Model classes that moved into the models package; configs of older runs still name the old place.
+MOVED_MODELS = {
+    "genmodels.vae.VAE": "genmodels.models.vae.VAE",
+    "genmodels.dcgan.DCGAN": "genmodels.models.dcgan.DCGAN",
+}
 
 
 class EvaluationError(RuntimeError):
@@ -76,6 +77,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model = model.to(device).eval()
 
     m = cfg.metrics
+    skipped: dict[str, str] = {}
+    run_likelihood = wanted(model, "likelihood", m.likelihood, HasLikelihood, skipped)
+    run_sample_quality = wanted(model, "sample_quality", m.sample_quality, GeneratesImages, skipped)
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "checkpoint": str(checkpoint),
@@ -90,15 +94,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "device": str(device),
         "settings": {"seed": cfg.seed, **OmegaConf.to_container(m, resolve=True)},
         "metrics": {},
+        "skipped": skipped,
         "floors": {},
         "details": {},
         "timings_s": timings,
     }
     metrics, floors, details = result["metrics"], result["floors"], result["details"]
 
-    if m.likelihood and is_vae(model):
+    if run_likelihood:
         details["likelihood"] = evaluate_likelihood(model, datamodule, m, cfg, device, metrics, timings)
-    if m.sample_quality and hasattr(model, "generate"):
+    if run_sample_quality:
         details["sample_quality"] = evaluate_sample_quality(model, datamodule, m, cfg, device, metrics, floors, timings)
 
     timings["total"] = time.perf_counter() - started
@@ -108,13 +113,26 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def wanted(model: torch.nn.Module, key: str, setting: bool | str, capability: type, skipped: dict[str, str]) -> bool:
+    """Whether to compute the ``metrics.<key>`` group: ``true`` requires the capability, ``auto`` follows it.
+
+    A group left out under ``auto`` is recorded in ``skipped`` with the reason (and printed with the table).
+    """
+    if setting not in (True, False, "auto"):
+        raise CapabilityError(f"metrics.{key} must be auto, true or false, got {setting!r}")
+    if setting is True:
+        require(model, capability, f"metrics.{key}=true", f"set metrics.{key}=false (or auto)")
+    if setting is False:
+        return False
+    if isinstance(model, capability):
+        return True
+    missing = ", ".join(missing_members(model, capability))
+    skipped[key] = f"{type(model).__name__} does not offer {capability.__name__} (no {missing})"
+    return False
+
+
 # ----------------------------------------------------------------------------------------------
 # Likelihood
-
-
-def is_vae(model: torch.nn.Module) -> bool:
-    """Whether the model has the VAE interface the likelihood bounds need."""
-    return all(hasattr(model, name) for name in ("encoder", "decoder", "loss_terms"))
 
 
 def evaluate_likelihood(model, datamodule, m: DictConfig, cfg: DictConfig, device, metrics, timings) -> dict:
@@ -123,13 +141,10 @@ def evaluate_likelihood(model, datamodule, m: DictConfig, cfg: DictConfig, devic
     count = len(test_images) if m.num_test_images is None else min(int(m.num_test_images), len(test_images))
     torch.manual_seed(cfg.seed)  # a dynamic binarization is drawn here, once, for both bounds
     x = datamodule.transform(test_images[:count].to(device))
-    log_likelihood = bernoulli_log_likelihood(model.decoder)
 
     with timed(timings, "neg_elbo"):
         generator = torch.Generator(device=device).manual_seed(cfg.seed)
-        values = dataset_negative_elbo(
-            x, model.encoder, log_likelihood, m.elbo_samples, generator=generator, progress=cfg.progress
-        )
+        values = dataset_negative_elbo(x, model, m.elbo_samples, generator=generator, progress=cfg.progress)
     metrics["test_neg_elbo"], metrics["test_neg_elbo_sem"] = mean_and_standard_error(values)
     neg_elbo_values = values
 
@@ -137,8 +152,7 @@ def evaluate_likelihood(model, datamodule, m: DictConfig, cfg: DictConfig, devic
         generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         values = dataset_iwae_nll(
             x,
-            model.encoder,
-            log_likelihood,
+            model,
             k=int(m.iwae_k),
             batch_size=int(m.iwae_batch_size),
             chunk_size=m.iwae_chunk_size,
@@ -151,7 +165,8 @@ def evaluate_likelihood(model, datamodule, m: DictConfig, cfg: DictConfig, devic
         "num_test_images": count,
         "iwae_k": int(m.iwae_k),
         "elbo_samples": int(m.elbo_samples),
-        "elbo_kl": "analytic KL(q(z|x) || N(0, I)); reconstruction averaged over elbo_samples posterior draws",
+        "elbo_kl": "KL(q(z|x) || p(z)), analytic where torch.distributions has it, else estimated from the "
+        "draws; reconstruction averaged over elbo_samples posterior draws",
         "iwae_images_per_second": round(count / max(timings["iwae"], 1e-9), 2),
         "fraction_iwae_below_elbo": (values <= neg_elbo_values).to(torch.float64).mean().item(),
         "targets": datamodule.binarization_note
@@ -346,6 +361,7 @@ def load_run_config(run_dir: Path) -> DictConfig:
             )
     if "paths" in cfg:
         cfg.paths.output_dir = str(run_dir)
+    cfg.model._target_ = MOVED_MODELS.get(cfg.model.get("_target_"), cfg.model.get("_target_"))
     return cfg
 
 
@@ -487,16 +503,18 @@ def print_table(result: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
     console.print(f"Targets: {result['binarization_note']}")
+    for key, reason in result["skipped"].items():
+        console.print(f"Not computed: metrics.{key} ({reason})")
     console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
     console.print(f"Written: {Path(result['run_dir']) / EVAL_FILE}")
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: a missing run, checkpoint or config ends in one message and exit status 2."""
+    """Hydra entry point: a missing run, checkpoint, config or capability ends in one message and exit status 2."""
     try:
         evaluate(cfg)
-    except EvaluationError as exc:
+    except (EvaluationError, CapabilityError) as exc:
         print(f"genmodels.evaluate: error: {exc}", file=sys.stderr)
         sys.exit(2)
 

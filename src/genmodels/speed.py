@@ -1,7 +1,8 @@
 """Speed options of a training run: ``torch.compile`` and the channels_last memory format.
 
 Lightning's own switches cover the rest: ``trainer.precision=bf16-mixed`` (autocast) and
-``trainer.benchmark=true`` (cuDNN autotuning). Models name their networks in ``networks()``.
+``trainer.benchmark=true`` (cuDNN autotuning). ``speed.compile`` needs a model that names its networks
+(``NamesNetworks``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from genmodels.models.base import NamesNetworks, require
 from genmodels.validation import ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def apply_speed_options(model: L.LightningModule, speed: DictConfig) -> None:
     if speed.channels_last:
         model.to(memory_format=torch.channels_last)
     if speed.compile:
+        require(model, NamesNetworks, "speed.compile=true", "set speed.compile=false")
         for name, network in model.networks().items():
             network.compile(mode=speed.compile_mode, backend=speed.compile_backend)
             log.info(

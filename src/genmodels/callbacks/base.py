@@ -1,40 +1,33 @@
-"""Common ground of the figure callbacks: where PNGs go, TensorBoard logging, capability checks."""
+"""Common ground of the figure callbacks: where PNGs go, TensorBoard logging, the capability check."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import lightning as L
 import torch
 
 from genmodels.images import image_grid, log_image, save_grid
+from genmodels.models.base import GeneratesImages, require
 
-log = logging.getLogger(__name__)
+LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.reconstructions) or callbacks=none"
 
 
 class FigureCallback(L.Callback):
-    """A callback that draws pictures with a model that offers the methods in ``needs``.
+    """A callback that draws pictures with a model offering ``capability`` (a protocol of ``models.base``).
 
-    Pictures are written as PNGs under ``output_dir`` and added to TensorBoard under ``figures/``.
-    Only global rank zero draws.
+    A model without it stops the run when it starts. Pictures are written as PNGs under ``output_dir``
+    and added to TensorBoard under ``figures/``. Only global rank zero draws.
     """
 
-    needs: tuple[str, ...] = ("generate",)
+    capability: type | None = GeneratesImages
 
     def __init__(self, output_dir: str) -> None:
         self.output_dir = Path(output_dir)
-        self._warned = False
 
-    def usable(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        """Whether this callback should draw now (rank zero, and the model has what it needs)."""
-        if not trainer.is_global_zero:
-            return False
-        missing = [name for name in self.needs if not hasattr(pl_module, name)]
-        if missing and not self._warned:
-            log.info("%s skipped: %s has no %s", type(self).__name__, type(pl_module).__name__, missing)
-            self._warned = True
-        return not missing
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.capability is not None:
+            require(pl_module, self.capability, f"the {type(self).__name__} callback", LEAVE_OUT)
 
     def publish(self, trainer: L.Trainer, name: str, images: torch.Tensor, nrow: int = 8) -> Path:
         """Save pictures in [0, 1] as a grid PNG ``<output_dir>/<name>.png`` and log it to TensorBoard."""

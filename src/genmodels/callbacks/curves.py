@@ -23,7 +23,7 @@ class MetricCurves(FigureCallback):
         ylabels: axis labels per metric name.
     """
 
-    needs = ()
+    capability = None
 
     def __init__(self, output_dir: str, negate: Sequence[str] = (), ylabels: dict[str, str] | None = None) -> None:
         super().__init__(output_dir)
@@ -54,7 +54,7 @@ class MetricCurves(FigureCallback):
             for key, value in trainer.callback_metrics.items()
             if key.startswith(("train/", "val/")) and value.numel() == 1 and key != "train/loss"
         }
-        if not self.usable(trainer, pl_module) or epoch < 1 or not any(k.startswith("train/") for k in metrics):
+        if not trainer.is_global_zero or epoch < 1 or not any(k.startswith("train/") for k in metrics):
             return  # e.g. the first epoch start of a resumed run: nothing trained in this process yet
         self.history[str(epoch)] = metrics
         write_json(self.history_path, self.history)

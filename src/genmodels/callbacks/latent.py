@@ -12,6 +12,7 @@ from scipy.stats import norm
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
 from genmodels.images import image_grid, log_figure, save_figure
+from genmodels.models.base import EncodesImages
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class LatentManifold(FigureCallback):
         manifold_grid(2, self.quantile_range)  # validate at start-up
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.usable(trainer, pl_module):
+        if not trainer.is_global_zero:
             return
         if pl_module.latent_dim != 2:
             log.info(
@@ -71,14 +72,14 @@ class LatentManifold(FigureCallback):
 class LatentScatter(FigureCallback):
     """Posterior means of test images coloured by class (only for latent_dim == 2)."""
 
-    needs = ("encode_mean",)
+    capability = EncodesImages
 
     def __init__(self, output_dir: str, num_points: int = 5000) -> None:
         super().__init__(output_dir)
         self.num_points = num_points
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.usable(trainer, pl_module) or pl_module.latent_dim != 2:
+        if not trainer.is_global_zero or pl_module.latent_dim != 2:
             return
         x, labels = trainer.datamodule.example_batch("test", self.num_points, pl_module.device)
         means = pl_module.encode_mean(x).float().cpu()
@@ -98,7 +99,7 @@ class LatentInterpolation(FigureCallback):
         self.num_pairs, self.steps, self.seed = num_pairs, steps, seed
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.usable(trainer, pl_module):
+        if not trainer.is_global_zero:
             return
         ends = fixed_noise(2 * self.num_pairs, pl_module.latent_dim, self.seed, pl_module.device)
         panels = {}

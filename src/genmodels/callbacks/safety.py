@@ -6,11 +6,14 @@ import logging
 import math
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from genmodels.models.base import CapabilityError
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +25,9 @@ class TrainingDiverged(RuntimeError):
 class FiniteLossGuard(L.Callback):
     """Stop training when a loss term returned by ``training_step`` becomes NaN or infinite.
 
-    ``training_step`` returns a dict of loss tensors (``loss`` and its named terms). Each step adds them
-    to a running sum on their own device, which stays non-finite once any term was (no host-device
+    ``training_step`` returns its loss tensors (a tensor, or a dict of ``loss`` and its named terms); a step
+    returning none stops the run, as there would be nothing to watch. Each step adds them to a running
+    sum on their own device, which stays non-finite once any term was (no host-device
     synchronisation per step); the sum is read every ``every_n_steps`` batches and at the end of each
     epoch, before the epoch's checkpoint is written, so the last checkpoint on disk is always finite.
     The message names the step (or the steps since the last check) and the terms at fault.
@@ -46,12 +50,20 @@ class FiniteLossGuard(L.Callback):
             self._first_step = self._step
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
-        terms = {k: v for k, v in outputs.items() if isinstance(v, torch.Tensor)} if isinstance(outputs, dict) else {}
-        if terms:
-            values = torch.stack([v.detach() if v.dim() == 0 else v.detach().sum() for v in terms.values()]).float()
-            if self._sums is None or self._names != list(terms):
-                self._names, self._sums = list(terms), torch.zeros_like(values)
-            self._sums.add_(values)
+        terms = (
+            {k: v for k, v in outputs.items() if isinstance(v, torch.Tensor)} if isinstance(outputs, Mapping) else {}
+        )
+        if not terms:
+            raise CapabilityError(
+                f"the FiniteLossGuard callback watches the loss tensors training_step returns, and "
+                f"{type(pl_module).__name__}.training_step returned none (outputs: {outputs!r}).\n"
+                "Fix: return the loss, or a dict of loss tensors such as {'loss': loss, 'kl': kl}, from training_step "
+                "(README: Adding a model), or run without the guard: ~callbacks.finite_loss_guard."
+            )
+        values = torch.stack([v.detach() if v.dim() == 0 else v.detach().sum() for v in terms.values()]).float()
+        if self._sums is None or self._names != list(terms):
+            self._names, self._sums = list(terms), torch.zeros_like(values)
+        self._sums.add_(values)
         if (batch_idx + 1) % self.every_n_steps == 0:
             self._check(trainer)
 

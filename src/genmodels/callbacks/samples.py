@@ -9,6 +9,7 @@ import torch
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
 from genmodels.images import log_figure, panels_figure, save_figure
+from genmodels.models.base import ReconstructsImages
 
 
 class SampleGrid(FigureCallback):
@@ -37,11 +38,11 @@ class SampleGrid(FigureCallback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
-        if epoch in self.epochs and self.usable(trainer, pl_module):
+        if epoch in self.epochs and trainer.is_global_zero:
             self.draw(trainer, pl_module, epoch)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.usable(trainer, pl_module):
+        if not trainer.is_global_zero:
             return
         last = max(trainer.current_epoch, 1)
         if not self._path(last, "mean").exists():
@@ -72,14 +73,14 @@ class SampleGrid(FigureCallback):
 class ReconstructionGrid(FigureCallback):
     """Test images (odd rows) above their reconstructions (even rows), after fitting."""
 
-    needs = ("reconstruct", "to_unit_range")
+    capability = ReconstructsImages
 
     def __init__(self, output_dir: str, num_images: int = 32, per_row: int = 16) -> None:
         super().__init__(output_dir)
         self.num_images, self.per_row = num_images, per_row
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.usable(trainer, pl_module):
+        if not trainer.is_global_zero:
             return
         x, _ = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
         originals = pl_module.to_unit_range(x).cpu()

@@ -1,13 +1,8 @@
 """Likelihood bounds of latent-variable models: the negative ELBO and the IWAE estimate of -log p(x).
 
-Both work with any model given as two pieces, so that models with a known marginal likelihood
-can check them:
-
-- ``encoder(x) -> (mu, logvar)``: the diagonal Gaussian q(z|x), each (B, D);
-- ``log_likelihood(x, z) -> (B,)``: log p(x|z) summed over the dimensions of x
-  (``bernoulli_log_likelihood(decoder)`` builds it for the VAE's Bernoulli decoder).
-
-The prior is p(z) = N(0, I). The importance-weighted estimate (Burda et al. 2016) is
+Both work with any model offering ``HasLikelihood`` (``models.base``): the prior p(z) and the
+approximate posterior q(z|x) as ``torch.distributions``, and ``log_likelihood(x, z)``, log p(x|z)
+summed over the dimensions of x. The importance-weighted estimate (Burda et al. 2016) is
 
     log p(x) >= L_k = E[ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x) ],  z_i ~ q(z|x),
 
@@ -22,43 +17,40 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch.distributions import Distribution, kl_divergence
 from tqdm.auto import tqdm
 
-from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.base import HasLikelihood
 
-Encoder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-LOG_2PI = math.log(2.0 * math.pi)
 # Rows (images x samples) one chunk may hold; 8192 rows of a 28x28 decoder are about 25 MB of logits
 # (larger chunks were no faster on a CPU: the time goes into allocating and touching fresh memory).
 DEFAULT_MAX_ROWS = 8192
 
 
-def diagonal_gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)), summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar)).sum(dim=-1)
+def draw(distribution: Distribution, sample_shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+    """``distribution.rsample(sample_shape)`` with its random numbers taken from ``generator`` when given.
 
-
-def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I), summed over the last dimension."""
-    return -0.5 * (LOG_2PI + z.square()).sum(dim=-1)
-
-
-def bernoulli_log_likelihood(decoder: Callable[[torch.Tensor], torch.Tensor]) -> LogLikelihood:
-    """log p(x|z) for a decoder returning Bernoulli logits shaped like x (the project's VAE)."""
-
-    def log_likelihood(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return -bernoulli_nll(decoder(z), x)
-
-    return log_likelihood
+    ``torch.distributions`` draws from the global generator of the device; the draw runs with that
+    generator's state swapped for ``generator``'s (and the global state restored afterwards), so a seeded
+    evaluation is reproducible whatever else used the global generator.
+    """
+    if generator is None:
+        return distribution.rsample(sample_shape)
+    cuda = generator.device.type == "cuda"
+    with torch.random.fork_rng(devices=[generator.device] if cuda else [], device_type=generator.device.type):
+        if cuda:
+            torch.cuda.set_rng_state(generator.get_state(), generator.device)
+        else:
+            torch.set_rng_state(generator.get_state())
+        sample = distribution.rsample(sample_shape)
+        generator.set_state(torch.cuda.get_rng_state(generator.device) if cuda else torch.get_rng_state())
+    return sample
 
 
 @torch.no_grad()
 def iwae_log_likelihood(
     x: torch.Tensor,
-    encoder: Encoder,
-    log_likelihood: LogLikelihood,
+    model: HasLikelihood,
     k: int,
     chunk_size: int | None = None,
     generator: torch.Generator | None = None,
@@ -70,20 +62,16 @@ def iwae_log_likelihood(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    mu, logvar = encoder(x)
+    posterior, prior = model.posterior(x), model.prior()
     batch = len(x)
     chunk_size = chunk_size or max(1, DEFAULT_MAX_ROWS // batch)
-    std = torch.exp(0.5 * logvar)
     total = torch.full((batch,), -math.inf, dtype=torch.float64, device=x.device)
     for start in range(0, k, chunk_size):
         count = min(chunk_size, k - start)
-        eps = torch.randn((count, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + std * eps  # (count, B, D)
-        log_q = diagonal_gaussian_log_density(z, mu, logvar)
-        log_prior = standard_normal_log_density(z)
+        z = draw(posterior, (count,), generator)  # (count, B, *event)
         repeated = x.unsqueeze(0).expand(count, *x.shape).reshape(count * batch, *x.shape[1:])
-        log_px_z = log_likelihood(repeated, z.reshape(count * batch, -1)).view(count, batch)
-        log_weights = (log_px_z + log_prior - log_q).to(torch.float64)
+        log_px_z = model.log_likelihood(repeated, z.reshape(count * batch, *z.shape[2:])).view(count, batch)
+        log_weights = (log_px_z + prior.log_prob(z) - posterior.log_prob(z)).to(torch.float64)
         total = torch.logaddexp(total, torch.logsumexp(log_weights, dim=0))
     return total - math.log(k)
 
@@ -91,42 +79,48 @@ def iwae_log_likelihood(
 @torch.no_grad()
 def elbo(
     x: torch.Tensor,
-    encoder: Encoder,
-    log_likelihood: LogLikelihood,
+    model: HasLikelihood,
     num_samples: int = 1,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The ELBO per image, (B,) float64: E_q[log p(x|z)] over ``num_samples`` draws minus the analytic KL."""
+    """The ELBO per image, (B,) float64: E_q[log p(x|z)] over ``num_samples`` draws minus KL(q(z|x) || p(z)).
+
+    The KL is analytic where ``torch.distributions`` knows it (a Gaussian q and prior), else estimated
+    from the same draws.
+    """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    mu, logvar = encoder(x)
-    std = torch.exp(0.5 * logvar)
+    posterior, prior = model.posterior(x), model.prior()
+    try:
+        analytic_kl: torch.Tensor | None = kl_divergence(posterior, prior).to(torch.float64)
+    except NotImplementedError:
+        analytic_kl = None
     reconstruction = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    log_ratio = torch.zeros_like(reconstruction)  # sum of log q(z|x) - log p(z) over the draws
     for _ in range(num_samples):
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        reconstruction += log_likelihood(x, mu + std * eps).to(torch.float64)
-    return reconstruction / num_samples - gaussian_kl_to_standard_normal(mu, logvar).to(torch.float64)
+        z = draw(posterior, (), generator)
+        reconstruction += model.log_likelihood(x, z).to(torch.float64)
+        if analytic_kl is None:
+            log_ratio += (posterior.log_prob(z) - prior.log_prob(z)).to(torch.float64)
+    kl = analytic_kl if analytic_kl is not None else log_ratio / num_samples
+    return reconstruction / num_samples - kl
 
 
 def dataset_negative_elbo(
     images: torch.Tensor,
-    encoder: Encoder,
-    log_likelihood: LogLikelihood,
+    model: HasLikelihood,
     num_samples: int = 1,
     batch_size: int = 500,
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
     """-ELBO of every image of a (N, ...) tensor, in nats, (N,) float64 on the CPU."""
-    return _per_image(
-        images, batch_size, "-ELBO", progress, lambda x: -elbo(x, encoder, log_likelihood, num_samples, generator)
-    )
+    return _per_image(images, batch_size, "-ELBO", progress, lambda x: -elbo(x, model, num_samples, generator))
 
 
 def dataset_iwae_nll(
     images: torch.Tensor,
-    encoder: Encoder,
-    log_likelihood: LogLikelihood,
+    model: HasLikelihood,
     k: int = 5000,
     batch_size: int = 20,
     chunk_size: int | None = None,
@@ -139,7 +133,7 @@ def dataset_iwae_nll(
         batch_size,
         f"IWAE k={k}",
         progress,
-        lambda x: -iwae_log_likelihood(x, encoder, log_likelihood, k, chunk_size, generator),
+        lambda x: -iwae_log_likelihood(x, model, k, chunk_size, generator),
     )
 
 

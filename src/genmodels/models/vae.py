@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 import lightning as L
 import torch
 from torch import nn
+from torch.distributions import Distribution, Independent, Normal
 
-from genmodels.epoch_means import EpochMeans
-from genmodels.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.epoch_means import EpochMeans
+from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 from genmodels.validation import ConfigError, require_positive_int
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -97,7 +98,7 @@ class VAE(L.LightningModule):
         """Per-image reconstruction NLL and KL in nats, each (B,), from one posterior sample."""
         mu, logvar = (t.float() for t in self.encoder(x))  # float32 terms also under bf16/fp16 autocast
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return {"recon": bernoulli_nll(self.decoder(z).float(), x), "kl": gaussian_kl_to_standard_normal(mu, logvar)}
+        return {"recon": -self.log_likelihood(x, z), "kl": gaussian_kl_to_standard_normal(mu, logvar)}
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         x, _ = batch
@@ -137,7 +138,22 @@ class VAE(L.LightningModule):
         """The trainable networks by name (what ``speed.compile`` compiles)."""
         return {"encoder": self.encoder, "decoder": self.decoder}
 
-    # The interface the figure callbacks use: latent_dim, generate, reconstruct, encode_mean.
+    # The likelihood the -ELBO and IWAE need (models.base.HasLikelihood).
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I)."""
+        zeros = torch.zeros(self.latent_dim, device=self.device)
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+    def posterior(self, x: torch.Tensor) -> Distribution:
+        """q(z|x): the encoder's diagonal Gaussian, in float32."""
+        mu, logvar = (t.float() for t in self.encoder(x))
+        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
+        return -bernoulli_nll(self.decoder(z).float(), x)
+
+    # What the figure callbacks use (models.base: GeneratesImages, ReconstructsImages, EncodesImages).
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder Bernoulli means in [0, 1], (B, 1, S, S)."""

@@ -1,0 +1,124 @@
+"""The DCGAN of the report (section 2): convolutional generator and discriminator, trained with tricks.
+
+Architecture (Radford et al. 2016, as modified in the report): the generator maps z ~ N(0, I) through
+transposed convolutions (4x4 at first, then doubling the side) to a tanh image in [-1, 1]; the
+discriminator halves the side with strided convolutions down to 4x4, then one 4x4 convolution gives a
+single logit. Unlike Radford et al., EVERY convolution except the two output ones is followed by
+BatchNorm and LeakyReLU(0.2), in both networks. The number of 2x stages is ``log2(image_size / 4)``.
+Training (and its tricks) is the shared adversarial step of ``gan.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genmodels.models.gan import GAN, OptimizerFactory
+from genmodels.validation import ConfigError, require_positive_int
+
+SUPPORTED_IMAGE_SIZES = (32, 64)
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation, for ``net.apply``: conv weights N(0, 0.02); BatchNorm weight N(1, 0.02), bias 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def num_stages(image_size: int) -> int:
+    """Number of 2x up-/down-sampling stages between 4x4 and ``image_size`` (3 for 32, 4 for 64)."""
+    if image_size not in SUPPORTED_IMAGE_SIZES:
+        raise ConfigError(
+            f"data.image_size must be one of {list(SUPPORTED_IMAGE_SIZES)} for model=dcgan, got {image_size!r}"
+        )
+    return int(math.log2(image_size // 4))
+
+
+def _bn_lrelu(channels: int) -> list[nn.Module]:
+    return [nn.BatchNorm2d(channels), nn.LeakyReLU(0.2, inplace=True)]
+
+
+class Generator(nn.Module):
+    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1].
+
+    Channels: ``width * 2**(n-1)`` at 4x4, halved at each doubling of the side, 1 at the output
+    (``n = log2(S / 4)``; 512-256-128-64 for S = 64 and width 64, as in Radford et al.).
+    """
+
+    def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64) -> None:
+        super().__init__()
+        stages = num_stages(image_size)
+        channels = width * 2 ** (stages - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, channels, 4, 1, 0, bias=False), *_bn_lrelu(channels)]
+        for _ in range(stages - 1):
+            layers += [nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False), *_bn_lrelu(channels // 2)]
+            channels //= 2
+        layers += [nn.ConvTranspose2d(channels, 1, 4, 2, 1), nn.Tanh()]
+        self.latent_dim, self.image_size = latent_dim, image_size
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(len(z), self.latent_dim, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """Images (B, 1, S, S) -> logits (B,) of "real".
+
+    Channels: ``width`` after the first strided convolution, doubled at each halving of the side
+    down to 4x4, then one 4x4 convolution to a single logit.
+    """
+
+    def __init__(self, image_size: int = 64, width: int = 64) -> None:
+        super().__init__()
+        stages = num_stages(image_size)
+        layers: list[nn.Module] = [nn.Conv2d(1, width, 4, 2, 1, bias=False), *_bn_lrelu(width)]
+        channels = width
+        for _ in range(stages - 1):
+            layers += [nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False), *_bn_lrelu(channels * 2)]
+            channels *= 2
+        layers.append(nn.Conv2d(channels, 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast
+
+
+class DCGAN(GAN):
+    """DCGAN on single-channel images in [-1, 1] (``data.pixel_range=symmetric``).
+
+    Args:
+        latent_dim: size of z (100 in the report).
+        image_size: side of the images, 32 or 64 (the report: 64).
+        generator_width, discriminator_width: channels of the widest generator layer's last stage and
+            of the discriminator's first layer (64 in Radford et al.).
+        non_saturating, label_smoothing, label_flip_prob, optimizer: the training switches of ``GAN``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: int = 64,
+        generator_width: int = 64,
+        discriminator_width: int = 64,
+        non_saturating: bool = True,
+        label_smoothing: bool = True,
+        label_flip_prob: float = 0.05,
+        optimizer: OptimizerFactory | None = None,
+    ) -> None:
+        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer)
+        require_positive_int("model.generator_width", generator_width)
+        require_positive_int("model.discriminator_width", discriminator_width)
+        num_stages(image_size)
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.image_size = image_size
+        self.generator = Generator(latent_dim, image_size, generator_width)
+        self.discriminator = Discriminator(image_size, discriminator_width)

@@ -1,0 +1,113 @@
+"""The fully-connected GAN: architecture, the shared adversarial step, training on real MNIST and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from genmodels.data import MNISTDataModule
+from genmodels.models.dcgan import DCGAN
+from genmodels.models.gan import GAN
+from genmodels.models.gan_mlp import MLPGAN, MLPDiscriminator, MLPGenerator
+
+
+def test_shapes_and_ranges() -> None:
+    model = MLPGAN()
+    images = model.generator(torch.randn(5, 100))
+    assert images.shape == (5, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1  # tanh
+    assert model.discriminator(images).shape == (5,) and model.discriminator(images).dtype == torch.float32
+    pictures = model.generate(torch.randn(3, 100))
+    assert pictures.shape == (3, 1, 28, 28) and pictures.min() >= 0 and pictures.max() <= 1
+    assert MLPGAN(image_size=32, latent_dim=8).generator(torch.randn(2, 8)).shape == (2, 1, 32, 32)
+
+
+def test_classic_architecture() -> None:
+    generator = list(MLPGenerator(100, [128, 256, 512, 1024], 28).net)
+    linears = [layer for layer in generator if isinstance(layer, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (100, 128),
+        (128, 256),
+        (256, 512),
+        (512, 1024),
+        (1024, 784),
+    ]
+    kinds = [type(layer).__name__ for layer in generator]
+    assert kinds == [
+        *["Linear", "LeakyReLU"],  # no BatchNorm after the first hidden layer
+        *["Linear", "BatchNorm1d", "LeakyReLU"] * 3,
+        *["Linear", "Tanh"],
+    ]
+    discriminator = list(MLPDiscriminator(28, [512, 256]).net)
+    assert [type(layer).__name__ for layer in discriminator] == ["Linear", "LeakyReLU"] * 2 + ["Linear"]
+    assert [(m.in_features, m.out_features) for m in discriminator if isinstance(m, nn.Linear)] == [
+        (784, 512),
+        (512, 256),
+        (256, 1),
+    ]
+    slopes = {layer.negative_slope for layer in generator + discriminator if isinstance(layer, nn.LeakyReLU)}
+    assert slopes == {0.2}
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [({"latent_dim": 0}, "latent"), ({"generator_dims": []}, "generator_dims"), ({"label_flip_prob": 2}, "flip")],
+)
+def test_bad_options_are_refused(kwargs, key) -> None:
+    with pytest.raises(ValueError, match=key):
+        MLPGAN(**kwargs)
+
+
+def test_both_gans_share_one_training_step() -> None:
+    for model_class in (DCGAN, MLPGAN):
+        assert issubclass(model_class, GAN)
+        assert model_class.training_step is GAN.training_step
+        assert model_class.configure_optimizers is GAN.configure_optimizers
+        assert "training_step" not in vars(model_class)
+
+
+def test_a_few_steps_on_real_mnist_move_both_networks_with_finite_losses(mnist_dir) -> None:
+    datamodule = MNISTDataModule(data_dir=str(mnist_dir), pixel_range="symmetric", image_size=28)
+    images, _ = datamodule.example_batch("train", 128)
+    assert images.min() < -0.9 and images.max() <= 1
+    torch.manual_seed(0)
+    model = MLPGAN(latent_dim=16, generator_dims=[32, 64], discriminator_dims=[64, 32])
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=32)
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(model, train_dataloaders=loader)
+    assert trainer.global_step == 2 * 4 * 2  # two optimizer steps per batch
+    for prefix in ("generator.", "discriminator."):
+        moved = [not torch.equal(before[n], p) for n, p in model.named_parameters() if n.startswith(prefix)]
+        assert moved and all(moved), prefix
+    metrics = trainer.callback_metrics
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert torch.isfinite(metrics[f"train/{key}"]), key
+    assert 0 < metrics["train/d_fake"] < metrics["train/d_real"] < 1
+
+
+def test_cli_trains_with_every_gan_figure(run_cli, tmp_path) -> None:
+    run_cli(
+        "genmodels.train",
+        "model=gan_mlp",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=3",
+        "figures.sample_epochs=[1]",
+        "data.batch_size=32",
+        f"hydra.run.dir={tmp_path}",
+    )
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["model"] == "MLPGAN" and summary["image_size"] == 28 and summary["global_steps"] == 12
+    assert all(torch.isfinite(torch.tensor(summary["metrics"][f"train/{k}"])) for k in ("d_loss", "g_loss"))
+    figures = tmp_path / "figures"
+    drawn = ("samples/epoch_001_mean", "samples/epoch_002_mean", "samples_by_epoch_mean", "interpolation", "curves")
+    for name in drawn:
+        assert (figures / f"{name}.png").stat().st_size > 0, name
+    assert not (figures / "reconstructions.png").exists()  # left out by the model config: no encoder
