@@ -27,7 +27,8 @@ from genmodels.data.datamodule import unit_images
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import inception_score
-from genmodels.validation import ConfigError, require_positive_int
+from genmodels.models.base import GeneratesImages, require
+from genmodels.validation import require_positive_int
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ class SampleQualityMonitor(L.Callback):
         batch_size: images per generator / classifier batch.
         classifier: training settings of the cached classifier (``genmodels.metrics.classifier.ClassifierSettings``).
     """
-
-    needs = ("generate", "latent_dim")
 
     def __init__(
         self,
@@ -69,12 +68,12 @@ class SampleQualityMonitor(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        missing = [name for name in self.needs if not hasattr(pl_module, name)]
-        if missing:
-            raise ConfigError(
-                f"callbacks.sample_quality needs a model that generates images, and {type(pl_module).__name__} "
-                f"has no {missing}. Drop the callback with ~callbacks.sample_quality (and monitor.metric=null)."
-            )
+        require(
+            pl_module,
+            GeneratesImages,
+            "the SampleQualityMonitor callback",
+            "leave it out with ~callbacks.sample_quality monitor.metric=null",
+        )
         if trainer.fast_dev_run:
             log.info("Sample quality is not scored in a fast_dev_run (its checkpoints are off too)")
             return
