@@ -93,15 +93,18 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path):
     assert again.count(": reused in") == 6
 
 
-def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch):
-    now = iter([0.0, 120.0, 120.0])
+def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch, tmp_path):
+    now = iter([0.0, 0.0, 120.0, 120.0, 120.0, 120.0, 120.0])
     monkeypatch.setattr(report.time, "perf_counter", lambda: next(now))
-    clock = report.StageClock([1.0, 2.0, 3.0])
-    clock.finished(0, "a train", "trained", 120.0)  # took twice the expected minute
-    clock.finished(1, "a evaluate", "reused", 0.0)  # reused stages do not change the pace
+    timings = tmp_path / "stage_seconds.json"
+    timings.write_text('{"a evaluate": 30.0}')
+    clock = report.StageClock([1.0, 2.0, 3.0], timings)
+    assert clock.run("a train", lambda: ("trained", ["x=1"])) == ["x=1"]  # took 120 s: twice the expected minute
+    clock.run("a evaluate", lambda: ("reused", []))  # a reused stage neither changes the pace nor its time
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "[1/3] a train: trained in 2 min 00 s · elapsed 2 min 00 s · about 10 min 00 s left"
-    assert lines[1].endswith("about 6 min 00 s left")
+    assert lines[1].startswith("[2/3] a evaluate: reused in 0 s") and lines[1].endswith("about 6 min 00 s left")
+    assert json.loads(timings.read_text()) == {"a evaluate": 30.0, "a train": 120.0}
 
 
 def test_published_results_match_the_readme():

@@ -17,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,29 +112,46 @@ def load_preset(name: str) -> DictConfig:
 
 
 class StageClock:
-    """Prints one line per finished stage: elapsed time and an estimate of what remains.
+    """Runs the stages of a report, records their times and prints one line per stage.
 
-    The estimate is the preset's expected minutes of the remaining stages, scaled by how fast the stages that
-    ran here (not the reused ones) went against their own expected minutes.
+    Each line gives the stage's time, the elapsed time and an estimate of what remains: the preset's expected
+    minutes of the remaining stages, scaled by how fast the stages that ran (not the reused ones) went against
+    their own expected minutes. The seconds of every stage that ran are kept in ``timings_path``; a stage
+    reused later keeps the time it took when it ran.
     """
 
-    def __init__(self, expected_minutes: list[float]) -> None:
+    def __init__(self, expected_minutes: list[float], timings_path: Path | None = None) -> None:
         self.expected = expected_minutes
+        self.timings_path = timings_path
+        self.seconds: dict[str, float] = {}
+        if timings_path is not None and timings_path.exists():
+            self.seconds = json.loads(timings_path.read_text())
         self.started = time.perf_counter()
+        self.index = 0
         self.seconds_run = 0.0
         self.expected_run = 0.0
 
-    def finished(self, index: int, label: str, what: str, seconds: float) -> None:
-        if what != "reused":
+    def run(self, label: str, stage: Callable[[], tuple[str, list[str]]]) -> list[str]:
+        """Run ``stage`` (returning what it did and its arguments), record it and print its line."""
+        started = time.perf_counter()
+        done, args = stage()
+        seconds = time.perf_counter() - started
+        if done != "reused":
             self.seconds_run += seconds
-            self.expected_run += self.expected[index] * 60
+            self.expected_run += self.expected[self.index] * 60
+        if done != "reused" or label not in self.seconds:
+            self.seconds[label] = round(seconds, 1)
+            if self.timings_path is not None:
+                self.timings_path.write_text(json.dumps(self.seconds, indent=2) + "\n")
         pace = self.seconds_run / self.expected_run if self.expected_run else 1.0
-        remaining = sum(self.expected[index + 1 :]) * 60 * pace
+        remaining = sum(self.expected[self.index + 1 :]) * 60 * pace
+        self.index += 1
         print(
-            f"[{index + 1}/{len(self.expected)}] {label}: {what} in {_duration(seconds)} · "
+            f"[{self.index}/{len(self.expected)}] {label}: {done} in {_duration(seconds)} · "
             f"elapsed {_duration(time.perf_counter() - self.started)} · about {_duration(remaining)} left",
             flush=True,
         )
+        return args
 
 
 def run_module(module: str, args: list[str], log_path: Path) -> None:
@@ -256,21 +275,19 @@ def run_report(
     ``overrides`` are added to every training run, ``eval_overrides`` to every evaluation (after the preset's).
     """
     preset = load_preset(preset_name)
-    if fresh and out.exists():
-        shutil.rmtree(out / "runs", ignore_errors=True)
     expected = [float(minutes) for run in preset.runs.values() for minutes in (run.minutes.train, run.minutes.evaluate)]
-    clock = StageClock(expected)
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    clock = StageClock(expected, out / "stage_seconds.json")
     print(f"Preset {preset_name}: {preset.description}; about {_duration(sum(expected) * 60)} here.", flush=True)
-    entries, stage = [], 0
+    entries = []
     for name, run in preset.runs.items():
         run_dir = out / "runs" / name
-        started = time.perf_counter()
-        done, train_args = train_stage(name, [*run.train, *overrides], run_dir)
-        clock.finished(stage, f"{name} train", done, time.perf_counter() - started)
-        started = time.perf_counter()
-        done, eval_args = evaluate_stage(name, [*run.evaluate, *eval_overrides], run_dir, fresh)
-        clock.finished(stage + 1, f"{name} evaluate", done, time.perf_counter() - started)
-        stage += 2
+        train_args = clock.run(f"{name} train", partial(train_stage, name, [*run.train, *overrides], run_dir))
+        eval_args = clock.run(
+            f"{name} evaluate", partial(evaluate_stage, name, [*run.evaluate, *eval_overrides], run_dir, fresh)
+        )
         figures = []
         for figure, source in EXPERIMENTS[name].figures.items():
             if (run_dir / source).exists():
@@ -291,7 +308,8 @@ def run_report(
             + (["--", *overrides] if overrides else [])
         ),
         "device": entries[0]["device"] if entries else "",
-        "wall_time_s": round(time.perf_counter() - clock.started, 1),
+        "wall_time_s": round(sum(clock.seconds.values()), 1),
+        "stage_seconds": clock.seconds,
         "experiments": entries,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
