@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from genmodels import checkpoints
 from genmodels.data.datamodule import resize
 from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
+from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES, DataError
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.likelihood import (
@@ -59,6 +59,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     run_dir, checkpoint = resolve_run(cfg.get("run_dir"), cfg.get("ckpt_path"))
     device = pick_device(cfg.device)
+    log.info("Evaluating %s (%s) on %s", run_dir, checkpoint.name, device)
 
     with timed(timings, "load"):
         run_cfg = load_run_config(run_dir)
@@ -280,12 +281,10 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]
             "(e.g. outputs/train/runs/<date>) or ckpt_path=<its checkpoints/last.ckpt>."
         )
     if ckpt_path:
-        checkpoint = Path(ckpt_path).expanduser()
-        if not checkpoint.is_file():
-            raise EvaluationError(
-                f"checkpoint {checkpoint} does not exist.\n"
-                "Fix: pass the path of an existing .ckpt file (a run's checkpoints/last.ckpt), or run_dir=<run folder>."
-            )
+        try:
+            checkpoint = checkpoints.checkpoint_file(ckpt_path)  # a .ckpt file, or a run folder's last.ckpt
+        except checkpoints.CheckpointError as exc:
+            raise EvaluationError(str(exc)) from None
         run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
     else:
         run = Path(run_dir).expanduser()
@@ -467,13 +466,21 @@ def print_table(result: dict[str, Any]) -> None:
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: a missing run, checkpoint or config ends in one message and exit status 2."""
+    """Hydra entry point: a missing run, checkpoint, config or data file ends in one message and exit status 2."""
     try:
         evaluate(cfg)
-    except EvaluationError as exc:
+    except (EvaluationError, DataError) as exc:
         print(f"genmodels.evaluate: error: {exc}", file=sys.stderr)
         sys.exit(2)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C; results are written only once every number is computed
+        print(
+            "genmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. Fix: run the same command "
+            "again to evaluate.",
+            file=sys.stderr,
+        )
+        sys.exit(130)
