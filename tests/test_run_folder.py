@@ -35,14 +35,14 @@ QUICK = [  # with latent= and trainer.max_epochs= given by each test
 # Every run of the process believes it is 2024-01-01 12:00:00.
 FROZEN_CLOCK = """
 import datetime
-import genmodels.run_folder
+import hydra.core.utils
 
 class FrozenClock(datetime.datetime):
     @classmethod
     def now(cls, tz=None):
         return cls(2024, 1, 1, 12, 0, 0)
 
-genmodels.run_folder.datetime = FrozenClock
+hydra.core.utils.datetime = FrozenClock  # the clock of Hydra's ${now:...}
 """
 
 

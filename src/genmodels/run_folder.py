@@ -1,10 +1,11 @@
 """Where a training run writes: a folder of its own, claimed before anything is written into it.
 
-New runs get ``<log_dir>/train/runs/<date>_<time>_<random suffix>`` (a sweep ``.../multiruns/<same>``), so
-runs started in the same second never share a folder. Hydra creates the folder; the run then claims it: it
-holds a lock on ``<folder>/.lock`` while it runs and writes ``.hydra/`` (config, overrides), which names the
-run. Hydra's own writing of ``.hydra/`` is off (``hydra.output_subdir: null``) because it happens before any
-code of ours could look at the folder.
+New runs get ``<log_dir>/train/runs/<date>_<time>_<random suffix>`` (a sweep ``.../multiruns/<same>``;
+``configs/hydra/default.yaml`` names them with the resolvers below), so runs started in the same second
+never share a folder. Hydra creates the folder; the run then claims it: it holds a lock on
+``<folder>/.lock`` while it runs and writes ``.hydra/`` (config, overrides), which names the run. Hydra's
+own writing of ``.hydra/`` is off (``hydra.output_subdir: null``) because it happens before any code of
+ours could look at the folder.
 
 A folder that already holds a run is refused, except for a continuation of that run: ``resume=<folder>``, or
 a sweep started again with ``hydra.sweep.dir=<its folder>`` whose job has the same overrides as the one there
@@ -22,7 +23,6 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -51,19 +51,19 @@ class RunFolderError(ConfigError):
 # Folder names (OmegaConf resolvers used by configs/hydra/default.yaml)
 
 
-def new_folder(base: str) -> str:
-    """``<base>/<date>_<time>_<6 random hex digits>``: unique even for runs started in the same second."""
-    return f"{base}/{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
+def unique(stem: str) -> str:
+    """``<stem>_<6 random hex digits>``: runs started in the same second (same ``${now:...}`` stem) differ."""
+    return f"{stem}_{secrets.token_hex(3)}"
 
 
-def run_folder(base: str, resume: str | None = None) -> str:
-    """``hydra.run.dir``: the resumed run's own folder, else a new one under ``base``.
+def run_folder(stem: str, resume: str | None = None) -> str:
+    """``hydra.run.dir``: the resumed run's own folder, else a new one named ``<stem>_<random suffix>``.
 
     Resolved by Hydra before it creates the folder, so a ``resume=`` that names no run stops here, with
     nothing created.
     """
     if resume is None:
-        return new_folder(base)
+        return unique(stem)
     if not (Path(resume) / CONFIG_FILE).is_file():
         raise SystemExit(
             f"error: resume={resume} names no training run ({Path(resume) / CONFIG_FILE} is missing). "
@@ -72,15 +72,15 @@ def run_folder(base: str, resume: str | None = None) -> str:
     return resume
 
 
-def sweep_folder(base: str, resume: str | None = None) -> str:
-    """``hydra.sweep.dir``: a new folder under ``base``; ``resume=`` is refused in a sweep (it names one run)."""
+def sweep_folder(stem: str, resume: str | None = None) -> str:
+    """``hydra.sweep.dir``: a new folder ``<stem>_<random suffix>``; ``resume=`` is refused in a sweep."""
     if resume is not None:
         raise SystemExit(
             f"error: resume={resume} continues one run and cannot be part of a sweep (-m). Fix: continue that run "
             f"alone with python -m genmodels.train resume={resume}, or continue a whole "
             "sweep by running its command again with hydra.sweep.dir=<its sweep folder> (finished jobs are skipped)."
         )
-    return new_folder(base)
+    return unique(stem)
 
 
 OmegaConf.register_new_resolver("run_folder", run_folder, use_cache=True, replace=True)
