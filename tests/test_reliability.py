@@ -243,6 +243,14 @@ def test_fit_time_is_summed_over_the_parts(mnist_dir, tmp_path, monkeypatch):
     assert summary["seconds_per_epoch"] == pytest.approx(summary["fit_wall_time_s"] / 3, abs=1e-3)
 
 
+def test_ckpt_path_may_name_a_run_folder(train_config, straight_run, tmp_path):
+    _, objects = train(train_config([*SHORT, "trainer.max_epochs=4", f"ckpt_path={straight_run}"]))
+    assert objects["summary"]["resumed_from"] == str(straight_run / "checkpoints" / "last.ckpt")
+    assert objects["summary"]["epochs"] == 4  # continued from the folder's 3 epochs, in a folder of its own
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
+        train(train_config([*SHORT, f"ckpt_path={tmp_path}"]))
+
+
 def test_resume_with_another_model_names_both_configs(mnist_dir, tmp_path):
     train(compose_train([*SHORT, "trainer.max_epochs=1"], tmp_path / "run", mnist_dir))
     cfg = compose_train([*SHORT, "latent=3", f"resume={tmp_path / 'run'}"], tmp_path / "other", mnist_dir)

@@ -327,10 +327,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """A Lightning checkpoint loaded with ``weights_only=True`` (tensors and plain containers only)."""
     try:
         state = checkpoints.load_checkpoint(path)
-    except checkpoints.CheckpointError as exc:
-        raise EvaluationError(
-            f"{exc}\nFix: pass a checkpoint written by `python -m genmodels.train` (<run>/checkpoints/last.ckpt)."
-        ) from exc
+    except checkpoints.CheckpointError as exc:  # its message names the file and the fix
+        raise EvaluationError(str(exc)) from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise EvaluationError(f"{path} holds no 'state_dict'.\nFix: pass a Lightning checkpoint of a training run.")
     return state
