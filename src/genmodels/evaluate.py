@@ -476,8 +476,8 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt:  # Ctrl-C; results are written only once every number is computed
-        print(
-            "genmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. Fix: run the same command "
+        print(  # on a line of its own, also after a progress bar
+            "\ngenmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. Fix: run the same command "
             "again to evaluate.",
             file=sys.stderr,
         )

@@ -90,11 +90,11 @@ def train_and_evaluate(exp: ReportExperiment, run_dir: Path, quick: bool, extra:
     overrides = [f"experiment={exp.name}", *(exp.quick if quick else []), *extra]
     done = []
     if not (run_dir / "metrics.json").exists():
-        resume = [f"resume={run_dir}"] if (run_dir / "checkpoints").is_dir() else []
-        hydra_dir = run_dir if not resume else run_dir / "resumed"
+        resume = (run_dir / ".hydra" / "config.yaml").is_file()  # an earlier, unfinished attempt
+        where = f"resume={run_dir}" if resume else f"hydra.run.dir={run_dir}"
         run_module(
             "genmodels.train",
-            [*overrides, *resume, f"hydra.run.dir={hydra_dir}", "trainer.enable_progress_bar=false"],
+            [*overrides, where, "trainer.enable_progress_bar=false"],
             run_dir.parent / f"{exp.name}.train.log",
         )
         done.append("resumed" if resume else "trained")

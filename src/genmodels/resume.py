@@ -85,7 +85,7 @@ def resumed_config(
         raise ResumeError(
             f"a resume continues the run with its own model, data and seed; {' '.join(overrides)} would change "
             f"{', '.join(refused)}. Fix: leave these overrides out to continue the run, or start a new run "
-            "without resume= (its options are in <run dir>/.hydra/overrides.yaml)."
+            "(without resume=) for other settings."
         )
     config = copy.deepcopy(saved_config)
     for key, value in changes.items():
