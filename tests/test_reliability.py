@@ -278,17 +278,7 @@ def test_crafted_checkpoint_does_not_run_its_payload(train_config, tmp_path):
     assert not marker.exists()
 
 
-CLI_RUN = [
-    "latent=2",
-    "trainer.max_epochs=3",
-    "trainer.limit_train_batches=4",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "figures.sample_epochs=[1]",
-    "~logger",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
+CLI_RUN = [*SHORT, "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
 def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnist_dir, tmp_path):
@@ -330,7 +320,7 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnis
 
 def test_resume_refuses_to_change_the_model_and_names_the_override(run_cli, tmp_path):
     run_dir = tmp_path / "run"
-    run_cli("genmodels.train", *CLI_RUN, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")
+    run_cli("genmodels.train", *CLI_RUN, f"hydra.run.dir={run_dir}")
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "train.log"}
     result = run_cli("genmodels.train", f"resume={run_dir}", "latent=3", "model.beta=2", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -43,13 +43,17 @@ USER_ERRORS = (ValueError, DataError, CheckpointError, TrainingDiverged)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the configured model, test it, and write ``metrics.json`` into the run's output folder.
 
+    With ``cfg.resume`` (a run folder) training continues there from its last finished epoch; ``cfg`` is
+    then that run's config (``main`` builds it from the saved one).
+
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
     validate_train_config(cfg)
     check_speed_options(cfg.speed)
-    ckpt_path = checkpoint_file(cfg.ckpt_path) if cfg.get("ckpt_path") else None
-    if cfg.get("resume"):  # from its last finished epoch, else from where the run started
-        ckpt_path = resume_checkpoint(cfg.resume) or ckpt_path
+    ckpt_path = resume_checkpoint(cfg.resume) if cfg.get("resume") else None  # its last finished epoch
+    if ckpt_path is None and cfg.get("ckpt_path"):  # where a new run starts (or a resumed one with no epoch done)
+        ckpt_path = checkpoint_file(cfg.ckpt_path)
+    if cfg.get("resume"):
         with open_dict(cfg):
             cfg.paths.output_dir = str(Path(cfg.resume))
     output_dir = Path(cfg.paths.output_dir)
