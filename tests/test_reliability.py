@@ -181,6 +181,15 @@ def test_same_seed_gives_identical_metrics(mnist_dir, tmp_path):
     assert metrics_of(tmp_path / "c") != metrics_of(tmp_path / "a")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as in the CLI runs (OMP_NUM_THREADS=1): runs compared bit for bit add up in one order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, mnist_dir) -> Path:
     """The uninterrupted run that interrupted and resumed runs of SHORT must reproduce."""
@@ -281,7 +290,7 @@ def test_crafted_checkpoint_does_not_run_its_payload(train_config, tmp_path):
 CLI_RUN = [*SHORT, "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
-def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnist_dir, tmp_path):
+def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnist_dir, tmp_path, straight_run):
     logs = tmp_path / "logs"  # where a stray folder of a resume would appear
     pause = [f"+callbacks.pause._target_={__name__}.PauseOnce", f"+callbacks.pause.flag={tmp_path / 'paused'}"]
     args = [*CLI_RUN, *pause, "+callbacks.pause.step=6", f"paths.log_dir={logs}"]  # mid second epoch
@@ -297,18 +306,16 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnis
     assert f"Resume with: python -m genmodels.train resume={run_dir}\n" in output
     first_part = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["callbacks"]["FitRecord"]["seconds"]
 
+    config = {name: (run_dir / ".hydra" / name).read_text() for name in ("config.yaml", "overrides.yaml")}
+
     resumed = run_cli("genmodels.train", f"resume={run_dir}")  # no other argument
     assert "epoch 1 of 3 done (checkpoints/last.ckpt), 2 to go" in resumed.stdout
-    straight_dir = tmp_path / "straight"
-    run_cli("genmodels.train", *args, f"hydra.run.dir={straight_dir}")
-
     assert not logs.exists()  # the resume logged into its own folder, and made no other
     assert "Resuming" in (run_dir / "train.log").read_text()
-    for name in ("config.yaml", "overrides.yaml"):
-        assert (run_dir / ".hydra" / name).read_text() == (straight_dir / ".hydra" / name).read_text()
-    summary, straight = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, straight_dir))
-    assert summary["metrics"] == straight["metrics"] and summary["epochs"] == straight["epochs"] == 3
-    assert summary["fit_wall_time_s"] > first_part  # both parts
+    assert {name: (run_dir / ".hydra" / name).read_text() for name in config} == config  # the run's own
+    assert_same_result(run_dir, straight_run)
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["epochs"] == 3 and summary["fit_wall_time_s"] > first_part  # both parts
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best-epoch002.ckpt", "last.ckpt"]
 
     # Overrides given with resume= apply on top of the run's own ones, and the run's config says so.
@@ -316,16 +323,6 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnis
     assert "trainer.max_epochs=4" in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert "trainer.max_epochs=3" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 4
-
-
-def test_resume_refuses_to_change_the_model_and_names_the_override(run_cli, tmp_path):
-    run_dir = tmp_path / "run"
-    run_cli("genmodels.train", *CLI_RUN, f"hydra.run.dir={run_dir}")
-    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "train.log"}
-    result = run_cli("genmodels.train", f"resume={run_dir}", "latent=3", "model.beta=2", check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "latent=3 model.beta=2 would change latent, model.beta" in result.stderr
-    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "train.log"} == before
 
 
 def test_failed_sweep_job_does_not_stop_the_others(run_cli, tmp_path):

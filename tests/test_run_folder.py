@@ -125,6 +125,13 @@ def test_a_new_run_is_refused_the_folder_of_another_run(run_cli, finished_run):
     assert files_of(finished_run) == before  # not a byte written, not even a failed.json
 
 
+def test_resume_refuses_to_change_the_model_and_names_the_override(run_cli, finished_run):
+    before = files_of(finished_run)
+    result = run_cli("genmodels.train", f"resume={finished_run}", "latent=3", "model.beta=2", check=False)
+    assert "latent=3 model.beta=2 would change latent, model.beta" in one_line_error(result)
+    assert files_of(finished_run) == before
+
+
 def test_a_folder_in_use_is_refused(run_cli, finished_run):
     before = files_of(finished_run)
     with exclusive(finished_run / ".lock"):  # as a run still writing there holds it
