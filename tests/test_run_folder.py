@@ -13,6 +13,7 @@ import yaml
 
 from genmodels.checkpoints import load_checkpoint
 from genmodels.locking import exclusive
+from genmodels.run_folder import sweep_folder
 from tests.conftest import REPO, cli_command
 from tests.test_reliability import wait_for
 
@@ -147,13 +148,10 @@ def test_resume_of_a_folder_without_a_run_creates_nothing(run_cli, tmp_path):
     assert not missing.exists() and not logs.exists()
 
 
-def test_resume_inside_a_sweep_is_refused(run_cli, finished_run, tmp_path):
-    logs = tmp_path / "logs"
-    result = run_cli(
-        "genmodels.train", "-m", "latent=2,3", f"resume={finished_run}", f"paths.log_dir={logs}", check=False
-    )
-    assert "cannot be part of a sweep" in one_line_error(result)
-    assert not logs.exists()
+def test_resume_inside_a_sweep_is_refused_before_a_folder_is_made():
+    with pytest.raises(SystemExit, match=r"^error: resume=runs/a continues one run and cannot be part of a sweep"):
+        sweep_folder("multiruns/2024-01-01_12-00-00", resume="runs/a")  # Hydra resolves it before making the folder
+    assert sweep_folder("multiruns/2024-01-01_12-00-00") != sweep_folder("multiruns/2024-01-01_12-00-00")
 
 
 def test_a_stopped_sweep_run_again_finishes_only_the_missing_jobs(mnist_dir, tmp_path):

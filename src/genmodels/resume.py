@@ -88,6 +88,7 @@ def resumed_config(
             "(without resume=) for other settings."
         )
     config = copy.deepcopy(saved_config)
+    OmegaConf.set_struct(config, False)  # overrides may add and remove keys (+key=..., ~key)
     for key, value in changes.items():
         if value == REMOVED:
             _delete(config, _removed_root(key, after))
