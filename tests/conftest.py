@@ -60,14 +60,29 @@ def train_config(tmp_path: Path, mnist_dir: Path):
     return make
 
 
+def cli_command(module: str, *args: str, prelude: str = "") -> list[str]:
+    """``python -m <module> <args>``; with ``prelude``, that code runs first, then the module as ``__main__``."""
+    if not prelude:
+        return [sys.executable, "-m", module, *args]
+    launch = [
+        "import runpy, sys",
+        f"sys.argv = [{module!r}, *{list(args)!r}]",
+        f"runpy.run_module({module!r}, run_name='__main__')",
+    ]
+    return [sys.executable, "-c", "\n".join([prelude, *launch])]
+
+
 @pytest.fixture
 def run_cli(mnist_dir: Path):
     """Run ``python -m <module> <args>`` as a user would; returns the completed process."""
 
-    def run(module: str, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(
+        module: str, *args: str, check: bool = True, timeout: float = 300, prelude: str = ""
+    ) -> subprocess.CompletedProcess:
+        """``prelude``: Python code run first in the same process (e.g. a patch standing for a condition)."""
         env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
         result = subprocess.run(
-            [sys.executable, "-m", module, *args],
+            cli_command(module, *args, prelude=prelude),
             cwd=REPO,
             env=env,
             capture_output=True,

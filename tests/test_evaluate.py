@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,80 @@ def test_a_run_written_before_the_models_package_is_evaluated(vae_run, tmp_path)
     settings = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
     report = evaluate(compose_evaluate([f"run_dir={old}", f"data_dir={DATA_DIR}", *settings]))
     assert report["model"] == "VAE" and report["metrics"]["test_iwae_nll"] > 0
+
+
+def test_ctrl_c_is_one_line_and_exit_status_130(vae_run):
+    env = {**os.environ, "GENMODELS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
+    long_evaluation = ["metrics.iwae_k=5000", "metrics.sample_quality=false", "progress=false"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genmodels.evaluate", f"run_dir={vae_run}", *long_evaluation],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(300, process.kill)
+    watchdog.start()
+    try:
+        started = next((line for line in process.stdout if line.startswith("Evaluating")), None)
+        assert started is not None, process.stderr.read()[-3000:]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [
+        "genmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. "
+        "Fix: run the same command again to evaluate."
+    ]
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line(vae_run, run_cli):
+    not_a_checkpoint = Path("/etc/passwd")
+    if not not_a_checkpoint.is_file():
+        pytest.skip("needs /etc/passwd")
+    result = run_module("genmodels.evaluate", f"run_dir={vae_run}", f"ckpt_path={not_a_checkpoint}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"genmodels.evaluate: error: {not_a_checkpoint} is not a checkpoint")
+    assert (
+        len(result.stderr.strip().splitlines()) == 1 and "Fix: pass a checkpoint written by genmodels" in result.stderr
+    )
+
+    result = run_cli("genmodels.train", f"ckpt_path={not_a_checkpoint}", "trainer.fast_dev_run=true", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {not_a_checkpoint} is not a checkpoint")
+
+
+def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(vae_run, tmp_path):
+    cfg = compose_evaluate(
+        [f"ckpt_path={vae_run}", "metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20"]
+    )
+    report = evaluate(cfg)
+    assert Path(report["run_dir"]) == vae_run.resolve() and report["checkpoint"] == str(
+        vae_run / "checkpoints" / "last.ckpt"
+    )
+    with pytest.raises(EvaluationError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
+        resolve_run(None, str(tmp_path))
+
+
+def test_an_unwritable_classifier_cache_is_one_line(vae_run, tmp_path):
+    sysfs = Path("/sys/kernel")
+    if not sysfs.is_dir():
+        pytest.skip("needs Linux's /sys")
+    data_dir = tmp_path / "data"  # the real MNIST files, and a classifier cache folder nobody can write
+    raw_dir(data_dir, "mnist").mkdir(parents=True)
+    for path in raw_dir(DATA_DIR, "mnist").iterdir():
+        (raw_dir(data_dir, "mnist") / path.name).symlink_to(path)
+    (data_dir / "classifiers").symlink_to(sysfs)
+    result = run_module(
+        "genmodels.evaluate",
+        f"run_dir={vae_run}",
+        f"data_dir={data_dir}",
+        "metrics.likelihood=false",
+        *QUICK_CLASSIFIER,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"genmodels.evaluate: error: cannot write into {data_dir / 'classifiers'} (")
+    assert len(result.stderr.strip().splitlines()) == 1 and "data_dir=<folder>" in result.stderr

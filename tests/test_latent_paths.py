@@ -36,3 +36,20 @@ def test_manifold_grid_uses_normal_quantiles():
 def test_manifold_grid_rejects_bad_range():
     with pytest.raises(ValueError, match="quantile_range"):
         manifold_grid(4, (0.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    "z0, z1",
+    [
+        ([1.5], [-0.5]),  # latent 1: two points are always 0 or pi apart
+        ([0.7], [2.0]),
+        ([1.0, 2.0, -1.0], [-2.0, -4.0, 2.0]),  # opposite
+        ([1.0, 2.0, -1.0], [-2.0, -4.0, 2.0001]),  # nearly opposite
+        ([1.0, 2.0, -1.0], [2.0, 4.0, -2.0001]),  # nearly parallel
+    ],
+)
+def test_slerp_falls_back_to_lerp_where_the_arc_is_undefined(z0, z1):
+    z0, z1 = torch.tensor(z0), torch.tensor(z1)
+    points = slerp(z0, z1, 9)
+    torch.testing.assert_close(points, lerp(z0, z1, 9))
+    assert points.abs().max() <= torch.maximum(z0.abs().max(), z1.abs().max())

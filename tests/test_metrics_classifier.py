@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genmodels.data.provision import raw_dir
+from genmodels.data.provision import DataError, raw_dir
+from genmodels.metrics import classifier
 from genmodels.metrics.classifier import (
     ClassifierSettings,
     MNISTClassifier,
@@ -23,6 +24,7 @@ from genmodels.metrics.classifier import (
 
 DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
 QUICK = ClassifierSettings(epochs=1, train_images=2000)
+SYSFS = Path("/sys/kernel")
 
 
 @pytest.fixture
@@ -98,3 +100,24 @@ def test_default_classifier_reaches_99_percent():
     measured = accuracy(model, test.images, test.labels)
     assert measured >= 0.99, info
     assert measured == pytest.approx(info["test_accuracy"], abs=1e-6)
+
+
+def test_a_cached_classifier_loads_without_writing_to_its_folder(data_copy, monkeypatch):
+    load_or_train_classifier(data_copy, "mnist", QUICK)
+
+    def no_lock_file(path, wait=True):  # a read-only folder: not even the lock file can be made
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(classifier, "exclusive", no_lock_file)
+    _, info = load_or_train_classifier(data_copy, "mnist", QUICK)
+    assert not info["trained_now"]
+
+
+@pytest.mark.skipif(not SYSFS.is_dir(), reason="needs Linux's /sys")
+def test_a_cache_folder_nobody_can_write_is_one_message_with_the_fix(data_copy):
+    (data_copy / "classifiers").symlink_to(SYSFS)  # sysfs: no process may create a file there, root included
+    with pytest.raises(DataError) as error:
+        load_or_train_classifier(data_copy, "mnist", QUICK)
+    message = str(error.value)
+    assert message.startswith(f"cannot write into {data_copy / 'classifiers'} (") and "\n" not in message
+    assert "to cache the mnist evaluation classifier" in message and "Fix: make it writable" in message

@@ -1,5 +1,6 @@
 import gzip
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -94,3 +95,29 @@ def test_real_mnist_files_verify(mnist_dir):
     folder = ensure_dataset("mnist", mnist_dir, sources=[])
     for name, md5 in provision.DATASETS["mnist"].md5.items():
         assert file_digest(folder / name, "md5") == md5
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys")
+def test_a_data_folder_nobody_can_write_is_one_message_with_the_fix(tiny_dataset):
+    _, source_dir = tiny_dataset
+    folder = Path("/sys/kernel/genmodels-data")  # sysfs: no process may create a file there, root included
+    with pytest.raises(DataError) as error:
+        ensure_dataset("tiny", folder, sources=[LocalFolder(source_dir)])
+    message = str(error.value)
+    assert message.startswith(f"cannot write into {folder / 'tiny' / 'raw'} (") and "\n" not in message
+    assert "to fetch the missing tiny files" in message and "Fix: make it writable" in message
+
+
+def test_an_unwritable_data_folder_on_the_cli_is_one_line(run_cli, tmp_path):
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("needs Linux's /sys")
+    result = run_cli(
+        "genmodels.train",
+        "paths.data_dir=/sys/kernel/genmodels-data",
+        "trainer.fast_dev_run=true",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot write into /sys/kernel/genmodels-data/mnist/raw")

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
 import torch
 
+from genmodels.callbacks import fit_record
 from genmodels.callbacks.safety import TrainingDiverged
 from genmodels.checkpoints import CheckpointError, load_checkpoint
 from genmodels.models.vae import VAE
@@ -30,15 +32,59 @@ SHORT = [
 ]
 
 
-class InterruptAt(L.Callback):
-    """Simulates Ctrl-C at a given global step."""
+class InterruptOnce(L.Callback):
+    """Ctrl-C at training step ``step``, or while testing when ``step`` is None: the first time only.
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    The first run to get there creates ``flag``; a resumed run, whose config still holds this callback, goes on.
+    """
+
+    def __init__(self, flag: str, step: int | None = None) -> None:
+        self.flag, self.step = Path(flag), step
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step:
+            self._interrupt()
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if self.step is None:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        if not self.flag.exists():
+            self.flag.touch()
             raise KeyboardInterrupt
+
+
+class PauseOnce(L.Callback):
+    """A slow moment in which a user stops the run with SIGTERM: at training step ``step`` (of the run with
+    ``latent``, if given) the first run to get there creates ``flag`` and waits for the signal."""
+
+    def __init__(self, flag: str, step: int, latent: int | None = None) -> None:
+        self.flag, self.step, self.latent = Path(flag), step, latent
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step != self.step or self.flag.exists():
+            return
+        if self.latent is not None and pl_module.latent_dim != self.latent:
+            return
+        self.flag.touch()
+        deadline = time.monotonic() + 120
+        while not trainer.received_sigterm and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def interrupt_once(flag: Path, step: int | None = None) -> list[str]:
+    overrides = [f"+callbacks.stop._target_={__name__}.InterruptOnce", f"+callbacks.stop.flag={flag}"]
+    return overrides + ([f"+callbacks.stop.step={step}"] if step is not None else [])
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
+    """Wait until ``path`` exists (or fail if the process ended first)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"the run ended before {path} appeared:\n{process.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, f"{path} did not appear within {seconds} s"
+        time.sleep(0.1)
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -135,20 +181,83 @@ def test_same_seed_gives_identical_metrics(mnist_dir, tmp_path):
     assert metrics_of(tmp_path / "c") != metrics_of(tmp_path / "a")
 
 
-def test_interrupted_run_resumes_to_the_uninterrupted_result(mnist_dir, tmp_path):
-    train(compose_train(SHORT, tmp_path / "straight", mnist_dir))
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as in the CLI runs (OMP_NUM_THREADS=1): runs compared bit for bit add up in one order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, mnist_dir) -> Path:
+    """The uninterrupted run that interrupted and resumed runs of SHORT must reproduce."""
+    folder = tmp_path_factory.mktemp("straight") / "run"
+    train(compose_train(SHORT, folder, mnist_dir))
+    return folder
+
+
+def assert_same_result(run_dir: Path, straight_run: Path) -> None:
+    assert metrics_of(run_dir) == metrics_of(straight_run)
+    straight, resumed = final_weights(straight_run), final_weights(run_dir)
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+
+
+@pytest.mark.parametrize("step", [6, 2], ids=["mid second epoch", "mid first epoch"])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(mnist_dir, tmp_path, straight_run, step):
     interrupted = tmp_path / "interrupted"
-    stop = [f"+callbacks.stop._target_={__name__}.InterruptAt", "+callbacks.stop.step=6"]  # mid second epoch
+    stop = interrupt_once(tmp_path / "stopped", step)
     with pytest.raises(SystemExit):
         train(compose_train([*SHORT, *stop], interrupted, mnist_dir))
     assert (interrupted / "checkpoints" / "interrupted.ckpt").exists()
+    assert (interrupted / "checkpoints" / "last.ckpt").exists() == (step > 4)  # 4 batches per epoch
     assert not (interrupted / "metrics.json").exists()
 
-    train(compose_train([*SHORT, f"resume={interrupted}"], tmp_path / "resuming", mnist_dir))
-    assert metrics_of(interrupted) == metrics_of(tmp_path / "straight")
-    straight, resumed = final_weights(tmp_path / "straight"), final_weights(interrupted)
-    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+    # From the last finished epoch (none: the start), never from the mid-epoch interrupted.ckpt.
+    train(compose_train([*SHORT, *stop, f"resume={interrupted}"], interrupted, mnist_dir))
+    assert_same_result(interrupted, straight_run)
+    assert not (interrupted / "checkpoints" / "interrupted.ckpt").exists()  # passed, so removed
+
+
+def test_run_stopped_while_testing_resumes_to_complete_metrics(mnist_dir, tmp_path, straight_run):
+    stopped = tmp_path / "stopped"
+    stop = interrupt_once(tmp_path / "flag")  # Ctrl-C in the test loop, after the last epoch
+    with pytest.raises(SystemExit):
+        train(compose_train([*SHORT, *stop], stopped, mnist_dir))
+    assert not (stopped / "metrics.json").exists()
+
+    train(compose_train([*SHORT, *stop, f"resume={stopped}"], stopped, mnist_dir))
+    assert_same_result(stopped, straight_run)  # train/val metrics come from the checkpoint: no epoch was left
+    assert {"train/elbo", "val/elbo", "test/elbo"} <= set(metrics_of(stopped))
+    assert not (stopped / "checkpoints" / "interrupted.ckpt").exists()
+
+
+def test_fit_time_is_summed_over_the_parts(mnist_dir, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    stop = interrupt_once(tmp_path / "flag", step=6)
+    real_clock = time.perf_counter
+    # A clock 1000 times too fast during the first part makes its share unmistakable in the sum.
+    monkeypatch.setattr(fit_record, "time", SimpleNamespace(perf_counter=lambda: 1000 * real_clock()))
+    with pytest.raises(SystemExit):
+        train(compose_train([*SHORT, *stop], run_dir, mnist_dir))
+    first_part = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["callbacks"]["FitRecord"]["seconds"]
+    monkeypatch.setattr(fit_record, "time", time)
+
+    started = real_clock()
+    train(compose_train([*SHORT, *stop, f"resume={run_dir}"], run_dir, mnist_dir))
+    second_part_bound = real_clock() - started
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert first_part < summary["fit_wall_time_s"] < first_part + second_part_bound
+    assert summary["seconds_per_epoch"] == pytest.approx(summary["fit_wall_time_s"] / 3, abs=1e-3)
+
+
+def test_ckpt_path_may_name_a_run_folder(train_config, straight_run, tmp_path):
+    _, objects = train(train_config([*SHORT, "trainer.max_epochs=4", f"ckpt_path={straight_run}"]))
+    assert objects["summary"]["resumed_from"] == str(straight_run / "checkpoints" / "last.ckpt")
+    assert objects["summary"]["epochs"] == 4  # continued from the folder's 3 epochs, in a folder of its own
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
+        train(train_config([*SHORT, f"ckpt_path={tmp_path}"]))
 
 
 def test_resume_with_another_model_names_both_configs(mnist_dir, tmp_path):
@@ -178,46 +287,42 @@ def test_crafted_checkpoint_does_not_run_its_payload(train_config, tmp_path):
     assert not marker.exists()
 
 
-def test_sigterm_saves_a_checkpoint_and_resume_finishes(mnist_dir, tmp_path):
-    run_dir = tmp_path / "run"
-    args = [
-        "latent=4",
-        "~logger",
-        "figures.sample_epochs=[1]",
-        "trainer.limit_train_batches=40",
-        "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1",
-        "trainer.enable_progress_bar=false",
-    ]
-    env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "genmodels.train", *args, "trainer.max_epochs=100", f"hydra.run.dir={run_dir}"]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode != 0
-    assert (run_dir / "checkpoints" / "interrupted.ckpt").exists(), output[-2000:]
-    assert "Resume with: python -m genmodels.train" in output and f"resume={run_dir}" in output
+CLI_RUN = [*SHORT, "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genmodels.train",
-            *args,
-            "trainer.max_epochs=2",
-            f"resume={run_dir}",
-            f"hydra.run.dir={tmp_path / 'resume-log'}",
-        ],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+
+def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, mnist_dir, tmp_path, straight_run):
+    logs = tmp_path / "logs"  # where a stray folder of a resume would appear
+    pause = [f"+callbacks.pause._target_={__name__}.PauseOnce", f"+callbacks.pause.flag={tmp_path / 'paused'}"]
+    args = [*CLI_RUN, *pause, "+callbacks.pause.step=6", f"paths.log_dir={logs}"]  # mid second epoch
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "genmodels.train", *args, f"hydra.run.dir={run_dir}"]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(tmp_path / "paused", process)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert (run_dir / "checkpoints" / "interrupted.ckpt").exists(), output[-2000:]
+    assert f"Resume with: python -m genmodels.train resume={run_dir}\n" in output
+    first_part = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["callbacks"]["FitRecord"]["seconds"]
+
+    config = {name: (run_dir / ".hydra" / name).read_text() for name in ("config.yaml", "overrides.yaml")}
+
+    resumed = run_cli("genmodels.train", f"resume={run_dir}")  # no other argument
+    assert "epoch 1 of 3 done (checkpoints/last.ckpt), 2 to go" in resumed.stdout
+    assert not logs.exists()  # the resume logged into its own folder, and made no other
+    assert "Resuming" in (run_dir / "train.log").read_text()
+    assert {name: (run_dir / ".hydra" / name).read_text() for name in config} == config  # the run's own
+    assert_same_result(run_dir, straight_run)
     summary = json.loads((run_dir / "metrics.json").read_text())
-    assert summary["epochs"] == 2 and summary["resumed_from"].endswith("last.ckpt")
+    assert summary["epochs"] == 3 and summary["fit_wall_time_s"] > first_part  # both parts
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best-epoch002.ckpt", "last.ckpt"]
+
+    # Overrides given with resume= apply on top of the run's own ones, and the run's config says so.
+    run_cli("genmodels.train", f"resume={run_dir}", "trainer.max_epochs=4")
+    assert "trainer.max_epochs=4" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    assert "trainer.max_epochs=3" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 4
 
 
 def test_failed_sweep_job_does_not_stop_the_others(run_cli, tmp_path):

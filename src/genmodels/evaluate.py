@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from genmodels import checkpoints
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
+from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES, DataError
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
@@ -60,6 +60,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     run_dir, checkpoint = resolve_run(cfg.get("run_dir"), cfg.get("ckpt_path"), cfg.get("checkpoint", "auto"))
     device = pick_device(cfg.device)
+    log.info("Evaluating %s (%s) on %s", run_dir, checkpoint.name, device)
 
     with timed(timings, "load"):
         run_cfg = load_run_config(run_dir)
@@ -291,12 +292,10 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
             "(e.g. outputs/train/runs/<date>) or ckpt_path=<its checkpoints/last.ckpt>."
         )
     if ckpt_path:
-        checkpoint = Path(ckpt_path).expanduser()
-        if not checkpoint.is_file():
-            raise EvaluationError(
-                f"checkpoint {checkpoint} does not exist.\n"
-                "Fix: pass the path of an existing .ckpt file (a run's checkpoints/last.ckpt), or run_dir=<run folder>."
-            )
+        try:
+            checkpoint = checkpoints.checkpoint_file(ckpt_path)  # a .ckpt file, or a run folder's last.ckpt
+        except checkpoints.CheckpointError as exc:
+            raise EvaluationError(str(exc)) from None
         run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
     else:
         run = Path(run_dir).expanduser()
@@ -369,10 +368,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """A Lightning checkpoint loaded with ``weights_only=True`` (tensors and plain containers only)."""
     try:
         state = checkpoints.load_checkpoint(path)
-    except checkpoints.CheckpointError as exc:
-        raise EvaluationError(
-            f"{exc}\nFix: pass a checkpoint written by `python -m genmodels.train` (<run>/checkpoints/last.ckpt)."
-        ) from exc
+    except checkpoints.CheckpointError as exc:  # its message names the file and the fix
+        raise EvaluationError(str(exc)) from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise EvaluationError(f"{path} holds no 'state_dict'.\nFix: pass a Lightning checkpoint of a training run.")
     return state
@@ -511,13 +508,21 @@ def print_table(result: dict[str, Any]) -> None:
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: a missing run, checkpoint, config or capability ends in one message and exit status 2."""
+    """Hydra entry point: a missing run, checkpoint, config, capability or data file ends in one message (exit 2)."""
     try:
         evaluate(cfg)
-    except (EvaluationError, CapabilityError) as exc:
+    except (EvaluationError, CapabilityError, DataError) as exc:
         print(f"genmodels.evaluate: error: {exc}", file=sys.stderr)
         sys.exit(2)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C; results are written only once every number is computed
+        print(  # on a line of its own, also after a progress bar
+            "\ngenmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. Fix: run the same command "
+            "again to evaluate.",
+            file=sys.stderr,
+        )
+        sys.exit(130)

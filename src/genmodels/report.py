@@ -169,11 +169,10 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
     args = [f"experiment={name}", *overrides, f"hydra.run.dir={run_dir}"]
     if (run_dir / "metrics.json").exists():
         return "reused", args
-    resume = (run_dir / "checkpoints").is_dir()
-    extra = [f"resume={run_dir}", f"hydra.run.dir={run_dir / 'resumed'}"] if resume else []
-    run_module(
-        "genmodels.train", [*args, *extra, "trainer.enable_progress_bar=false"], run_dir.parent / f"{name}.train.log"
-    )
+    resume = (run_dir / ".hydra" / "config.yaml").is_file()  # an earlier, unfinished attempt
+    run_args = [f"resume={run_dir}"] if resume else args
+    log_path = run_dir.parent / f"{name}.train.log"
+    run_module("genmodels.train", [*run_args, "trainer.enable_progress_bar=false"], log_path)
     return ("resumed" if resume else "trained"), args
 
 

@@ -62,11 +62,17 @@ def flat_hparams(cfg: DictConfig, sections: tuple[str, ...] = ("model", "data", 
 
 
 def log_hparams_with_metrics(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """Record hyper-parameters with the final metrics so TensorBoard's HParams tab can compare runs."""
+    """Record hyper-parameters with the final metrics so TensorBoard's HParams tab can compare runs.
+
+    Called after testing, when Lightning has closed the logger's event writer: logging opens a new one,
+    whose events wait in a queue written by a background thread. Unless that writer is closed, the events
+    still queued when the process exits are lost (the HParams entry of some runs was missing); so it is.
+    """
     final = {f"hp/{key.replace('/', '_')}": value for key, value in metrics.items() if math.isfinite(value)}
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(flat_hparams(cfg), metrics=final)
+            logger.finalize("success")  # flushes and closes the writer
 
 
 def _json_default(value: Any) -> Any:

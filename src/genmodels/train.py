@@ -8,8 +8,6 @@ clear message (and, in a sweep, lets the other jobs go on).
 from __future__ import annotations
 
 import logging
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +23,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from genmodels.callbacks import FitRecord
 from genmodels.callbacks.safety import TrainingDiverged
-from genmodels.checkpoints import CheckpointError
+from genmodels.checkpoints import CheckpointError, checkpoint_file
 from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
+from genmodels.run_folder import claim_run_folder, finished_metric
 from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
 from genmodels.speed import apply_speed_options, check_speed_options
 from genmodels.validation import ConfigError, validate_train_config
@@ -43,16 +43,19 @@ USER_ERRORS = (ValueError, DataError, CheckpointError, TrainingDiverged)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the configured model, test it, and write ``metrics.json`` into the run's output folder.
 
+    With ``cfg.resume`` (a run folder) training continues there from its last finished epoch; ``cfg`` is
+    then that run's config (``main`` builds it from the saved one).
+
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
     validate_train_config(cfg)
     check_speed_options(cfg.speed)
-    ckpt_path = cfg.get("ckpt_path")
+    ckpt_path = resume_checkpoint(cfg.resume) if cfg.get("resume") else None  # its last finished epoch
+    if ckpt_path is None and cfg.get("ckpt_path"):  # where a new run starts (or a resumed one with no epoch done)
+        ckpt_path = checkpoint_file(cfg.ckpt_path)
     if cfg.get("resume"):
-        ckpt_path = resume_checkpoint(cfg.resume)
         with open_dict(cfg):
             cfg.paths.output_dir = str(Path(cfg.resume))
-        log.info("Resuming %s from %s", cfg.resume, ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -61,21 +64,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if ckpt_path:
         check_checkpoint_fits(ckpt_path, model)
     apply_speed_options(model, cfg.speed)
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    record = FitRecord()  # fit time and final metrics, summed over the parts of a resumed run
+    callbacks = [*instantiate_all(cfg.get("callbacks")), record]
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
         callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     check_ddp_fits_sweep(trainer)
 
-    started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    fit_seconds = time.perf_counter() - started
     last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
     # e.g. fast_dev_run, which turns checkpointing off. Rank zero decides: saving is collective under DDP.
     if not trainer.strategy.broadcast(last_checkpoint.exists()):
-        trainer.save_checkpoint(last_checkpoint)
-    fit_metrics = scalar_metrics(trainer.callback_metrics)
+        trainer.save_checkpoint(last_checkpoint, weights_only=False)
+    fit_metrics, fit_seconds = record.metrics, record.seconds
 
     run_test = cfg.get("test", True) and is_overridden("test_step", model)  # a GAN has no test_step
     test_metrics = scalar_metrics(trainer.test(model, datamodule=datamodule)[0]) if run_test else {}
@@ -147,19 +149,19 @@ def _build(node: DictConfig) -> Any:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the monitored metric for sweepers (Optuna).
 
-    A failure writes ``failed.json`` into the run folder. A single run then stops with one message;
-    in a multirun the failure is logged and the sweep goes on with its other jobs.
+    The run first claims its folder (``run_folder``): a folder of another run is refused, a resumed or
+    finished one is continued or skipped. A failure then writes ``failed.json`` into the run folder. A single
+    run stops with one message; in a multirun the failure is logged and the sweep goes on with its other jobs.
     """
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        metrics, _ = train(cfg)
+        with claim_run_folder(cfg) as run:
+            if run.finished:
+                return finished_metric(run.folder, OmegaConf.select(cfg, "monitor.metric"))
+            metrics, _ = train(run.config)
     except SIGTERMException:
         raise SystemExit(143) from None  # the conventional exit status after SIGTERM
     except Exception as exc:
-        write_json(
-            Path(HydraConfig.get().runtime.output_dir) / "failed.json",
-            {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-        )
         if sweeping:
             log.error("Job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)
             return None

@@ -1,6 +1,7 @@
 """Lightning callbacks: the report's figures (for any model offering ``generate(z)``) and run safety."""
 
 from genmodels.callbacks.curves import MetricCurves
+from genmodels.callbacks.fit_record import FitRecord
 from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, LatentScatter
 from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint
 from genmodels.callbacks.sample_quality import SampleQualityMonitor
@@ -10,6 +11,7 @@ from genmodels.callbacks.seeding import EpochSeeding
 __all__ = [
     "EpochSeeding",
     "FiniteLossGuard",
+    "FitRecord",
     "InterruptCheckpoint",
     "LatentInterpolation",
     "LatentManifold",

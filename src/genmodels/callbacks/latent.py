@@ -16,6 +16,8 @@ from genmodels.models.base import EncodesImages
 
 log = logging.getLogger(__name__)
 
+SLERP_MIN_SINE = 1e-3  # slerp needs sin(angle) clear of 0: angles within ~0.06 degrees of 0 or 180 use lerp
+
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     """Points on the straight line from z0 to z1 (each (D,)), endpoints included: (steps, D)."""
@@ -26,11 +28,12 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
 def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     """Points on the great-circle arc from z0 to z1 (spherical interpolation): (steps, D).
 
-    Norms are interpolated linearly along the arc's angle; nearly parallel endpoints fall back to lerp.
+    Where the angle between the endpoints is near 0 or pi the arc is undefined (the formula divides by
+    sin(angle) ~ 0), which is always the case for a 1-D latent: those pairs fall back to lerp.
     """
     cosine = torch.dot(z0, z1) / (z0.norm() * z1.norm())
     omega = torch.arccos(cosine.clamp(-1.0, 1.0))
-    if omega.abs() < 1e-4:
+    if torch.sin(omega) < SLERP_MIN_SINE:
         return lerp(z0, z1, steps)
     t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)

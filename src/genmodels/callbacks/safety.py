@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shlex
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,7 +11,9 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from genmodels.checkpoints import CheckpointError, load_checkpoint
 from genmodels.models.base import CapabilityError
+from genmodels.resume import resume_commands
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +94,50 @@ class FiniteLossGuard(L.Callback):
 
 
 class InterruptCheckpoint(L.Callback):
-    """On Ctrl-C or SIGTERM, save ``checkpoints/interrupted.ckpt`` and print how to resume."""
+    """On Ctrl-C or SIGTERM, save ``checkpoints/interrupted.ckpt`` and print how to resume.
+
+    A resume continues from the last finished epoch (``last.ckpt``), so ``interrupted.ckpt`` is a record of
+    where the run stopped; it is removed once a resumed run has trained past its step.
+    """
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = Path(dirpath)
+        self._earlier_step: int | None = None  # the step of an interrupted.ckpt left by an earlier part
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / "interrupted.ckpt"
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.path.is_file():
+            try:
+                self._earlier_step = int(load_checkpoint(self.path).get("global_step", 0))
+            except CheckpointError:  # e.g. cut short by a kill -9 while saving: nothing to keep
+                self._earlier_step = 0
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._drop_if_passed(trainer)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._drop_if_passed(trainer)
+
+    def _drop_if_passed(self, trainer: L.Trainer) -> None:
+        if self._earlier_step is not None and trainer.global_step >= self._earlier_step and trainer.is_global_zero:
+            self.path.unlink(missing_ok=True)
+            log.info("Removed %s: this run has passed its step %d", self.path, self._earlier_step)
+            self._earlier_step = None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             return
-        path = self.dirpath / "interrupted.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(self.path, weights_only=False)
         if trainer.is_global_zero:
-            run_dir = self.dirpath.parent
-            args = " ".join(shlex.quote(a) for a in sys.argv[1:] if not a.startswith("resume="))
+            single, *sweep = resume_commands(self.dirpath.parent)
             log.warning(
-                "Interrupted at epoch %d, step %d; checkpoint saved to %s.\nResume with: python -m genmodels.train %s "
-                "resume=%s",
+                "Interrupted at epoch %d, step %d; checkpoint saved to %s.\nResume with: %s%s",
                 trainer.current_epoch + 1,
                 trainer.global_step,
-                path,
-                args,
-                run_dir,
+                self.path,
+                single,
+                "".join(f"\nor continue the whole sweep (finished jobs are skipped): {command}" for command in sweep),
             )

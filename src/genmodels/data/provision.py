@@ -115,7 +115,7 @@ def ensure_dataset(
     if not missing:
         return target
 
-    target.mkdir(parents=True, exist_ok=True)
+    check_writable(target, f"fetch the missing {name} files {missing}")
     failures: list[str] = []
     for source in sources if sources is not None else default_sources(spec):
         log.info("Fetching %s from %s ...", name, source.name)
@@ -139,6 +139,18 @@ def ensure_dataset(
         f"Fix: place the four uncompressed IDX files ({', '.join(spec.md5)}) in {target}/ by hand "
         f"(gunzip them if they end in .gz), then run again; their md5 sums are checked."
     )
+
+
+def check_writable(folder: Path, purpose: str) -> None:
+    """Create ``folder`` if needed and check that files can be made in it; else a ``DataError`` with the fix."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=folder, prefix=".probe-").cleanup()
+    except OSError as exc:
+        raise DataError(
+            f"cannot write into {folder} ({exc.strerror or exc}) to {purpose}. Fix: make it writable, or use a "
+            "writable data folder (GENMODELS_DATA_DIR or paths.data_dir; for genmodels.evaluate, data_dir=<folder>)."
+        ) from None
 
 
 def default_sources(spec: DatasetSpec) -> list[Source]:

@@ -10,12 +10,9 @@ resized to 28 before the classifier sees them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +22,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from genmodels.data.datamodule import MNISTDataModule
+from genmodels.data.provision import check_writable
 from genmodels.hashing import file_digest
+from genmodels.locking import exclusive
 from genmodels.run_info import write_json
 
 log = logging.getLogger(__name__)
@@ -220,7 +219,11 @@ def load_or_train_classifier(
     training time, and ``trained_now``).
     """
     weights, sidecar = classifier_paths(data_dir, dataset, settings)
-    with _exclusive(weights.with_suffix(".lock")):  # parallel test workers train it only once
+    model, info, why = load_cached_classifier(data_dir, dataset, settings, device)  # files are replaced atomically
+    if model is not None:
+        return model, {**info, "path": str(weights), "trained_now": False}
+    check_writable(weights.parent, f"cache the {dataset} evaluation classifier ({why})")
+    with exclusive(weights.with_suffix(".lock")):  # parallel test workers train it only once
         model, info, why = load_cached_classifier(data_dir, dataset, settings, device)
         if model is not None:
             return model, {**info, "path": str(weights), "trained_now": False}
@@ -258,21 +261,3 @@ def load_or_train_classifier(
             "Classifier trained in %.1f s: test accuracy %.2f%%, saved to %s", seconds, 100 * test_accuracy, weights
         )
         return model.eval(), {**info, "path": str(weights), "trained_now": True}
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on a file while inside (POSIX); a no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        os.close(handle)

@@ -1,0 +1,49 @@
+"""The wall time and final metrics of fitting, carried in checkpoints so that a resumed run reports the whole run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+
+from genmodels.run_info import scalar_metrics
+
+
+class FitRecord(L.Callback):
+    """Seconds spent fitting and the latest finished epoch's metrics, summed and kept across resumed parts.
+
+    Each checkpoint stores the time fitted so far and the metrics of its epoch (Lightning saves the
+    end-of-epoch checkpoint after the epoch's train and validation means are logged). A run resumed from
+    that checkpoint adds the time of its own part, and a part that has no epoch left to train (a run stopped
+    while testing) reports the checkpoint's metrics.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0  # time fitted: earlier parts (up to their checkpoint) and this one
+        self.metrics: dict[str, float] = {}
+        self._earlier_seconds = 0.0
+        self._started: float | None = None
+        self._trainer: L.Trainer | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._trainer, self._started = trainer, time.perf_counter()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._update()
+
+    def state_dict(self) -> dict[str, Any]:
+        self._update()
+        return {"seconds": self.seconds, "metrics": dict(self.metrics)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._earlier_seconds = self.seconds = float(state_dict["seconds"])
+        self.metrics = dict(state_dict["metrics"])
+
+    def _update(self) -> None:
+        if self._started is None or self._trainer is None:
+            return
+        self.seconds = self._earlier_seconds + time.perf_counter() - self._started
+        current = scalar_metrics(self._trainer.callback_metrics)
+        if current:
+            self.metrics = current

@@ -1,0 +1,238 @@
+"""Where a training run writes: a folder of its own, claimed before anything is written into it.
+
+New runs get ``<log_dir>/train/runs/<date>_<time>_<random suffix>`` (a sweep ``.../multiruns/<same>``;
+``configs/hydra/default.yaml`` names them with the resolvers below), so runs started in the same second
+never share a folder. Hydra creates the folder; the run then claims it: it holds a lock on
+``<folder>/.lock`` while it runs and writes ``.hydra/`` (config, overrides), which names the run. Hydra's
+own writing of ``.hydra/`` is off (``hydra.output_subdir: null``) because it happens before any code of
+ours could look at the folder.
+
+A folder that already holds a run is refused, except for a continuation of that run: ``resume=<folder>``, or
+a sweep started again with ``hydra.sweep.dir=<its folder>`` whose job has the same overrides as the one there
+(finished jobs are skipped, unfinished ones resumed).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import secrets
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from genmodels.locking import LockHeld, exclusive
+from genmodels.resume import resume_commands, resume_plan, resumed_config
+from genmodels.run_info import write_json
+from genmodels.validation import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = Path(".hydra") / "config.yaml"
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+HYDRA_FILE = Path(".hydra") / "hydra.yaml"
+LOCK_FILE = ".lock"
+
+
+class RunFolderError(ConfigError):
+    """The run's folder holds another run, is in use, or cannot be continued as asked; nothing was written."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Folder names (OmegaConf resolvers used by configs/hydra/default.yaml)
+
+
+def unique(stem: str) -> str:
+    """``<stem>_<6 random hex digits>``: runs started in the same second (same ``${now:...}`` stem) differ."""
+    return f"{stem}_{secrets.token_hex(3)}"
+
+
+def run_folder(stem: str, resume: str | None = None) -> str:
+    """``hydra.run.dir``: the resumed run's own folder, else a new one named ``<stem>_<random suffix>``.
+
+    Resolved by Hydra before it creates the folder, so a ``resume=`` that names no run stops here, with
+    nothing created.
+    """
+    if resume is None:
+        return unique(stem)
+    if not (Path(resume) / CONFIG_FILE).is_file():
+        raise SystemExit(
+            f"error: resume={resume} names no training run ({Path(resume) / CONFIG_FILE} is missing). "
+            "Fix: pass the folder a run printed as 'Run folder: ...', e.g. resume=outputs/train/runs/<name>."
+        )
+    return resume
+
+
+def sweep_folder(stem: str, resume: str | None = None) -> str:
+    """``hydra.sweep.dir``: a new folder ``<stem>_<random suffix>``; ``resume=`` is refused in a sweep."""
+    if resume is not None:
+        raise SystemExit(
+            f"error: resume={resume} continues one run and cannot be part of a sweep (-m). Fix: continue that run "
+            f"alone with python -m genmodels.train resume={resume}, or continue a whole "
+            "sweep by running its command again with hydra.sweep.dir=<its sweep folder> (finished jobs are skipped)."
+        )
+    return unique(stem)
+
+
+OmegaConf.register_new_resolver("run_folder", run_folder, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("sweep_folder", sweep_folder, use_cache=True, replace=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Claiming the folder
+
+
+@dataclass
+class ClaimedRun:
+    """The folder a run owns now, the config it runs with, and whether it already finished (nothing to do)."""
+
+    folder: Path
+    config: DictConfig
+    finished: bool = False
+
+
+@contextmanager
+def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
+    """Claim the Hydra output folder for this run, or raise ``RunFolderError`` having written nothing.
+
+    While inside, the folder's lock is held; an exception escaping is recorded in the folder's
+    ``failed.json`` (what ``genmodels.compare`` lists). DDP ranks that Lightning starts by re-running the
+    command line find the folder claimed by rank 0: they only build the same config.
+    """
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir)
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
+    resume = cfg.get("resume")
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    if rank_zero_only.rank != 0:
+        continues = resume or _same_sweep_job(folder, overrides, sweeping)
+        yield ClaimedRun(folder, continued_config(folder, overrides)[0] if continues else cfg)
+        return
+    if resume and Path(resume).resolve() != folder.resolve():
+        raise RunFolderError(
+            f"resume={resume} continues the run in its own folder, but hydra.run.dir is {folder}. "
+            "Fix: leave out hydra.run.dir."
+        )
+    try:
+        with exclusive(folder / LOCK_FILE, wait=False):
+            saved = saved_overrides(folder)
+            if resume or _same_sweep_job(folder, overrides, sweeping):
+                run = _continue(folder, overrides)
+            elif saved is None:
+                write_run_files(folder, cfg, overrides, with_hydra=True)
+                run = ClaimedRun(folder, cfg)
+            else:
+                raise _foreign(folder, saved, overrides, sweeping)
+            try:
+                yield run
+            except Exception as exc:
+                write_json(
+                    folder / "failed.json",
+                    {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+                )
+                raise
+    except LockHeld:
+        raise RunFolderError(
+            f"{folder} is in use by another running process (its lock {folder / LOCK_FILE} is held). "
+            "A run never writes into a folder another run is writing. Fix: wait for that run to end, "
+            "or leave out hydra.run.dir / hydra.sweep.dir to get a new folder."
+        ) from None
+
+
+def _same_sweep_job(folder: Path, overrides: list[str], sweeping: bool) -> bool:
+    """Whether this sweep job finds its own earlier attempt in ``folder`` (a sweep run again in its folder)."""
+    saved = saved_overrides(folder)
+    return sweeping and saved is not None and sorted(saved) == sorted(overrides)
+
+
+def _foreign(folder: Path, saved: list[str], overrides: list[str], sweeping: bool) -> RunFolderError:
+    """The refusal of a folder that holds another run."""
+    fix = (
+        "Fix: leave out hydra.sweep.dir to start a new sweep, or run the command of that sweep to continue it."
+        if sweeping
+        else "Fix: leave out hydra.run.dir to get a new folder, or continue that run with "
+        f"python -m genmodels.train resume={folder}."
+    )
+    return RunFolderError(
+        f"{folder} already holds a run (its overrides: {' '.join(saved) or 'none'}; this command's: "
+        f"{' '.join(overrides) or 'none'}). A new run never writes into another run's folder. {fix}"
+    )
+
+
+def _continue(folder: Path, overrides: list[str]) -> ClaimedRun:
+    """Continue the run in ``folder`` with ``overrides`` applied to its saved config, or report it finished."""
+    config, merged, changes = continued_config(folder, overrides)
+    plan = resume_plan(folder, config)
+    if plan.finished and (folder / "metrics.json").is_file():
+        log.info(
+            "%s: this run has finished (%s, metrics.json written); nothing to do. To train longer: %s "
+            "trainer.max_epochs=<more>",
+            folder,
+            plan.describe(),
+            resume_commands(folder)[0],
+        )
+        return ClaimedRun(folder, config, finished=True)
+    for stale in ("metrics.json", "failed.json"):  # written again when this part ends
+        (folder / stale).unlink(missing_ok=True)
+    write_run_files(folder, config, merged, with_hydra=False)
+    changed = ", ".join(f"{key}={value}" for key, value in changes.items())
+    log.info(
+        "Resuming %s (%s)%s: %s",
+        folder,
+        " ".join(merged) or "default options",
+        f" with {changed}" if changed else "",
+        plan.describe(),
+    )
+    return ClaimedRun(folder, config)
+
+
+def continued_config(folder: Path, overrides: list[str]) -> tuple[DictConfig, list[str], dict]:
+    """The config of the run in ``folder`` with ``overrides`` applied (see ``resume.resumed_config``)."""
+    config, merged, changes = resumed_config(
+        OmegaConf.load(folder / CONFIG_FILE),
+        saved_overrides(folder) or [],
+        overrides,
+        HydraConfig.get().job.config_name,
+    )
+    config.resume = str(folder)
+    return config, merged, changes
+
+
+def saved_overrides(folder: Path) -> list[str] | None:
+    """The overrides of the run that owns ``folder``, or None when no run owns it yet."""
+    path = folder / OVERRIDES_FILE
+    if not path.is_file():
+        return None
+    return [str(item) for item in OmegaConf.load(path)]
+
+
+def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hydra: bool) -> None:
+    """Write ``.hydra/config.yaml`` and ``overrides.yaml`` (the run's definition; ``resume`` left out), and
+    ``hydra.yaml`` for a new run, each replaced atomically."""
+    definition = copy.deepcopy(cfg)
+    definition.resume = None
+    files = {CONFIG_FILE: definition, OVERRIDES_FILE: OmegaConf.create(overrides)}
+    if with_hydra:
+        files[HYDRA_FILE] = OmegaConf.create({"hydra": HydraConfig.get()})
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        OmegaConf.save(content, partial)
+        os.replace(partial, path)
+
+
+def finished_metric(folder: Path, metric: str | None) -> float | None:
+    """The monitored metric of a finished run's ``metrics.json`` (what a sweeper reads), if any."""
+    if not metric:
+        return None
+    return json.loads((folder / "metrics.json").read_text()).get("metrics", {}).get(metric)

@@ -1,0 +1,199 @@
+"""Run folders: unique names, refusal of another run's folder, resume without strays, sweeps run again."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genmodels.checkpoints import load_checkpoint
+from genmodels.locking import exclusive
+from genmodels.run_folder import sweep_folder
+from tests.conftest import REPO, cli_command
+from tests.test_reliability import wait_for
+
+QUICK = [  # with latent= and trainer.max_epochs= given by each test
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "figures.sample_epochs=[1]",
+    "~logger",
+    "~callbacks.samples",
+    "~callbacks.reconstructions",
+    "~callbacks.manifold",
+    "~callbacks.latent_scatter",
+    "~callbacks.interpolation",
+    "~callbacks.curves",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+# Every run of the process believes it is 2024-01-01 12:00:00.
+FROZEN_CLOCK = """
+import datetime
+import hydra.core.utils
+
+class FrozenClock(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2024, 1, 1, 12, 0, 0)
+
+hydra.core.utils.datetime = FrozenClock  # the clock of Hydra's ${now:...}
+"""
+
+
+def cli_env(mnist_dir: Path) -> dict[str, str]:
+    return {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
+
+
+def files_of(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The single message a refused command printed (and checks that it printed nothing else)."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, mnist_dir) -> Path:
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    subprocess.run(
+        cli_command("genmodels.train", *QUICK, "latent=2", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}"),
+        cwd=REPO,
+        env=cli_env(mnist_dir),
+        check=True,
+        capture_output=True,
+    )
+    return run_dir
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(mnist_dir, tmp_path):
+    logs = tmp_path / "logs"
+    processes = {
+        latent: subprocess.Popen(
+            cli_command(
+                "genmodels.train",
+                *QUICK,
+                f"latent={latent}",
+                "trainer.max_epochs=1",
+                f"paths.log_dir={logs}",
+                prelude=FROZEN_CLOCK,
+            ),
+            cwd=REPO,
+            env=cli_env(mnist_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for latent in (2, 7)
+    }
+    for process in processes.values():
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output[-3000:]
+
+    folders = sorted((logs / "train" / "runs").iterdir())
+    assert len(folders) == 2 and all(f.name.startswith("2024-01-01_12-00-00_") for f in folders)
+    latents = set()
+    for folder in folders:  # each folder holds one run, whole and consistent
+        latent = json.loads((folder / "metrics.json").read_text())["latent"]
+        assert f"latent={latent}" in yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
+        assert yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())["latent"] == latent
+        checkpoints = sorted(p.name for p in (folder / "checkpoints").iterdir())
+        assert checkpoints == ["best-epoch000.ckpt", "last.ckpt"]
+        assert load_checkpoint(folder / "checkpoints" / "last.ckpt")["hyper_parameters"]["latent_dim"] == latent
+        latents.add(latent)
+    assert latents == {2, 7}
+
+
+def test_a_new_run_is_refused_the_folder_of_another_run(run_cli, finished_run):
+    before = files_of(finished_run)
+    result = run_cli(
+        "genmodels.train", *QUICK, "latent=7", "trainer.max_epochs=1", f"hydra.run.dir={finished_run}", check=False
+    )
+    message = one_line_error(result)
+    assert f"{finished_run} already holds a run" in message and "latent=7" in message
+    assert f"python -m genmodels.train resume={finished_run}" in message
+    assert files_of(finished_run) == before  # not a byte written, not even a failed.json
+
+
+def test_resume_refuses_to_change_the_model_and_names_the_override(run_cli, finished_run):
+    before = files_of(finished_run)
+    result = run_cli("genmodels.train", f"resume={finished_run}", "latent=3", "model.beta=2", check=False)
+    assert "latent=3 model.beta=2 would change latent, model.beta" in one_line_error(result)
+    assert files_of(finished_run) == before
+
+
+def test_a_folder_in_use_is_refused(run_cli, finished_run):
+    before = files_of(finished_run)
+    with exclusive(finished_run / ".lock"):  # as a run still writing there holds it
+        result = run_cli("genmodels.train", f"resume={finished_run}", check=False)
+    assert "is in use by another running process" in one_line_error(result)
+    assert files_of(finished_run) == before
+
+
+def test_resume_of_a_folder_without_a_run_creates_nothing(run_cli, tmp_path):
+    missing, logs = tmp_path / "typo", tmp_path / "logs"
+    result = run_cli("genmodels.train", f"resume={missing}", f"paths.log_dir={logs}", check=False)
+    assert "names no training run" in one_line_error(result)
+    assert not missing.exists() and not logs.exists()
+
+
+def test_resume_inside_a_sweep_is_refused_before_a_folder_is_made():
+    with pytest.raises(SystemExit, match=r"^error: resume=runs/a continues one run and cannot be part of a sweep"):
+        sweep_folder("multiruns/2024-01-01_12-00-00", resume="runs/a")  # Hydra resolves it before making the folder
+    assert sweep_folder("multiruns/2024-01-01_12-00-00") != sweep_folder("multiruns/2024-01-01_12-00-00")
+
+
+def test_a_stopped_sweep_run_again_finishes_only_the_missing_jobs(mnist_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    pause = [  # job 1 (latent 3) pauses at its third step, in its second epoch, where SIGTERM stops the sweep
+        "+callbacks.pause._target_=tests.test_reliability.PauseOnce",
+        f"+callbacks.pause.flag={tmp_path / 'paused'}",
+        "+callbacks.pause.step=2",
+        "+callbacks.pause.latent=3",
+    ]
+    args = ["-m", "latent=2,3,4", *QUICK, "trainer.max_epochs=2", *pause, f"hydra.sweep.dir={sweep}"]
+    process = subprocess.Popen(
+        cli_command("genmodels.train", *args),
+        cwd=REPO,
+        env=cli_env(mnist_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for(tmp_path / "paused", process)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output[-3000:]
+    assert f"Resume with: python -m genmodels.train resume={sweep / '1'}\n" in output  # that job alone
+    assert (sweep / "0" / "metrics.json").exists() and not (sweep / "1" / "metrics.json").exists()
+    assert not (sweep / "2").exists()
+    finished = (sweep / "0" / "metrics.json").stat().st_mtime_ns
+
+    # The printed command for the whole sweep is the sweep's own command in its folder.
+    prefix = "or continue the whole sweep (finished jobs are skipped): "
+    printed = next(line for line in output.splitlines() if line.startswith(prefix))[len(prefix) :]
+    command = shlex.split(printed)
+    assert command[:4] == ["python", "-m", "genmodels.train", "-m"]
+    again = subprocess.run(
+        [sys.executable, *command[1:]], cwd=REPO, env=cli_env(mnist_dir), capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == finished  # skipped
+    assert "this run has finished" in (sweep / "0" / "train.log").read_text()
+    resumed = json.loads((sweep / "1" / "metrics.json").read_text())
+    assert resumed["latent"] == 3 and resumed["epochs"] == 2 and resumed["resumed_from"].endswith("last.ckpt")
+    assert not (sweep / "1" / "checkpoints" / "interrupted.ckpt").exists()
+    assert json.loads((sweep / "2" / "metrics.json").read_text())["latent"] == 4
+    assert not any((sweep / job / "failed.json").exists() for job in ("0", "1", "2"))
