@@ -7,7 +7,7 @@ true bound (beta = 1), whatever beta the training loss uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -16,9 +16,9 @@ from torch.distributions import Distribution, Independent, Normal
 
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 from genmodels.validation import ConfigError, require_positive_int
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
 STAGES = ("train", "val", "test")
 
 
@@ -67,6 +67,7 @@ class VAE(L.LightningModule):
         image_size: side of the square single-channel input images.
         beta: weight of the KL term in the training loss (1 = the ELBO).
         optimizer: a partial optimizer, called with the parameters (Hydra ``_partial_: true``).
+        scheduler: a partial learning-rate scheduler, called with the optimizer; None keeps the rate constant.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class VAE(L.LightningModule):
         image_size: int = 28,
         beta: float = 1.0,
         optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__()
         require_positive_int("latent", latent_dim)
@@ -84,9 +86,9 @@ class VAE(L.LightningModule):
             raise ConfigError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
         if beta < 0:
             raise ConfigError(f"model.beta must be >= 0, got {beta}")
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.latent_dim, self.beta = latent_dim, beta
-        self.optimizer_factory = optimizer or torch.optim.Adam
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.encoder = Encoder(image_size * image_size, hidden_dims, latent_dim)
         self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)
         # -ELBO and its terms per image, averaged over each epoch of each stage.
@@ -122,6 +124,9 @@ class VAE(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")
 
+    def on_train_epoch_start(self) -> None:
+        self.log_dict(learning_rates({"": self.trainer.optimizers[0]}))
+
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.epoch_means["train_means"].compute_and_reset())
 
@@ -131,8 +136,8 @@ class VAE(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.epoch_means["test_means"].compute_and_reset())
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+    def configure_optimizers(self) -> dict:
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)
 
     def networks(self) -> dict[str, nn.Module]:
         """The trainable networks by name (what ``speed.compile`` compiles)."""
