@@ -5,8 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from genmodels import compare
+from genmodels.train import train
 from tests.conftest import CONFIGS
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
@@ -21,7 +23,7 @@ def test_every_report_experiment_is_a_config():
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_runs(run_cli, tmp_path, name):
     shown = run_cli("genmodels.train", f"experiment={name}", "--cfg", "job").stdout
-    assert "max_epochs: 40" in shown
+    assert "max_epochs: 40" in shown if name.startswith("report_") else "max_time:" in shown
     small = ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"] if "gan" in name else []
     run_cli(
         "genmodels.train",
@@ -32,6 +34,26 @@ def test_experiment_composes_and_runs(run_cli, tmp_path, name):
         f"hydra.run.dir={tmp_path}",
     )
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "figures" / "interpolation.png").exists()
+
+
+def test_the_binarized_benchmark_holds_the_literature_settings(train_config):
+    cfg = train_config(["experiment=binarized_vae"])
+    assert cfg.data.binarize == "dynamic" and cfg.model.hidden_dims == [500, 500] and cfg.latent == 50
+    assert cfg.model.scheduler._target_ == "torch.optim.lr_scheduler.ExponentialLR"
+    assert cfg.trainer.max_time == "00:00:45:00" and cfg.trainer.max_epochs >= 1000  # the clock stops the run
+    assert cfg.model.iwae_k == 1  # a single run trains with the ELBO; the sweep (-m) also with the IWAE bound:
+    sweep = OmegaConf.load(CONFIGS / "experiment" / "binarized_vae.yaml").hydra.sweeper.params
+    assert sweep == {"model.iwae_k": "1,5"}
+
+
+def test_a_run_with_the_iwae_bound_logs_it_as_its_training_loss(train_config):
+    cfg = train_config(
+        ["experiment=binarized_vae", "model.iwae_k=5", "trainer.fast_dev_run=true", "callbacks=none", "~logger"]
+    )
+    metrics, _ = train(cfg)
+    assert metrics["train/loss"] == pytest.approx(metrics["train/neg_iwae_bound"])  # one batch: the same loss
+    assert metrics["train/elbo"] == pytest.approx(-(metrics["train/recon"] + metrics["train/kl"]))  # still the ELBO
+    assert "val/neg_iwae_bound" not in metrics and "val/elbo" in metrics
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from genmodels.metrics.likelihood import (
     dataset_negative_elbo,
     draw,
     elbo,
+    importance_weights,
+    iwae_bound,
     iwae_log_likelihood,
     mean_and_standard_error,
 )
@@ -113,6 +115,24 @@ def test_iwae_is_exact_for_the_exact_posterior():
     for k in (1, 7):
         estimate = iwae_log_likelihood(x, model, k)
         torch.testing.assert_close(estimate, model.marginal.log_prob(x))
+
+
+def test_importance_weights_of_the_exact_posterior_all_equal_log_p_x():
+    model = LinearGaussian(latent=1, dim=4, seed=3, exact=True)
+    x = model.sample(6, seed=4)
+    draws = importance_weights(x, model, 9, generator=torch.Generator().manual_seed(0))
+    assert draws.log_weights.shape == draws.log_likelihood.shape == (9, 6)
+    torch.testing.assert_close(draws.log_weights, model.marginal.log_prob(x).expand(9, 6))
+    assert draws.log_likelihood.std(dim=0).min() > 0  # each sample's likelihood differs; the weights do not
+
+
+def test_iwae_bound_is_the_log_of_the_mean_weight():
+    log_weights = torch.tensor([[-1.0, 2.0], [-3.0, 2.0], [0.5, 2.0]], dtype=torch.float64)
+    expected = log_weights.exp().mean(dim=0).log()
+    torch.testing.assert_close(iwae_bound(log_weights), expected)
+    torch.testing.assert_close(iwae_bound(log_weights[:1]), log_weights[0])  # k = 1: the weight itself
+    far = log_weights - 1000.0  # exp underflows to 0; the log-sum-exp does not
+    torch.testing.assert_close(iwae_bound(far), expected - 1000.0)
 
 
 def test_chunking_does_not_change_the_estimate():

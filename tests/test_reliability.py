@@ -131,8 +131,8 @@ def test_unknown_group_option_lists_valid_ones(run_cli):
 def test_nan_loss_stops_with_step_term_and_causes(train_config, monkeypatch):
     original = VAE.loss_terms
 
-    def poisoned(self, x):
-        terms = original(self, x)
+    def poisoned(self, x, k=1):
+        terms = original(self, x, k)
         if self.trainer.global_step >= 5:  # in the second epoch (4 batches per epoch)
             terms["kl"] = terms["kl"] * float("nan")
         return terms
@@ -154,8 +154,8 @@ def test_nan_loss_stops_with_step_term_and_causes(train_config, monkeypatch):
 def test_nan_loss_read_every_few_steps_names_the_window_and_keeps_the_checkpoint(train_config, monkeypatch):
     original = VAE.loss_terms
 
-    def poisoned(self, x):
-        terms = original(self, x)
+    def poisoned(self, x, k=1):
+        terms = original(self, x, k)
         if self.trainer.global_step == 5:  # one bad step; the next ones are non-finite through the weights
             terms["recon"] = terms["recon"] + float("inf")
         return terms

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from genmodels.checkpoints import CheckpointError, check_same_model
 from genmodels.data import MNISTDataModule
+from genmodels.metrics.likelihood import elbo, iwae_log_likelihood
 from genmodels.models.vae import VAE
 
 
@@ -35,6 +37,65 @@ def test_gradients_reach_encoder_through_reparameterization():
 def test_latent_must_be_positive_int(bad):
     with pytest.raises(ValueError, match="latent"):
         VAE(latent_dim=bad)
+
+
+def binary_images(count: int, seed: int = 1) -> torch.Tensor:
+    """Bernoulli pixels with a digit-like spread of probabilities, (count, 1, 28, 28)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.rand(count, 1, 28, 28, generator=generator) ** 3, generator=generator)
+
+
+def test_with_one_importance_sample_the_training_loss_is_the_negative_elbo():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=4, hidden_dims=[32], iwae_k=1)
+    x = binary_images(16)
+    torch.manual_seed(7)
+    loss = model.training_loss(model.loss_terms(x, model.iwae_k))
+    torch.manual_seed(7)  # the evaluation's ELBO on the same posterior sample
+    expected = -elbo(x, model, num_samples=1).mean()
+    torch.testing.assert_close(loss.double(), expected, atol=1e-4, rtol=0)
+
+
+def test_the_iwae_loss_is_at_most_the_elbo_loss_on_average_and_trains_the_encoder():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=4, hidden_dims=[32], iwae_k=5)
+    x = binary_images(16)
+    iwae_losses, elbo_losses = [], []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        iwae_losses.append(model.training_loss(model.loss_terms(x, 5)).item())
+        torch.manual_seed(seed)
+        elbo_losses.append(model.training_loss(model.loss_terms(x, 1)).item())
+    assert sum(iwae_losses) / 20 < sum(elbo_losses) / 20
+    terms = model.loss_terms(x, 5)
+    assert terms["iwae_bound"].shape == terms["recon"].shape == terms["kl"].shape == (16,)
+    model.training_loss(terms).backward()
+    for layer in (model.encoder.mean, model.encoder.logvar, model.decoder.net[0]):
+        assert torch.isfinite(layer.weight.grad).all() and layer.weight.grad.abs().sum() > 0
+
+
+def test_the_training_bound_is_the_evaluation_iwae_estimate_on_the_same_samples():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=4, hidden_dims=[32], iwae_k=5)
+    x = binary_images(8)
+    torch.manual_seed(3)
+    bound = model.loss_terms(x, 5)["iwae_bound"]
+    estimate = iwae_log_likelihood(x, model, 5, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(bound.double(), estimate, atol=1e-4, rtol=0)
+    assert model.training_loss({"iwae_bound": bound}).item() == pytest.approx(-estimate.mean().item(), abs=1e-4)
+
+
+@pytest.mark.parametrize(("kwargs", "key"), [({"iwae_k": 0}, "model.iwae_k"), ({"iwae_k": 5, "beta": 0.5}, "beta")])
+def test_bad_iwae_options_are_refused(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        VAE(latent_dim=2, **kwargs)
+
+
+def test_a_checkpoint_fits_a_model_trained_with_another_iwae_k():
+    older = {key: value for key, value in VAE(latent_dim=2).hparams.items() if key != "iwae_k"}
+    check_same_model(older, VAE(latent_dim=2, iwae_k=5).hparams, source="test")
+    with pytest.raises(CheckpointError, match="latent_dim"):
+        check_same_model(older, VAE(latent_dim=3, iwae_k=5).hparams, source="test")
 
 
 def test_short_training_lowers_negative_elbo(mnist_dir):

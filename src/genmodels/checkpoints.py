@@ -55,11 +55,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+# Model options that say how a model is trained, not what it is: a checkpoint may continue or be evaluated
+# under other values (e.g. a run trained with the ELBO, iwae_k = 1, continued with the IWAE bound).
+TRAINING_OPTIONS = ("optimizer", "scheduler", "iwae_k")
+
+
 def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], source: str) -> None:
-    """Raise ``CheckpointError`` naming both configs when two model configs differ (optimizer aside)."""
+    """Raise ``CheckpointError`` naming both configs when two model configs differ (``TRAINING_OPTIONS`` aside)."""
 
     def essential(config: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in dict(config).items() if key not in ("optimizer",)}
+        return {key: value for key, value in dict(config).items() if key not in TRAINING_OPTIONS}
 
     if essential(saved) != essential(current):
         differing = sorted(

@@ -7,14 +7,16 @@ summed over the dimensions of x. The importance-weighted estimate (Burda et al. 
     log p(x) >= L_k = E[ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x) ],  z_i ~ q(z|x),
 
 which equals the ELBO for k = 1, never decreases with k (in expectation) and tends to log p(x).
-The k samples are drawn in chunks and their log-sum-exp is accumulated in float64, so memory stays
-bounded for any k. All values are nats per image.
+``importance_weights`` and ``iwae_bound`` compute it with gradients (the VAE's IWAE training objective,
+``model.iwae_k``); ``iwae_log_likelihood`` evaluates it for any k, drawing the samples in chunks so that
+memory stays bounded. All values are nats per image.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch.distributions import Distribution, kl_divergence
@@ -47,6 +49,38 @@ def draw(distribution: Distribution, sample_shape: tuple[int, ...], generator: t
     return sample
 
 
+class ImportanceWeights(NamedTuple):
+    """k draws z_i ~ q(z|x) for each of B images: their log importance weights and likelihoods, (k, B) each."""
+
+    log_weights: torch.Tensor  # log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)
+    log_likelihood: torch.Tensor  # log p(x|z_i)
+
+
+def importance_weights(
+    x: torch.Tensor,
+    model: HasLikelihood,
+    k: int,
+    posterior: Distribution | None = None,
+    generator: torch.Generator | None = None,
+) -> ImportanceWeights:
+    """Draw k reparameterized samples from q(z|x) per image and weigh them; differentiable (a training loss).
+
+    ``posterior``: q(z|x) when the caller has it already (default: ``model.posterior(x)``).
+    ``generator``: random source for the samples (on the device of ``x``).
+    """
+    posterior = model.posterior(x) if posterior is None else posterior
+    z = draw(posterior, (k,), generator)  # (k, B, *event)
+    batch = len(x)
+    repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * batch, *x.shape[1:])
+    log_px_z = model.log_likelihood(repeated, z.reshape(k * batch, *z.shape[2:])).view(k, batch)
+    return ImportanceWeights(log_px_z + model.prior().log_prob(z) - posterior.log_prob(z), log_px_z)
+
+
+def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
+    """L_k = log (1/k) sum_i w_i of each image, from its k log importance weights: (k, B) -> (B,)."""
+    return torch.logsumexp(log_weights, dim=0) - math.log(len(log_weights))
+
+
 @torch.no_grad()
 def iwae_log_likelihood(
     x: torch.Tensor,
@@ -57,23 +91,19 @@ def iwae_log_likelihood(
 ) -> torch.Tensor:
     """The importance-weighted estimate L_k of log p(x) for each image of a batch, (B,) float64.
 
-    ``chunk_size``: samples per image drawn at once (default: as many as fit ``DEFAULT_MAX_ROWS``).
+    The samples are drawn ``chunk_size`` per image at a time (default: as many as fit ``DEFAULT_MAX_ROWS``),
+    so the decoder's memory stays bounded; their log weights, k x B numbers, are kept in float64.
     ``generator``: random source for the samples (on the device of ``x``).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    posterior, prior = model.posterior(x), model.prior()
-    batch = len(x)
-    chunk_size = chunk_size or max(1, DEFAULT_MAX_ROWS // batch)
-    total = torch.full((batch,), -math.inf, dtype=torch.float64, device=x.device)
-    for start in range(0, k, chunk_size):
-        count = min(chunk_size, k - start)
-        z = draw(posterior, (count,), generator)  # (count, B, *event)
-        repeated = x.unsqueeze(0).expand(count, *x.shape).reshape(count * batch, *x.shape[1:])
-        log_px_z = model.log_likelihood(repeated, z.reshape(count * batch, *z.shape[2:])).view(count, batch)
-        log_weights = (log_px_z + prior.log_prob(z) - posterior.log_prob(z)).to(torch.float64)
-        total = torch.logaddexp(total, torch.logsumexp(log_weights, dim=0))
-    return total - math.log(k)
+    posterior = model.posterior(x)
+    chunk_size = chunk_size or max(1, DEFAULT_MAX_ROWS // len(x))
+    log_weights = [
+        importance_weights(x, model, min(chunk_size, k - start), posterior, generator).log_weights.to(torch.float64)
+        for start in range(0, k, chunk_size)
+    ]
+    return iwae_bound(torch.cat(log_weights))
 
 
 @torch.no_grad()

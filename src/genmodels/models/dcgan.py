@@ -15,7 +15,8 @@ import math
 import torch
 from torch import nn
 
-from genmodels.models.gan import GAN, OptimizerFactory
+from genmodels.models.gan import GAN
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
 from genmodels.validation import ConfigError, require_positive_int
 
 SUPPORTED_IMAGE_SIZES = (32, 64)
@@ -100,7 +101,7 @@ class DCGAN(GAN):
         image_size: side of the images, 32 or 64 (the report: 64).
         generator_width, discriminator_width: channels of the widest generator layer's last stage and
             of the discriminator's first layer (64 in Radford et al.).
-        non_saturating, label_smoothing, label_flip_prob, optimizer: the training switches of ``GAN``.
+        non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler: the training switches of ``GAN``.
     """
 
     def __init__(
@@ -113,12 +114,13 @@ class DCGAN(GAN):
         label_smoothing: bool = True,
         label_flip_prob: float = 0.05,
         optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer)
+        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler)
         require_positive_int("model.generator_width", generator_width)
         require_positive_int("model.discriminator_width", discriminator_width)
         num_stages(image_size)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.image_size = image_size
         self.generator = Generator(latent_dim, image_size, generator_width)
         self.discriminator = Discriminator(image_size, discriminator_width)

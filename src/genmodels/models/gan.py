@@ -3,7 +3,9 @@
 A GAN here is a generator (z ~ N(0, I) -> images in [-1, 1]) and a discriminator (images -> one logit
 each). Subclasses build the two networks (convolutional in ``dcgan.py``, fully connected in
 ``gan_mlp.py``); this module trains them, one discriminator step then one generator step per batch
-(Lightning manual optimization), each with its own optimizer built from the same partial optimizer.
+(Lightning manual optimization), each with its own optimizer built from the same partial optimizer and,
+when one is configured, its own learning-rate schedule (stepped here after every epoch, as manual
+optimization leaves that to the model).
 
 Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow et al. 2014):
 
@@ -15,18 +17,17 @@ Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow e
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import lightning as L
 import torch
 from torch import nn
 
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import discriminator_loss, generator_loss
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 from genmodels.validation import ConfigError, require_positive_int
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-
+# The networks in the order of their optimizers (``training_step`` unpacks them so).
+NETWORK_ORDER = ("discriminator", "generator")
 SMOOTH_REAL_RANGE = (0.7, 1.2)
 FLIPPED_REAL_RANGE = (0.0, 0.3)
 
@@ -72,6 +73,7 @@ class GAN(L.LightningModule):
         label_smoothing: soft noisy real labels in [0.7, 1.2], flipped to [0, 0.3] with ``label_flip_prob``.
         label_flip_prob: probability of a flipped real label when smoothing.
         optimizer: a partial optimizer (Hydra ``_partial_: true``), called once per network.
+        scheduler: a partial learning-rate scheduler, called once per network's optimizer; None = constant rate.
     """
 
     generator: nn.Module
@@ -84,6 +86,7 @@ class GAN(L.LightningModule):
         label_smoothing: bool = True,
         label_flip_prob: float = 0.05,
         optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__()
         require_positive_int("latent", latent_dim)
@@ -93,7 +96,7 @@ class GAN(L.LightningModule):
         self.latent_dim = latent_dim
         self.non_saturating, self.label_smoothing = non_saturating, label_smoothing
         self.label_flip_prob = label_flip_prob
-        self.optimizer_factory = optimizer or torch.optim.Adam
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # Losses, mean D(x) and mean D(G(z)) averaged over each epoch.
         self.epoch_means = EpochMeans(["d_loss", "g_loss", "d_real", "d_fake"])
 
@@ -142,14 +145,19 @@ class GAN(L.LightningModule):
             self.log_dict({f"train_step/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=batch_size)
         return {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
 
+    def on_train_epoch_start(self) -> None:
+        self.log_dict(learning_rates(dict(zip(NETWORK_ORDER, self.trainer.optimizers))))
+
     def on_train_epoch_end(self) -> None:
         self.log_dict({f"train/{k}": v for k, v in self.epoch_means.compute_and_reset().items()})
+        for config in self.trainer.lr_scheduler_configs:  # empty without model.scheduler
+            config.scheduler.step()
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """[discriminator's, generator's], in the order ``training_step`` unpacks them."""
+    def configure_optimizers(self) -> list[dict]:
+        """The discriminator's optimizer (and schedule), then the generator's: the order of ``NETWORK_ORDER``."""
         return [
-            self.optimizer_factory(self.discriminator.parameters()),
-            self.optimizer_factory(self.generator.parameters()),
+            optimizer_config(getattr(self, name).parameters(), self.optimizer_factory, self.scheduler_factory)
+            for name in NETWORK_ORDER
         ]
 
     def networks(self) -> dict[str, nn.Module]:

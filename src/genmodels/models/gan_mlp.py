@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genmodels.models.gan import GAN, OptimizerFactory
+from genmodels.models.gan import GAN
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
 from genmodels.validation import ConfigError, require_positive_int
 
 
@@ -66,7 +67,7 @@ class MLPGAN(GAN):
         image_size: side of the images (28: 784 pixels).
         generator_dims: hidden widths of the generator, from z towards the image.
         discriminator_dims: hidden widths of the discriminator, from the image towards the logit.
-        non_saturating, label_smoothing, label_flip_prob, optimizer: the training switches of ``GAN``.
+        non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler: the training switches of ``GAN``.
     """
 
     def __init__(
@@ -79,12 +80,13 @@ class MLPGAN(GAN):
         label_smoothing: bool = True,
         label_flip_prob: float = 0.05,
         optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer)
+        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler)
         require_positive_int("data.image_size", image_size)
         generator_dims = _positive_ints("model.generator_dims", generator_dims)
         discriminator_dims = _positive_ints("model.discriminator_dims", discriminator_dims)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.image_size = image_size
         self.generator = MLPGenerator(latent_dim, generator_dims, image_size)
         self.discriminator = MLPDiscriminator(image_size, discriminator_dims)

@@ -1,24 +1,27 @@
 """The variational auto-encoder of the report: MLP encoder and decoder with a Bernoulli likelihood.
 
 Loss per image (nats): ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, with one reparameterized
-sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. The logged ``*/elbo`` is always the
-true bound (beta = 1), whatever beta the training loss uses.
+sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. With ``iwae_k`` = k > 1 the training loss
+is instead -L_k, the importance-weighted bound of Burda et al. 2016 on k samples per image (tighter than
+the ELBO), computed by the same ``metrics.likelihood`` functions as the IWAE evaluation. The logged
+``*/elbo`` is always the true ELBO (beta = 1), whatever the training loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import lightning as L
 import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
+from genmodels.metrics.likelihood import importance_weights, iwae_bound
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 from genmodels.validation import ConfigError, require_positive_int
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
 STAGES = ("train", "val", "test")
 
 
@@ -30,6 +33,15 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
         if index < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
+    """N(mu, diag exp(logvar)) over the last dimension: batch shape (B,), event shape (latent_dim,).
+
+    Without argument checks: they cost time on every step, and non-finite encoder outputs are left to
+    reach the loss, where the finite-loss guard stops the run naming the step and the term.
+    """
+    return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
 
 class Encoder(nn.Module):
@@ -66,7 +78,9 @@ class VAE(L.LightningModule):
         hidden_dims: hidden layer widths of the encoder; the decoder mirrors them.
         image_size: side of the square single-channel input images.
         beta: weight of the KL term in the training loss (1 = the ELBO).
+        iwae_k: importance samples per image in the training loss: 1 = the ELBO, k > 1 = the IWAE bound L_k.
         optimizer: a partial optimizer, called with the parameters (Hydra ``_partial_: true``).
+        scheduler: a partial learning-rate scheduler, called with the optimizer; None keeps the rate constant.
     """
 
     def __init__(
@@ -75,7 +89,9 @@ class VAE(L.LightningModule):
         hidden_dims: Sequence[int] = (500,),
         image_size: int = 28,
         beta: float = 1.0,
+        iwae_k: int = 1,
         optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__()
         require_positive_int("latent", latent_dim)
@@ -84,31 +100,55 @@ class VAE(L.LightningModule):
             raise ConfigError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
         if beta < 0:
             raise ConfigError(f"model.beta must be >= 0, got {beta}")
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
-        self.latent_dim, self.beta = latent_dim, beta
-        self.optimizer_factory = optimizer or torch.optim.Adam
+        require_positive_int("model.iwae_k", iwae_k)
+        if iwae_k > 1 and beta != 1:
+            raise ConfigError(
+                f"model.beta={beta} weighs the KL term of the ELBO, which model.iwae_k={iwae_k} replaces by the "
+                "IWAE bound: set model.beta=1 with model.iwae_k > 1, or model.iwae_k=1 to train a beta-VAE"
+            )
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
+        self.latent_dim, self.beta, self.iwae_k = latent_dim, beta, iwae_k
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.encoder = Encoder(image_size * image_size, hidden_dims, latent_dim)
         self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)
         # -ELBO and its terms per image, averaged over each epoch of each stage.
         self.epoch_means = nn.ModuleDict(
             {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("elbo", "recon", "kl")]) for stage in STAGES}
         )
+        # The IWAE training objective, -L_k per image, averaged over each training epoch.
+        self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
 
-    def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-image reconstruction NLL and KL in nats, each (B,), from one posterior sample."""
+    def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
+        """Per-image terms in nats, each (B,), from k reparameterized posterior samples per image.
+
+        ``recon``: -log p(x|z) averaged over the samples; ``kl``: KL(q(z|x) || N(0, I)), analytic; for
+        k > 1 also ``iwae_bound``: L_k, the importance-weighted bound on log p(x) of the same samples.
+        """
         mu, logvar = (t.float() for t in self.encoder(x))  # float32 terms also under bf16/fp16 autocast
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return {"recon": -self.log_likelihood(x, z), "kl": gaussian_kl_to_standard_normal(mu, logvar)}
+        posterior, kl = diagonal_gaussian(mu, logvar), gaussian_kl_to_standard_normal(mu, logvar)
+        if k == 1:  # the ELBO needs no importance weights
+            return {"recon": -self.log_likelihood(x, posterior.rsample()), "kl": kl}
+        draws = importance_weights(x, self, k, posterior)
+        return {"recon": -draws.log_likelihood.mean(dim=0), "kl": kl, "iwae_bound": iwae_bound(draws.log_weights)}
+
+    def training_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The batch mean minimised: -L_k when ``terms`` has the IWAE bound, else recon + beta * KL (the -ELBO)."""
+        if "iwae_bound" in terms:
+            return -terms["iwae_bound"].mean()
+        return terms["recon"].mean() + self.beta * terms["kl"].mean()
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         x, _ = batch
-        terms = self.loss_terms(x)
+        terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         neg_elbo = recon + kl
         self.epoch_means[f"{stage}_means"].update(
             {f"{stage}/elbo": -neg_elbo, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
         )
-        return {"loss": recon + self.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
+        loss = self.training_loss(terms)
+        if self.objective_means is not None and stage == "train":
+            self.objective_means.update({"train/neg_iwae_bound": loss}, weight=len(x))
+        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
 
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         outputs = self._shared_step(batch, "train")
@@ -122,8 +162,13 @@ class VAE(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")
 
+    def on_train_epoch_start(self) -> None:
+        self.log_dict(learning_rates({"": self.trainer.optimizers[0]}))
+
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.epoch_means["train_means"].compute_and_reset())
+        if self.objective_means is not None:
+            self.log_dict(self.objective_means.compute_and_reset())
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.epoch_means["val_means"].compute_and_reset())
@@ -131,8 +176,8 @@ class VAE(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.epoch_means["test_means"].compute_and_reset())
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+    def configure_optimizers(self) -> dict:
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)
 
     def networks(self) -> dict[str, nn.Module]:
         """The trainable networks by name (what ``speed.compile`` compiles)."""
@@ -142,12 +187,11 @@ class VAE(L.LightningModule):
     def prior(self) -> Distribution:
         """p(z) = N(0, I)."""
         zeros = torch.zeros(self.latent_dim, device=self.device)
-        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+        return diagonal_gaussian(zeros, zeros)  # mean 0, log-variance 0
 
     def posterior(self, x: torch.Tensor) -> Distribution:
         """q(z|x): the encoder's diagonal Gaussian, in float32."""
-        mu, logvar = (t.float() for t in self.encoder(x))
-        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        return diagonal_gaussian(*(t.float() for t in self.encoder(x)))
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""

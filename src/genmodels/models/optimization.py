@@ -1,0 +1,51 @@
+"""Optimizers and learning-rate schedules from config partials, shared by every model.
+
+A model config holds ``model.optimizer`` (a partial ``torch.optim`` optimizer) and ``model.scheduler``
+(a partial ``torch.optim.lr_scheduler`` scheduler, or null for a constant rate; ``lr_scheduler=<name>``
+sets it). Each model builds one optimizer, and its schedule, per network with ``optimizer_config`` and
+logs the learning rates in force with ``learning_rates``. Schedules step once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from genmodels.validation import ConfigError
+
+OptimizerFactory = Callable[..., Optimizer]
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+def optimizer_config(
+    parameters: Iterable[torch.nn.Parameter],
+    optimizer: OptimizerFactory | None = None,
+    scheduler: SchedulerFactory | None = None,
+) -> dict:
+    """An optimizer over ``parameters`` (Adam when ``optimizer`` is None) and, with ``scheduler``, its schedule.
+
+    Returned as Lightning's ``{"optimizer": ..., "lr_scheduler": ...}`` dictionary, which
+    ``configure_optimizers`` may return as it is (one network) or in a list (one per network).
+    """
+    built = (optimizer or torch.optim.Adam)(parameters)
+    if scheduler is None:
+        return {"optimizer": built}
+    schedule = scheduler(built)
+    if isinstance(schedule, ReduceLROnPlateau):
+        raise ConfigError(
+            "model.scheduler: ReduceLROnPlateau needs a monitored metric, and schedules here step once per epoch "
+            "on their own. Use a schedule that depends only on the epoch, e.g. lr_scheduler=exponential or "
+            "lr_scheduler=step (configs/lr_scheduler/)."
+        )
+    return {"optimizer": built, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+def learning_rates(optimizers: Mapping[str, Optimizer]) -> dict[str, float]:
+    """The learning rate of each named optimizer (of its first parameter group), as metrics to log.
+
+    One optimizer under the name ``""`` gives ``{"lr": ...}``; named ones give ``{"lr/<name>": ...}``.
+    """
+    return {f"lr/{name}" if name else "lr": opt.param_groups[0]["lr"] for name, opt in optimizers.items()}
