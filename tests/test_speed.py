@@ -20,7 +20,7 @@ def test_compiled_networks_train_and_save_plain_checkpoints(train_config) -> Non
     metrics, objects = train(cfg)
     model = objects["model"]
     assert all(getattr(net, "_compiled_call_impl", None) is not None for net in model.networks().values())
-    assert torch.isfinite(torch.tensor(metrics["test/elbo"]))
+    assert torch.isfinite(torch.tensor(metrics["test/neg_elbo"]))
     keys = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")["state_dict"]
     assert "encoder.mean.weight" in keys and not any("_orig_mod" in key for key in keys)
 

@@ -27,10 +27,11 @@ def test_vae_run_writes_every_output(train_config, latent):
     out = Path(objects["trainer"].default_root_dir)
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["epochs"] == 2 and summary["latent"] == latent and summary["model"] == "VAE"
-    for key in ("train/elbo", "val/elbo", "test/elbo", "test/recon", "test/kl"):
+    for key in ("train/neg_elbo", "val/neg_elbo", "test/neg_elbo", "test/recon", "test/kl"):
         assert summary["metrics"][key] == pytest.approx(metrics[key])
     m = summary["metrics"]
-    assert m["test/elbo"] == pytest.approx(-(m["test/recon"] + m["test/kl"]), rel=1e-5)
+    assert m["test/neg_elbo"] == pytest.approx(m["test/recon"] + m["test/kl"], rel=1e-5)
+    assert m["test/neg_elbo"] > 0  # nats per image, lower is better
     assert (out / "checkpoints" / "last.ckpt").exists() and list((out / "checkpoints").glob("best-*.ckpt"))
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     figures = out / "figures"
@@ -56,7 +57,7 @@ def test_cli_help_lists_config_groups(run_cli):
 def test_cli_fast_dev_run(run_cli, tmp_path):
     run_cli("genmodels.train", "model=vae", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={tmp_path}")
     summary = json.loads((tmp_path / "metrics.json").read_text())
-    assert summary["global_steps"] == 1 and "test/elbo" in summary["metrics"]
+    assert summary["global_steps"] == 1 and "test/neg_elbo" in summary["metrics"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     assert (tmp_path / "figures" / "manifold.png").exists()
     assert (tmp_path / ".hydra" / "config.yaml").exists()

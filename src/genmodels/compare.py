@@ -25,8 +25,8 @@ from genmodels.images import save_figure  # noqa: E402
 
 # Columns shown when a job has them: (label, key in the flattened metrics).
 COLUMNS = [
-    ("test -ELBO", "test/elbo"),
-    ("val -ELBO", "val/elbo"),
+    ("test -ELBO", "test/neg_elbo"),
+    ("val -ELBO", "val/neg_elbo"),
     ("IWAE NLL", "eval.test_iwae_nll"),
     ("FID (MNIST clf)", "eval.fid_classifier"),
     ("IS", "eval.inception_score"),
@@ -34,7 +34,6 @@ COLUMNS = [
     ("recall", "eval.recall"),
     ("Inception FID", "eval.inception_fid"),
 ]
-NEGATED = {"test/elbo", "val/elbo"}  # shown as -ELBO (nats, lower is better)
 
 
 @dataclass
@@ -80,9 +79,7 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
     header = ["job", "overrides", "latent", "epochs", *[label for label, _ in columns], "s/epoch", "device"]
     rows = []
     for job in finished:
-        values = [
-            _format(-job.numbers[k] if k in NEGATED else job.numbers[k]) if k in job.numbers else "" for _, k in columns
-        ]
+        values = [_format(job.numbers[k]) if k in job.numbers else "" for _, k in columns]
         rows.append(
             [
                 job.folder.name,
@@ -121,7 +118,7 @@ def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
         (j for j in jobs if j.status == "ok" and j.summary.get("latent")), key=lambda j: j.summary["latent"]
     )
     series = {
-        "test -ELBO": [(j.summary["latent"], -j.numbers["test/elbo"]) for j in finished if "test/elbo" in j.numbers],
+        "test -ELBO": [(j.summary["latent"], j.numbers[k]) for j in finished if (k := "test/neg_elbo") in j.numbers],
         "IWAE NLL": [(j.summary["latent"], j.numbers[k]) for j in finished if (k := "eval.test_iwae_nll") in j.numbers],
     }
     series = {label: points for label, points in series.items() if points}

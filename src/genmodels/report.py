@@ -123,7 +123,7 @@ def results_row(exp: ReportExperiment, run_dir: Path) -> dict:
         "fit_wall_time_s": summary["fit_wall_time_s"],
         "seconds_per_epoch": summary["seconds_per_epoch"],
         "device": summary["device"],
-        "test_elbo": summary["metrics"].get("test/elbo"),
+        "test_neg_elbo": summary["metrics"].get("test/neg_elbo"),
         "eval": evaluation["metrics"],
         "floors": evaluation["floors"],
         "eval_settings": {k: evaluation["settings"][k] for k in ("iwae_k", "num_test_images", "num_samples")},
@@ -158,7 +158,7 @@ def write_markdown(rows: list[dict], figures: dict[str, list[str]], out: Path, q
         iwae_text = f"{number(iwae)} ({settings['iwae_k']}, {settings['num_test_images'] or 10000})" if iwae else ""
         lines.append(
             f"| {row['experiment']} | {row['epochs']} | {row['device']} | {number(row['seconds_per_epoch'], 1)} "
-            f"| {number(-row['test_elbo']) if row['test_elbo'] is not None else ''} | {iwae_text} "
+            f"| {number(row['test_neg_elbo'])} | {iwae_text} "
             f"| {with_floor(row, 'fid_classifier')} | {with_floor(row, 'inception_score')} "
             f"| {with_floor(row, 'precision', 3)} | {with_floor(row, 'recall', 3)} | {row['binarization']} |"
         )

@@ -1,8 +1,8 @@
 """The variational auto-encoder of the report: MLP encoder and decoder with a Bernoulli likelihood.
 
 Loss per image (nats): ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, with one reparameterized
-sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. The logged ``*/elbo`` is always the
-true bound (beta = 1), whatever beta the training loss uses.
+sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. The logged ``*/neg_elbo`` is always the
+true negative bound (beta = 1, positive, lower is better), whatever beta the training loss uses.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class VAE(L.LightningModule):
         self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)
         # -ELBO and its terms per image, averaged over each epoch of each stage.
         self.epoch_means = nn.ModuleDict(
-            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("elbo", "recon", "kl")]) for stage in STAGES}
+            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
         )
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -103,9 +103,8 @@ class VAE(L.LightningModule):
         x, _ = batch
         terms = self.loss_terms(x)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
-        neg_elbo = recon + kl
         self.epoch_means[f"{stage}_means"].update(
-            {f"{stage}/elbo": -neg_elbo, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
+            {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
         )
         return {"loss": recon + self.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
 
