@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from genmodels.train import train
+from genmodels.validation import ConfigError
 
 SHORT = [
     "trainer.max_epochs=2",
@@ -46,6 +47,25 @@ def test_vae_run_writes_every_output(train_config, latent):
     if latent == 2:
         assert png_size(figures / "manifold.png") == (602, 602)
     assert sorted(json.loads((figures / "curves.json").read_text())) == ["1", "2"]
+
+
+@pytest.mark.parametrize("max_epochs, drawn", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3])])
+def test_shortened_default_run_draws_first_middle_and_last_epoch(train_config, max_epochs, drawn):
+    few_batches = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false", "~logger"]
+    cfg = train_config([f"trainer.max_epochs={max_epochs}", *few_batches])
+    train(cfg)
+    figures = Path(cfg.paths.output_dir) / "figures"
+    names = sorted(p.name for p in (figures / "samples").glob("*_mean.png"))
+    assert names == [f"epoch_{epoch:03d}_mean.png" for epoch in drawn]
+    curve_epochs = sorted(int(epoch) for epoch in json.loads((figures / "curves.json").read_text()))
+    assert curve_epochs == list(range(1, max_epochs + 1))
+
+
+def test_zero_epochs_is_refused_before_anything_is_written(train_config):
+    cfg = train_config(["trainer.max_epochs=0"])
+    with pytest.raises(ConfigError, match="trainer.max_epochs must be at least 1, got 0.*fast_dev_run"):
+        train(cfg)
+    assert not Path(cfg.paths.output_dir).exists()  # no checkpoints, figures or metrics.json
 
 
 def test_cli_help_lists_config_groups(run_cli):
