@@ -42,6 +42,7 @@ from genmodels.metrics.likelihood import (
     mean_and_standard_error,
 )
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
+from genmodels.overrides import exit_on_unknown_keys
 from genmodels.run_info import write_json
 
 log = logging.getLogger(__name__)
@@ -476,4 +477,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_keys("evaluate")
     main()

@@ -29,6 +29,7 @@ from genmodels.callbacks.safety import TrainingDiverged
 from genmodels.checkpoints import CheckpointError
 from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
+from genmodels.overrides import exit_on_unknown_keys
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
 from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
 from genmodels.speed import apply_speed_options, check_speed_options
@@ -171,4 +172,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_keys("train")  # before Hydra creates a run folder
     main()
