@@ -141,7 +141,10 @@ def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genmodels.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m genmodels.compare",
+        description="Compare the jobs of a sweep: one table (Markdown and CSV) and one plot of their metrics.",
+    )
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder (outputs/train/multiruns/<time>)")
     parser.add_argument("--out", type=Path, help="where to write the table and plot (default: the sweep folder)")
     args = parser.parse_args(argv)

@@ -11,10 +11,12 @@ from genmodels.data.provision import DATASETS, DataError, LocalFolder, dataset_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genmodels.data", description=__doc__)
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    parser = argparse.ArgumentParser(
+        prog="python -m genmodels.data", description="Fetch a dataset and verify the md5 checksum of every file."
+    )
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="the dataset (default: mnist)")
     parser.add_argument("--data-dir", default="data", help="folder that holds <dataset>/raw/ (default: data)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds for the normal download")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds for the normal download (default: 10)")
     parser.add_argument("--from", dest="folder", type=Path, help="copy the files from this folder instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
