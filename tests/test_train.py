@@ -50,10 +50,12 @@ def test_vae_run_writes_every_output(train_config, latent):
 
 
 @pytest.mark.parametrize("max_epochs, drawn", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3])])
-def test_shortened_default_run_draws_first_middle_and_last_epoch(train_config, max_epochs, drawn):
+def test_shortened_default_run_draws_first_middle_and_last_epoch(train_config, capsys, max_epochs, drawn):
     few_batches = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false", "~logger"]
-    cfg = train_config([f"trainer.max_epochs={max_epochs}", *few_batches])
+    cfg = train_config([f"trainer.max_epochs={max_epochs}", *few_batches, "trainer.enable_progress_bar=true"])
     train(cfg)
+    bar = capsys.readouterr().out  # the progress bar counts epochs 1-based, out of max_epochs
+    assert f"Epoch {max_epochs}/{max_epochs}:" in bar and "Epoch 0" not in bar
     figures = Path(cfg.paths.output_dir) / "figures"
     names = sorted(p.name for p in (figures / "samples").glob("*_mean.png"))
     assert names == [f"epoch_{epoch:03d}_mean.png" for epoch in drawn]
