@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from genmodels import checkpoints
 from genmodels.data.datamodule import resize
 from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
+from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES, dataset_title
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.likelihood import (
@@ -43,7 +43,7 @@ from genmodels.metrics.likelihood import (
 )
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
 from genmodels.overrides import exit_on_unknown_keys
-from genmodels.run_info import write_json
+from genmodels.run_info import targets_note, write_json
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "image_size": datamodule.image_size,
         "latent_dim": getattr(model, "latent_dim", None),
         "binarize": datamodule.binarize,
-        "binarization_note": datamodule.binarization_note,
+        "binarization_note": targets_note(model, datamodule),
         "device": str(device),
         "settings": {"seed": cfg.seed, **OmegaConf.to_container(m, resolve=True)},
         "metrics": {},
@@ -408,17 +408,18 @@ def log_to_tensorboard(folder: Path, result: dict[str, Any]) -> None:
         writer.close()
 
 
+# (metric key, label, note); "{classifier}" in a label is the dataset whose classifier the run was scored with.
 ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
     ("test_neg_elbo", "test -ELBO (nats)", lambda r: f"{r['settings']['elbo_samples']} posterior samples"),
     ("test_iwae_nll", "test IWAE -log p(x) (nats)", lambda r: f"k={r['settings']['iwae_k']}"),
     ("iwae_gap", "-ELBO minus IWAE (nats)", lambda r: ""),
-    ("fid_classifier", "FID (MNIST classifier)", lambda r: "lower is better"),
-    ("inception_score", "Inception Score (classifier)", lambda r: "higher is better, max 10"),
+    ("fid_classifier", "FID ({classifier} classifier)", lambda r: "lower is better"),
+    ("inception_score", "Inception Score ({classifier} classifier)", lambda r: "higher is better, max 10"),
     ("class_entropy", "class entropy (nats)", lambda r: f"max log 10 = {math.log(10):.3f}"),
     ("precision", "precision (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("recall", "recall (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("inception_fid", "FID (InceptionV3)", lambda r: f"{r['settings']['inception_samples']} images"),
-    ("classifier_test_accuracy", "classifier test accuracy", lambda r: ""),
+    ("classifier_test_accuracy", "{classifier} classifier test accuracy", lambda r: "the classifier behind FID and IS"),
 )
 
 
@@ -428,6 +429,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for key, label, note in ROWS:
         if key not in result["metrics"]:
             continue
+        label = label.format(classifier=dataset_title(result["dataset"]))
         text = _number(result["metrics"][key])
         if f"{key}_sem" in result["metrics"]:
             text += f" ± {result['metrics'][f'{key}_sem']:.2f}"
@@ -445,8 +447,13 @@ def table_markdown(result: dict[str, Any]) -> str:
     """The table as Markdown, for TensorBoard's text tab."""
     lines = ["| metric | value | real-vs-real floor | note |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(result)]
-    lines.append(f"\nTargets: {result['binarization_note']}. Timings (s): {result['timings_s']}")
+    lines += ["", *targets_line(result), f"Timings (s): {result['timings_s']}"]
     return "\n".join(lines)
+
+
+def targets_line(result: dict[str, Any]) -> list[str]:
+    """The targets the likelihood numbers belong to, as a line, if there are such numbers."""
+    return [f"Targets: {result['binarization_note']}"] if "test_neg_elbo" in result["metrics"] else []
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -461,7 +468,8 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_row(*row)
     console = Console(width=max(120, Console().width))
     console.print(table)
-    console.print(f"Targets: {result['binarization_note']}")
+    for line in targets_line(result):
+        console.print(line)
     console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
     console.print(f"Written: {Path(result['run_dir']) / EVAL_FILE}")
 

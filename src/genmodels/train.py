@@ -31,7 +31,7 @@ from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
 from genmodels.overrides import exit_on_unknown_keys
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
-from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
+from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note, write_json
 from genmodels.speed import apply_speed_options, check_speed_options
 from genmodels.validation import ConfigError, validate_train_config
 
@@ -86,7 +86,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "model": type(model).__name__,
         "dataset": datamodule.dataset,
         "binarize": datamodule.binarize,
-        "binarization_note": datamodule.binarization_note,
+        "binarization_note": targets_note(model, datamodule),
         "image_size": datamodule.image_size,
         "latent": cfg.get("latent"),
         "seed": cfg.seed,
