@@ -1,11 +1,18 @@
 import json
+import logging
+import warnings
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from genmodels.train import train
-from genmodels.validation import ConfigError
+from genmodels.validation import ConfigError, validate_train_config
+from tests.conftest import CONFIGS, REPO
 
 SHORT = [
     "trainer.max_epochs=2",
@@ -77,3 +84,49 @@ def test_cli_fast_dev_run(run_cli, tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     assert (tmp_path / "figures" / "manifold.png").exists()
     assert (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+def test_gpu_trainer_without_a_gpu_is_one_message(train_config):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = train_config(["trainer.accelerator=gpu"])
+    with pytest.raises(ConfigError, match=r"trainer.accelerator=gpu needs a CUDA GPU.*Fix: trainer=default"):
+        validate_train_config(cfg)
+
+
+def test_default_data_and_outputs_are_in_the_checkout_from_any_directory(tmp_path, monkeypatch):
+    for variable in ("GENMODELS_DATA_DIR", "GENMODELS_LOG_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        paths = compose(config_name="train").paths
+    assert Path(paths.data_dir) == REPO / "data" and Path(paths.log_dir) == REPO / "outputs"
+    monkeypatch.setenv("GENMODELS_DATA_DIR", "elsewhere")  # a folder of your own wins
+    assert paths.data_dir == "elsewhere"
+
+
+class InterruptAtSecondBatch(L.Callback):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 1:
+            raise KeyboardInterrupt
+
+
+def test_run_output_carries_no_library_noise(train_config):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("lightning").addHandler(handler)
+    interrupt = [f"+callbacks.stop._target_={__name__}.InterruptAtSecondBatch", "trainer.limit_train_batches=3"]
+    cfg = train_config(["trainer.max_epochs=1", "~logger", *interrupt])
+    try:
+        with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit):
+            warnings.simplefilter("always")
+            train(cfg)  # interrupted: saves interrupted.ckpt
+    finally:
+        logging.getLogger("lightning").removeHandler(handler)
+    assert (Path(cfg.paths.output_dir) / "checkpoints" / "interrupted.ckpt").exists()
+    messages = " ".join(record.getMessage() for record in records)
+    assert "GPU available" in messages  # Lightning's own lines are captured ...
+    assert "litlogger" not in messages and "weights_only" not in messages  # ... but not the advert or the default
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]

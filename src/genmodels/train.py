@@ -29,6 +29,7 @@ from genmodels.callbacks.safety import TrainingDiverged
 from genmodels.checkpoints import CheckpointError
 from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
+from genmodels.library_noise import silence_library_noise
 from genmodels.overrides import exit_on_unknown_keys
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
 from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note, write_json
@@ -46,6 +47,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
+    silence_library_noise()
     validate_train_config(cfg)
     check_speed_options(cfg.speed)
     ckpt_path = cfg.get("ckpt_path")
@@ -55,6 +57,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             cfg.paths.output_dir = str(Path(cfg.resume))
         log.info("Resuming %s from %s", cfg.resume, ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
+    log.info("Run folder: %s (data: %s)", output_dir.resolve(), Path(cfg.paths.data_dir).resolve())
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = _build(cfg.data)
@@ -75,7 +78,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
     # e.g. fast_dev_run, which turns checkpointing off. Rank zero decides: saving is collective under DDP.
     if not trainer.strategy.broadcast(last_checkpoint.exists()):
-        trainer.save_checkpoint(last_checkpoint)
+        trainer.save_checkpoint(last_checkpoint, weights_only=False)  # the full state, to resume from
     fit_metrics = scalar_metrics(trainer.callback_metrics)
 
     run_test = cfg.get("test", True) and is_overridden("test_step", model)  # a GAN has no test_step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig
 
 
@@ -23,6 +24,11 @@ def validate_train_config(cfg: DictConfig) -> None:
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < -1):
         raise ConfigError(f"trainer.max_epochs must be a positive integer, or -1 for no limit; got {max_epochs!r}")
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} needs a CUDA GPU, and PyTorch sees none on this machine. "
+            "Fix: trainer=default (the GPU when there is one, else the CPU) or trainer=cpu."
+        )
     if max_epochs == 0:
         raise ConfigError(
             "trainer.max_epochs must be at least 1, got 0: a run without an epoch trains, draws and checkpoints "

@@ -91,7 +91,7 @@ class InterruptCheckpoint(L.Callback):
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             return
         path = self.dirpath / "interrupted.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the full state (optimizers, loops), to resume from
         if trainer.is_global_zero:
             run_dir = self.dirpath.parent
             args = " ".join(shlex.quote(a) for a in sys.argv[1:] if not a.startswith("resume="))
