@@ -31,9 +31,12 @@ class FakeClock:
 
 
 def run_batches(callback: CostEstimate, trainer, count: int) -> None:
+    """One epoch of ``count`` batches."""
     callback.on_train_start(trainer, None)
+    callback.on_train_epoch_start(trainer, None)
     for batch_idx in range(count):
         callback.on_train_batch_end(trainer, None, None, None, batch_idx)
+    callback.on_train_epoch_end(trainer, None)
 
 
 def test_slow_cpu_run_gets_its_cost_and_how_to_shorten_it(caplog):
@@ -55,6 +58,15 @@ def test_short_cpu_run_gets_its_cost_without_advice(caplog):
     [record] = caplog.records  # after max_batches (50) batches, the 5 s not reached
     assert record.levelno == logging.INFO and "about 17 s to go (17,149 batches" in record.message
     assert "shorten" not in record.message
+
+
+def test_an_epoch_too_short_to_measure_is_measured_whole(caplog):
+    trainer = fake_trainer(image_size=28)
+    trainer.num_training_batches = 3  # 3 batches of 1 s: fewer than 5 s after the first one
+    with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
+        run_batches(CostEstimate(clock=FakeClock(1.0)), trainer, 3)
+    [record] = caplog.records
+    assert "about 2 min to go (117 batches at 1.00 batches/s" in record.message
 
 
 def test_no_estimate_on_a_gpu(caplog):

@@ -50,9 +50,10 @@ class EpochProgressBar(TQDMProgressBar):
 class CostEstimate(L.Callback):
     """On a CPU, log once, after the first batches, how long the training will take and how to shorten it.
 
-    The rate is measured from the end of the first batch (which includes warm-up) until ``min_batches``
-    more batches and ``min_seconds`` have passed, or ``max_batches`` batches, whichever comes first.
-    Runs estimated to take longer than ``suggest_after_minutes`` also get suggestions.
+    The rate is measured within one epoch, from the end of its first batch (which includes warm-up) until
+    ``min_batches`` more batches and ``min_seconds`` have passed, or ``max_batches`` batches, whichever
+    comes first; an epoch too short for that is measured whole. Runs estimated to take longer than
+    ``suggest_after_minutes`` also get suggestions.
 
     Args:
         clock: the time source (seconds); tests give a fake one.
@@ -69,6 +70,7 @@ class CostEstimate(L.Callback):
         self.min_batches, self.min_seconds, self.max_batches = min_batches, min_seconds, max_batches
         self.suggest_after_minutes, self.clock = suggest_after_minutes, clock
         self._started: float | None = None
+        self._latest = 0.0
         self._measured = 0
         self._done = False
 
@@ -77,32 +79,44 @@ class CostEstimate(L.Callback):
         limited = (trainer.max_epochs or 0) > 0
         self._done = not (cpu and limited and trainer.is_global_zero and not trainer.fast_dev_run)
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started, self._measured = None, 0  # the time between epochs (validation, figures) is not counted
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
         if self._done:
             return
-        now = self.clock()
+        self._latest = self.clock()
         if self._started is None:
-            self._started = now
+            self._started = self._latest
             return
         self._measured += 1
-        elapsed = now - self._started
-        if self._measured < self.max_batches and (self._measured < self.min_batches or elapsed < self.min_seconds):
-            return
+        elapsed = self._latest - self._started
+        if self._measured >= self.max_batches or (self._measured >= self.min_batches and elapsed >= self.min_seconds):
+            self._report(trainer, batches_done=batch_idx + 1)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._done and self._measured:
+            self._report(trainer, batches_done=trainer.num_training_batches)
+
+    def _report(self, trainer: L.Trainer, batches_done: int) -> None:
+        """Log the estimate for the batches left after ``batches_done`` batches of the current epoch."""
         self._done = True
         per_epoch = trainer.num_training_batches
         if not math.isfinite(per_epoch):
             return
-        remaining = per_epoch * (trainer.max_epochs - trainer.current_epoch) - (batch_idx + 1)
+        remaining = per_epoch * (trainer.max_epochs - trainer.current_epoch) - batches_done
+        seconds_per_batch = (self._latest - self._started) / self._measured
         image_size = getattr(trainer.datamodule, "image_size", None)
-        message = cost_message(elapsed / self._measured, remaining, image_size, self.suggest_after_minutes)
+        message = cost_message(seconds_per_batch, remaining, image_size, self.suggest_after_minutes)
         (log.warning if "To shorten it" in message else log.info)(message)
 
 
 def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float):
     """One line: the estimated training time left, and (for long runs) how to shorten it."""
     seconds = seconds_per_batch * batches_left
+    batches = f"{batches_left:,} batch" + ("es" if batches_left != 1 else "")
     message = (
-        f"Training on the CPU: about {duration(seconds)} to go ({batches_left:,} batches at "
+        f"Training on the CPU: about {duration(seconds)} to go ({batches} at "
         f"{1 / seconds_per_batch:.2f} batches/s, measured over the first batches; validation adds a little)."
     )
     if seconds < suggest_after_minutes * 60:
