@@ -6,6 +6,7 @@ import json
 
 import lightning as L
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from genmodels.callbacks.base import FigureCallback
 from genmodels.images import save_figure
@@ -70,6 +71,7 @@ class MetricCurves(FigureCallback):
                 if points:
                     axis.plot(*zip(*points), marker="o", markersize=3, label=stage)
             axis.set(xlabel="epoch", ylabel=self.ylabels.get(name, name), title=name)
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
             axis.legend()
         figure.tight_layout()
