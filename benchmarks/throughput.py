@@ -546,11 +546,15 @@ def measure_threads(repeats: int, steps: dict, warmup: dict) -> dict:
     return results
 
 
-def print_threads(results: dict) -> None:
-    print(f"\nCPU, {os.cpu_count()} cores; batch {results['batch_size']}; framework path, median images/s")
-    header = f"{'model':<7}{'threads':<20}{'alone':>9}{'busy':>9}{'busy/alone':>12}"
+def print_header(header: str) -> None:
+    """A table's column names, underlined."""
     print(header)
     print("-" * len(header))
+
+
+def print_threads(results: dict) -> None:
+    print(f"\nCPU, {os.cpu_count()} cores; batch {results['batch_size']}; framework path, median images/s")
+    print_header(f"{'model':<7}{'threads':<20}{'alone':>9}{'busy':>9}{'busy/alone':>12}")
     for model_name, settings in results["threads"].items():
         for name, entry in settings.items():
             alone, busy = entry["alone_images_per_s"], entry["busy_images_per_s"]
@@ -559,9 +563,7 @@ def print_threads(results: dict) -> None:
 
 def print_speed_options(results: dict) -> None:
     print(f"\nDevice: {results['device']}; batch {results['batch_size']}; framework path, median images/s")
-    header = f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides"
-    print(header)
-    print("-" * len(header))
+    print_header(f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides")
     for model_name, options in results["speed_options"].items():
         for name, entry in options.items():
             print(
@@ -575,9 +577,7 @@ def print_table(results: dict) -> None:
         f"\nDevice: {results['device']}; float32 matmul rate {results['matmul_gflops']:.0f} GFLOP/s; "
         f"batch {results['batch_size']}"
     )
-    header = f"{'model':<7}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}"
-    print(header)
-    print("-" * len(header))
+    print_header(f"{'model':<7}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}")
     for model_name in ("vae", "dcgan"):
         entry = results[model_name]
         for path in ("framework", "raw", "classic"):
