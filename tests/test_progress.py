@@ -48,7 +48,7 @@ def test_slow_cpu_run_gets_its_cost_and_how_to_shorten_it(caplog):
     assert record.levelno == logging.WARNING
     assert f"about {duration(4.0 * left)} to go ({left:,} batches at 0.25 batches/s" in record.message
     assert "19 h 06 min" in record.message
-    assert "data.image_size=32" in record.message and "python -m genmodels.report --quick" in record.message
+    assert "data.image_size=32" in record.message and "python -m genmodels.report --preset cpu" in record.message
 
 
 def test_short_cpu_run_gets_its_cost_without_advice(caplog):

@@ -86,7 +86,7 @@ def tiny(arguments: list[str]) -> list[str]:
             return [*arguments[:3], *[a for a in rest if a != "-m"], "--cfg", "job"]
         sweep = "-m" in rest or any(a.startswith("hparams_search=") for a in rest)
         trials = ["hydra.sweeper.n_trials=2"] if any(a.startswith("hparams_search=") for a in rest) else []
-        return [*arguments, *TINY_TRAINING, f"trainer.max_epochs={1 if sweep else 2}", *trials]
+        return effective([*arguments, *TINY_TRAINING, f"trainer.max_epochs={1 if sweep else 2}", *trials])
     if module == "genmodels.evaluate":
         return [*arguments, *TINY_EVALUATION]
     if module == "genmodels.compare":
@@ -94,6 +94,13 @@ def tiny(arguments: list[str]) -> list[str]:
     if module == "genmodels.report":
         return [*arguments[:3], "--help"]
     return arguments
+
+
+def effective(arguments: list[str]) -> list[str]:
+    """The command with each overridden key once, at its last value (as Hydra applies them)."""
+    flags = [a for a in arguments[3:] if "=" not in a]
+    overrides = {a.split("=", 1)[0]: a for a in arguments[3:] if "=" in a}
+    return [*arguments[:3], *flags, *sorted(overrides.values())]
 
 
 def make_command(arguments: list[str]) -> list[str]:
@@ -120,6 +127,9 @@ SLOW = {
     "python -m genmodels.train -m latent=2,5,10,20,50",  # five jobs; test_experiments sweeps two
     "python -m genmodels.train -m hydra/launcher=joblib hydra.launcher.n_jobs=2 latent=2,20",  # as test_scale_out
     "python -m genmodels.train hparams_search=vae_optuna",  # as test_scale_out
+    # at tiny scale the same run as the first steps' DCGAN but for the figure epochs
+    "python -m genmodels.train model=dcgan data.image_size=32 data.batch_size=64 trainer.max_epochs=5 "
+    "trainer.limit_train_batches=100 'figures.sample_epochs=[1,3,5]'",
 }
 
 

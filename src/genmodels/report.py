@@ -173,17 +173,11 @@ def write_markdown(rows: list[dict], figures: dict[str, list[str]], out: Path, q
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m genmodels.report",
-        description="Reproduce the course report: train (or reuse) its three experiments, evaluate each, and write "
-        "the figures, results.json and report.md. The full mode trains 40 epochs per experiment: about 17 hours on "
-        "2 CPU cores (estimated from measured epoch times; the 64x64 DCGAN takes about 24 minutes per epoch), so "
-        "run it on a GPU.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m genmodels.report", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="5 epochs, DCGAN at 32x32 on a data subset, smaller evaluations: 14 minutes on 2 CPU cores (measured)",
+        help="5 epochs, DCGAN at 32x32 on a data subset, smaller evaluations (CPU-friendly)",
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default outputs/report[-quick])")
     parser.add_argument(

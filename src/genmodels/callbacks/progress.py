@@ -124,7 +124,7 @@ def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | 
     smaller = "data.image_size=32 (about 4x cheaper than 64), " if image_size == 64 else ""
     return (
         f"{message} To shorten it: {smaller}fewer epochs (trainer.max_epochs), part of each epoch "
-        "(trainer.limit_train_batches=0.1), or the report's CPU settings (python -m genmodels.report --quick); "
+        "(trainer.limit_train_batches=0.1), or the report's cpu preset (python -m genmodels.report --preset cpu); "
         "or use a GPU."
     )
 
