@@ -32,6 +32,7 @@ def test_misspelt_key_names_the_closest_valid_keys(arguments, named, suggested):
         ["hydra.run.dir=/tmp/x", "hydra/launcher=joblib"],  # Hydra's own keys
         ["model=transformer"],  # Hydra's message lists the options
         ["--help", "trainer.max_epoch=3"],
+        ["--config-name", "my_own", "my_key=3"],  # another config: Hydra checks it
     ],
 )
 def test_valid_overrides_pass(arguments):

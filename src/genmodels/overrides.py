@@ -68,10 +68,11 @@ def exit_on_unknown_keys(config_name: str, arguments: Sequence[str] | None = Non
 
 
 def parse_overrides(arguments: Sequence[str]) -> list[Override] | None:
-    """The ``key=value`` overrides of a Hydra command line, or None if it asks for help or does not parse."""
+    """The ``key=value`` overrides of a Hydra command line; None if it asks for help, names another config
+    (``--config-name``, ``--config-path``, ``--config-dir``) or does not parse."""
     try:
         args, _ = get_args_parser().parse_known_args(list(arguments))
-        if args.help or args.hydra_help:
+        if args.help or args.hydra_help or args.config_name or args.config_path or args.config_dir:
             return None
         return OverridesParser.create().parse_overrides(args.overrides)
     except (SystemExit, HydraException):
