@@ -26,7 +26,7 @@ data: setup
 	$(PY) -m genmodels.data --dataset mnist --data-dir $(DATA_DIR)
 
 run: data
-	$(PY) -m genmodels.train $(ARGS)
+	GENMODELS_DATA_DIR=$(abspath $(DATA_DIR)) $(PY) -m genmodels.train $(ARGS)
 
 test: data
 	GENMODELS_DATA_DIR=$(abspath $(DATA_DIR)) $(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)

@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py [--quick] [--json PATH] [--device auto|cpu|cuda]
     python benchmarks/throughput.py --speed-options [--quick]   # bf16, torch.compile, channels_last, cuDNN
+    python benchmarks/throughput.py --threads [--quick]         # CPU threads, alone and beside a busy process
 
 For the VAE (latent 20, batch 128) and the DCGAN (32x32 on CPU, 64x64 on GPU), it measures images per
 second of a training epoch along three paths, each in a fresh process (so peak memory is its own) and
@@ -20,6 +21,10 @@ fraction of the matmul rate, and measures the IWAE evaluation (images per second
 ``--speed-options`` instead times the framework path with each speed option (``trainer.precision=
 bf16-mixed``, ``speed.compile=true``, ``speed.channels_last=true``, on a GPU ``trainer.benchmark=true``)
 and all of them together, as speed-ups over fp32 eager.
+
+``--threads`` times the framework path on the CPU with 1 and 2 threads (``speed.num_threads``), each with
+OpenMP's default wait policy (idle threads spin a while) and the passive one (they sleep), once alone and
+once beside a busy process (a Python loop spinning on one core, like another job on a shared machine).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -301,7 +307,15 @@ def measure(args: argparse.Namespace) -> dict:
 # The driver
 
 
-def run_child(name: str, device: str, steps: int, warmup: int = 0, k: int = 0, overrides: Sequence[str] = ()) -> dict:
+def run_child(
+    name: str,
+    device: str,
+    steps: int,
+    warmup: int = 0,
+    k: int = 0,
+    overrides: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -317,7 +331,7 @@ def run_child(name: str, device: str, steps: int, warmup: int = 0, k: int = 0, o
         str(k),
         *[f"--override={override}" for override in overrides],
     ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -342,6 +356,12 @@ def main() -> int:
         default=sorted(SPEED_OPTIONS),
         help="with --speed-options: which options to time (default: all that apply to the device)",
     )
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="instead of the comparison: the framework path on the CPU with 1 and 2 threads, OpenMP's default and "
+        "passive wait policy, alone and beside a busy process",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--override", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=0, help=argparse.SUPPRESS)
@@ -364,6 +384,11 @@ def main() -> int:
         "device": torch.cuda.get_device_name() if gpu else f"cpu ({torch.get_num_threads()} threads)",
         "batch_size": BATCH,
     }
+    if args.threads:
+        results["threads"] = measure_threads(repeats, steps, warmup)
+        print_threads(results)
+        write_json(results, args.json)
+        return 0
     if args.speed_options:
         results["speed_options"] = measure_speed_options(args.device, gpu, repeats, steps, warmup, args.options)
         print_speed_options(results)
@@ -466,11 +491,77 @@ def measure_speed_options(
     return results
 
 
-def print_speed_options(results: dict) -> None:
-    print(f"\nDevice: {results['device']}; batch {results['batch_size']}; framework path, median images/s")
-    header = f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides"
+# name -> (speed.num_threads, OMP_WAIT_POLICY; None: OpenMP's default, spinning a while before sleeping)
+THREAD_SETTINGS = {
+    "1 thread": (1, None),
+    "1 thread, passive": (1, "PASSIVE"),
+    "2 threads": (2, None),
+    "2 threads, passive": (2, "PASSIVE"),
+}
+LOADS = ("alone", "busy")
+
+
+@contextmanager
+def busy_process() -> Iterator[None]:
+    """Another process keeping one core busy for the duration (a Python loop)."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+def measure_threads(repeats: int, steps: dict, warmup: dict) -> dict:
+    """CPU images/s per thread setting (median of interleaved repeats), alone and beside a busy process."""
+    results: dict = {}
+    for model_name in ("vae", "dcgan"):
+        runs: dict[str, dict[str, list[float]]] = {name: {load: [] for load in LOADS} for name in THREAD_SETTINGS}
+        for repeat in range(repeats):
+            for load in LOADS:
+                for name, (threads, policy) in THREAD_SETTINGS.items():
+                    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+                    env.update({"OMP_WAIT_POLICY": policy} if policy else {})
+                    with busy_process() if load == "busy" else nullcontext():
+                        rate = run_child(
+                            f"{model_name}.framework",
+                            "cpu",
+                            steps[model_name],
+                            warmup[model_name],
+                            overrides=[f"speed.num_threads={threads}"],
+                            env=env,
+                        )["rate"]
+                    runs[name][load].append(rate)
+                    print(f"{model_name} {name} {load} #{repeat + 1}: {rate:.0f} images/s", file=sys.stderr)
+        results[model_name] = {
+            name: {
+                **{f"{load}_images_per_s": statistics.median(values[load]) for load in LOADS},
+                **{f"all_{load}_images_per_s": [round(v, 1) for v in values[load]] for load in LOADS},
+            }
+            for name, values in runs.items()
+        }
+    return results
+
+
+def print_header(header: str) -> None:
+    """A table's column names, underlined."""
     print(header)
     print("-" * len(header))
+
+
+def print_threads(results: dict) -> None:
+    print(f"\nCPU, {os.cpu_count()} cores; batch {results['batch_size']}; framework path, median images/s")
+    print_header(f"{'model':<7}{'threads':<20}{'alone':>9}{'busy':>9}{'busy/alone':>12}")
+    for model_name, settings in results["threads"].items():
+        for name, entry in settings.items():
+            alone, busy = entry["alone_images_per_s"], entry["busy_images_per_s"]
+            print(f"{model_name:<7}{name:<20}{alone:>9.0f}{busy:>9.0f}{busy / alone:>11.2f}x")
+
+
+def print_speed_options(results: dict) -> None:
+    print(f"\nDevice: {results['device']}; batch {results['batch_size']}; framework path, median images/s")
+    print_header(f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides")
     for model_name, options in results["speed_options"].items():
         for name, entry in options.items():
             print(
@@ -484,9 +575,7 @@ def print_table(results: dict) -> None:
         f"\nDevice: {results['device']}; float32 matmul rate {results['matmul_gflops']:.0f} GFLOP/s; "
         f"batch {results['batch_size']}"
     )
-    header = f"{'model':<7}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}"
-    print(header)
-    print("-" * len(header))
+    print_header(f"{'model':<7}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}")
     for model_name in ("vae", "dcgan"):
         entry = results[model_name]
         for path in ("framework", "raw", "classic"):

@@ -133,10 +133,10 @@ def test_ddp_vae_two_cpu_processes(run_cli, tmp_path):
     )
     summary = check_one_run_two_shards(run_dir, records, tmp_path)
     assert summary["model"] == "VAE" and summary["global_steps"] == EPOCHS * BATCHES
-    assert "test/elbo" in summary["metrics"]
+    assert "test/neg_elbo" in summary["metrics"]
     # Epoch metrics are reduced across ranks (sync_dist): both ranks hold the same value.
-    assert records[0]["metrics"]["train/elbo"] == records[1]["metrics"]["train/elbo"]
-    assert summary["metrics"]["train/elbo"] == pytest.approx(records[0]["metrics"]["train/elbo"])
+    assert records[0]["metrics"]["train/neg_elbo"] == records[1]["metrics"]["train/neg_elbo"]
+    assert summary["metrics"]["train/neg_elbo"] == pytest.approx(records[0]["metrics"]["train/neg_elbo"])
     # Figures and TensorBoard events are in the run folder (rank zero draws and logs).
     assert len(list((run_dir / "figures" / "samples").glob("epoch_001_mean*.png"))) == 1
     assert (run_dir / "figures" / "curves.png").exists()
@@ -269,7 +269,7 @@ def test_joblib_runs_sweep_jobs_side_by_side(run_cli, tmp_path):
     assert [json.loads((tmp_path / job / "metrics.json").read_text())["latent"] for job in ("0", "1")] == [2, 4]
 
 
-def test_optuna_search_maximises_the_validation_elbo(run_cli, tmp_path):
+def test_optuna_search_minimises_the_validation_negative_elbo(run_cli, tmp_path):
     run_cli(
         "genmodels.train",
         "hparams_search=vae_optuna",
@@ -283,8 +283,8 @@ def test_optuna_search_maximises_the_validation_elbo(run_cli, tmp_path):
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert set(results["best_params"]) == {"latent", "model.optimizer.lr", "model.hidden_dims.0"}
     trials = [json.loads((tmp_path / job / "metrics.json").read_text()) for job in ("0", "1")]
-    # The best trial is the one with the highest ELBO, i.e. the lowest validation negative ELBO.
-    assert results["best_value"] == pytest.approx(max(t["metrics"]["val/elbo"] for t in trials))
-    best = max(trials, key=lambda t: t["metrics"]["val/elbo"])
+    # The best trial is the one with the lowest validation negative ELBO.
+    assert results["best_value"] == pytest.approx(min(t["metrics"]["val/neg_elbo"] for t in trials))
+    best = min(trials, key=lambda t: t["metrics"]["val/neg_elbo"])
     assert best["latent"] == results["best_params"]["latent"]
     assert all(not any(key.startswith("test/") for key in t["metrics"]) for t in trials)  # test split untouched

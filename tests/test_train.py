@@ -1,10 +1,18 @@
 import json
+import logging
+import warnings
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from genmodels.train import train
+from genmodels.validation import ConfigError, validate_train_config
+from tests.conftest import CONFIGS, REPO
 
 SHORT = [
     "trainer.max_epochs=2",
@@ -27,10 +35,11 @@ def test_vae_run_writes_every_output(train_config, latent):
     out = Path(objects["trainer"].default_root_dir)
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["epochs"] == 2 and summary["latent"] == latent and summary["model"] == "VAE"
-    for key in ("train/elbo", "val/elbo", "test/elbo", "test/recon", "test/kl"):
+    for key in ("train/neg_elbo", "val/neg_elbo", "test/neg_elbo", "test/recon", "test/kl"):
         assert summary["metrics"][key] == pytest.approx(metrics[key])
     m = summary["metrics"]
-    assert m["test/elbo"] == pytest.approx(-(m["test/recon"] + m["test/kl"]), rel=1e-5)
+    assert m["test/neg_elbo"] == pytest.approx(m["test/recon"] + m["test/kl"], rel=1e-5)
+    assert m["test/neg_elbo"] > 0  # nats per image, lower is better
     assert (out / "checkpoints" / "last.ckpt").exists() and list((out / "checkpoints").glob("best-*.ckpt"))
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     figures = out / "figures"
@@ -47,16 +56,77 @@ def test_vae_run_writes_every_output(train_config, latent):
     assert sorted(json.loads((figures / "curves.json").read_text())) == ["1", "2"]
 
 
-def test_cli_help_lists_config_groups(run_cli):
-    result = run_cli("genmodels.train", "--help")
-    for group in ("data: fashion_mnist, mnist", "model:", "trainer:", "callbacks:", "logger:", "paths:"):
-        assert group in result.stdout
+@pytest.mark.parametrize("max_epochs, drawn", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3])])
+def test_shortened_default_run_draws_first_middle_and_last_epoch(train_config, capsys, max_epochs, drawn):
+    few_batches = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false", "~logger"]
+    cfg = train_config([f"trainer.max_epochs={max_epochs}", *few_batches, "trainer.enable_progress_bar=true"])
+    train(cfg)
+    bar = capsys.readouterr().out  # the progress bar counts epochs 1-based, out of max_epochs
+    assert f"Epoch {max_epochs}/{max_epochs}:" in bar and "Epoch 0" not in bar
+    figures = Path(cfg.paths.output_dir) / "figures"
+    names = sorted(p.name for p in (figures / "samples").glob("*_mean.png"))
+    assert names == [f"epoch_{epoch:03d}_mean.png" for epoch in drawn]
+    curve_epochs = sorted(int(epoch) for epoch in json.loads((figures / "curves.json").read_text()))
+    assert curve_epochs == list(range(1, max_epochs + 1))
+
+
+def test_zero_epochs_is_refused_before_anything_is_written(train_config):
+    cfg = train_config(["trainer.max_epochs=0"])
+    with pytest.raises(ConfigError, match="trainer.max_epochs must be at least 1, got 0.*fast_dev_run"):
+        train(cfg)
+    assert not Path(cfg.paths.output_dir).exists()  # no checkpoints, figures or metrics.json
 
 
 def test_cli_fast_dev_run(run_cli, tmp_path):
     run_cli("genmodels.train", "model=vae", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={tmp_path}")
     summary = json.loads((tmp_path / "metrics.json").read_text())
-    assert summary["global_steps"] == 1 and "test/elbo" in summary["metrics"]
+    assert summary["global_steps"] == 1 and "test/neg_elbo" in summary["metrics"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     assert (tmp_path / "figures" / "manifold.png").exists()
     assert (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+def test_gpu_trainer_without_a_gpu_is_one_message(train_config):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = train_config(["trainer.accelerator=gpu"])
+    with pytest.raises(ConfigError, match=r"trainer.accelerator=gpu needs a CUDA GPU.*Fix: trainer=default"):
+        validate_train_config(cfg)
+
+
+def test_default_data_and_outputs_are_in_the_checkout_from_any_directory(tmp_path, monkeypatch):
+    for variable in ("GENMODELS_DATA_DIR", "GENMODELS_LOG_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        paths = compose(config_name="train").paths
+    assert Path(paths.data_dir) == REPO / "data" and Path(paths.log_dir) == REPO / "outputs"
+    monkeypatch.setenv("GENMODELS_DATA_DIR", "elsewhere")  # a folder of your own wins
+    assert paths.data_dir == "elsewhere"
+
+
+class InterruptAtSecondBatch(L.Callback):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 1:
+            raise KeyboardInterrupt
+
+
+def test_run_output_carries_no_library_noise(train_config):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("lightning").addHandler(handler)
+    interrupt = [f"+callbacks.stop._target_={__name__}.InterruptAtSecondBatch", "trainer.limit_train_batches=3"]
+    cfg = train_config(["trainer.max_epochs=1", "~logger", *interrupt])
+    try:
+        with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit):
+            warnings.simplefilter("always")
+            train(cfg)  # interrupted: saves interrupted.ckpt
+    finally:
+        logging.getLogger("lightning").removeHandler(handler)
+    assert (Path(cfg.paths.output_dir) / "checkpoints" / "interrupted.ckpt").exists()
+    messages = " ".join(record.getMessage() for record in records)
+    assert "GPU available" in messages  # Lightning's own lines are captured ...
+    assert "litlogger" not in messages and "weights_only" not in messages  # ... but not the advert or the default
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]

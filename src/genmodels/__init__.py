@@ -1,3 +1,18 @@
 """genmodels: config-driven experiments with VAEs and GANs on MNIST-like data."""
 
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+# Idle OpenMP threads sleep instead of spinning. With spinning threads, one other busy process on the
+# machine slowed a two-thread CPU run several-fold (README, "First steps"). It takes effect when genmodels
+# is imported before torch, as in every `python -m genmodels.<command>`; an OMP_WAIT_POLICY of your own wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# The checkout that holds configs/: the default data/ and outputs/ folders are resolved against it
+# (`${project_root:}` in configs/paths/default.yaml), so every command finds them from any working directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+
 __version__ = "0.1.0"

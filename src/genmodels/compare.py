@@ -21,20 +21,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from genmodels.data.provision import dataset_title  # noqa: E402
 from genmodels.images import save_figure  # noqa: E402
 
-# Columns shown when a job has them: (label, key in the flattened metrics).
+# Columns shown when a job has them: (label, key in the flattened metrics). "{classifier}" names the dataset
+# whose classifier scored the samples (each job is scored with the classifier of its own dataset).
 COLUMNS = [
-    ("test -ELBO", "test/elbo"),
-    ("val -ELBO", "val/elbo"),
+    ("test -ELBO", "test/neg_elbo"),
+    ("val -ELBO", "val/neg_elbo"),
     ("IWAE NLL", "eval.test_iwae_nll"),
-    ("FID (MNIST clf)", "eval.fid_classifier"),
-    ("IS", "eval.inception_score"),
+    ("FID ({classifier} clf)", "eval.fid_classifier"),
+    ("IS ({classifier} clf)", "eval.inception_score"),
     ("precision", "eval.precision"),
     ("recall", "eval.recall"),
     ("Inception FID", "eval.inception_fid"),
 ]
-NEGATED = {"test/elbo", "val/elbo"}  # shown as -ELBO (nats, lower is better)
 # Sample-quality scores plotted per job: (label, key, what is better).
 SAMPLE_QUALITY = [
     ("FID (MNIST classifier)", "eval.fid_classifier", "lower"),
@@ -83,7 +84,11 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
     finished = sorted(
         (j for j in jobs if j.status == "ok"), key=lambda j: (j.summary.get("latent") or 0, j.folder.name)
     )
-    columns = [(label, key) for label, key in COLUMNS if any(key in j.numbers for j in finished)]
+    datasets = sorted({dataset_title(j.summary.get("dataset", "mnist")) for j in finished})
+    classifier = datasets[0] if len(datasets) == 1 else "own dataset's"
+    columns = [
+        (label.format(classifier=classifier), key) for label, key in COLUMNS if any(key in j.numbers for j in finished)
+    ]
     header = [
         "job",
         "overrides",
@@ -97,9 +102,7 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
     ]
     rows = []
     for job in finished:
-        values = [
-            _format(-job.numbers[k] if k in NEGATED else job.numbers[k]) if k in job.numbers else "" for _, k in columns
-        ]
+        values = [_format(job.numbers[k]) if k in job.numbers else "" for _, k in columns]
         rows.append(
             [
                 job.folder.name,
@@ -135,12 +138,18 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
 
 
 def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
-    """Plot -ELBO and IWAE NLL on the test set against the latent size, if the jobs have them."""
+    """``comparison.png``: the likelihood figure, if the jobs have the numbers for it."""
+    figure = likelihood_figure(jobs)
+    return None if figure is None else save_figure(figure, out_dir / "comparison.png")
+
+
+def likelihood_figure(jobs: list[Job]) -> plt.Figure | None:
+    """Test -ELBO and IWAE NLL against the latent size, if the jobs have them."""
     finished = sorted(
         (j for j in jobs if j.status == "ok" and j.summary.get("latent")), key=lambda j: j.summary["latent"]
     )
     series = {
-        "test -ELBO": [(j.summary["latent"], -j.numbers["test/elbo"]) for j in finished if "test/elbo" in j.numbers],
+        "test -ELBO": [(j.summary["latent"], j.numbers[k]) for j in finished if (k := "test/neg_elbo") in j.numbers],
         "IWAE NLL": [(j.summary["latent"], j.numbers[k]) for j in finished if (k := "eval.test_iwae_nll") in j.numbers],
     }
     series = {label: points for label, points in series.items() if points}
@@ -155,11 +164,13 @@ def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
         ylabel="nats per image (lower is better)",
         title="Test likelihood against latent size",
     )
+    # Latent sizes as plain numbers: ticks at the sizes run, and no labelled minor ticks (such as 3x10^0).
     axis.set_xticks(sorted({p[0] for points in series.values() for p in points}))
+    axis.set_xticks([], minor=True)
     axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axis.grid(alpha=0.3)
     axis.legend()
-    return save_figure(figure, out_dir / "comparison.png")
+    return figure
 
 
 def write_sample_quality_plot(jobs: list[Job], out_dir: Path) -> Path | None:
@@ -182,7 +193,10 @@ def write_sample_quality_plot(jobs: list[Job], out_dir: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genmodels.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m genmodels.compare",
+        description="Compare the jobs of a sweep: one table (Markdown and CSV) and one plot of their metrics.",
+    )
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder (outputs/train/multiruns/<time>)")
     parser.add_argument("--out", type=Path, help="where to write the table and plot (default: the sweep folder)")
     args = parser.parse_args(argv)

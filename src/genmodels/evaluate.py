@@ -32,13 +32,14 @@ from omegaconf import DictConfig, OmegaConf
 from genmodels import checkpoints
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES, DataError
+from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES, DataError, dataset_title
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
 from genmodels.models.base import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
-from genmodels.run_info import write_json
+from genmodels.overrides import exit_on_unknown_keys
+from genmodels.run_info import targets_note, write_json
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "image_size": datamodule.image_size,
         "latent_dim": getattr(model, "latent_dim", None),
         "binarize": datamodule.binarize,
-        "binarization_note": datamodule.binarization_note,
+        "binarization_note": targets_note(model, datamodule),
         "device": str(device),
         "settings": {"seed": cfg.seed, **OmegaConf.to_container(m, resolve=True)},
         "metrics": {},
@@ -445,17 +446,18 @@ def log_to_tensorboard(folder: Path, result: dict[str, Any]) -> None:
         writer.close()
 
 
+# (metric key, label, note); "{classifier}" in a label is the dataset whose classifier the run was scored with.
 ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
     ("test_neg_elbo", "test -ELBO (nats)", lambda r: f"{r['settings']['elbo_samples']} posterior samples"),
     ("test_iwae_nll", "test IWAE -log p(x) (nats)", lambda r: f"k={r['settings']['iwae_k']}"),
     ("iwae_gap", "-ELBO minus IWAE (nats)", lambda r: ""),
-    ("fid_classifier", "FID (MNIST classifier)", lambda r: "lower is better"),
-    ("inception_score", "Inception Score (classifier)", lambda r: "higher is better, max 10"),
+    ("fid_classifier", "FID ({classifier} classifier)", lambda r: "lower is better"),
+    ("inception_score", "Inception Score ({classifier} classifier)", lambda r: "higher is better, max 10"),
     ("class_entropy", "class entropy (nats)", lambda r: f"max log 10 = {math.log(10):.3f}"),
     ("precision", "precision (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("recall", "recall (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("inception_fid", "FID (InceptionV3)", lambda r: f"{r['settings']['inception_samples']} images"),
-    ("classifier_test_accuracy", "classifier test accuracy", lambda r: ""),
+    ("classifier_test_accuracy", "{classifier} classifier test accuracy", lambda r: "the classifier behind FID and IS"),
 )
 
 
@@ -465,6 +467,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for key, label, note in ROWS:
         if key not in result["metrics"]:
             continue
+        label = label.format(classifier=dataset_title(result["dataset"]))
         text = _number(result["metrics"][key])
         if f"{key}_sem" in result["metrics"]:
             text += f" ± {result['metrics'][f'{key}_sem']:.2f}"
@@ -482,8 +485,13 @@ def table_markdown(result: dict[str, Any]) -> str:
     """The table as Markdown, for TensorBoard's text tab."""
     lines = ["| metric | value | real-vs-real floor | note |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(result)]
-    lines.append(f"\nTargets: {result['binarization_note']}. Timings (s): {result['timings_s']}")
+    lines += ["", *targets_line(result), f"Timings (s): {result['timings_s']}"]
     return "\n".join(lines)
+
+
+def targets_line(result: dict[str, Any]) -> list[str]:
+    """The targets the likelihood numbers belong to, as a line, if there are such numbers."""
+    return [f"Targets: {result['binarization_note']}"] if "test_neg_elbo" in result["metrics"] else []
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -499,7 +507,8 @@ def print_table(result: dict[str, Any]) -> None:
     console = Console(width=max(120, Console().width))
     console.print(table)
     console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
-    console.print(f"Targets: {result['binarization_note']}")
+    for line in targets_line(result):
+        console.print(line)
     for key, reason in result["skipped"].items():
         console.print(f"Not computed: metrics.{key} ({reason})")
     console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
@@ -517,6 +526,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_keys("evaluate")
     try:
         main()
     except KeyboardInterrupt:  # Ctrl-C; results are written only once every number is computed

@@ -22,6 +22,13 @@ def device_description(trainer: L.Trainer) -> str:
     return f"{device.type} ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+def targets_note(model: L.LightningModule, datamodule: Any) -> str:
+    """Which targets the run's likelihood numbers belong to (the binarization); a GAN has no likelihood."""
+    if hasattr(model, "loss_terms"):
+        return datamodule.binarization_note
+    return f"not applicable: {type(model).__name__} has no likelihood"
+
+
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """Plain floats of the single-valued metrics, dropping anything that is not a number."""
     result = {}

@@ -1,4 +1,4 @@
-"""Speed options of a training run: ``torch.compile`` and the channels_last memory format.
+"""Speed options of a training run: CPU threads, ``torch.compile`` and the channels_last memory format.
 
 Lightning's own switches cover the rest: ``trainer.precision=bf16-mixed`` (autocast) and
 ``trainer.benchmark=true`` (cuDNN autotuning). ``speed.compile`` needs a model that names its networks
@@ -28,6 +28,9 @@ def check_speed_options(speed: DictConfig) -> None:
     for key in ("compile", "channels_last"):
         if not isinstance(speed.get(key), bool):
             raise ConfigError(f"speed.{key} must be true or false, got {speed.get(key)!r}")
+    threads = speed.get("num_threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"speed.num_threads must be a positive integer, or null for one per core; got {threads!r}")
     if speed.get("compile_mode") not in COMPILE_MODES:
         allowed = ", ".join("null" if mode is None else mode for mode in COMPILE_MODES)
         raise ConfigError(f"speed.compile_mode must be one of {allowed}; got {speed.get('compile_mode')!r}")
@@ -45,7 +48,9 @@ def check_speed_options(speed: DictConfig) -> None:
 
 
 def apply_speed_options(model: L.LightningModule, speed: DictConfig) -> None:
-    """Switch the model's networks to channels_last and/or compile them (in place; checkpoints unchanged)."""
+    """Set the CPU threads; switch the model's networks to channels_last and/or compile them (in place)."""
+    if speed.get("num_threads"):
+        torch.set_num_threads(speed.num_threads)
     if speed.channels_last:
         model.to(memory_format=torch.channels_last)
     if speed.compile:

@@ -28,9 +28,11 @@ from genmodels.callbacks.safety import TrainingDiverged
 from genmodels.checkpoints import CheckpointError, checkpoint_file
 from genmodels.data.provision import DataError
 from genmodels.instantiators import instantiate_all
+from genmodels.library_noise import silence_library_noise
+from genmodels.overrides import exit_on_unknown_keys
 from genmodels.resume import check_checkpoint_fits, resume_checkpoint
 from genmodels.run_folder import claim_run_folder, finished_metric
-from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, write_json
+from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note, write_json
 from genmodels.speed import apply_speed_options, check_speed_options
 from genmodels.validation import ConfigError, validate_train_config
 
@@ -48,6 +50,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
+    silence_library_noise()
     validate_train_config(cfg)
     check_speed_options(cfg.speed)
     ckpt_path = resume_checkpoint(cfg.resume) if cfg.get("resume") else None  # its last finished epoch
@@ -57,6 +60,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         with open_dict(cfg):
             cfg.paths.output_dir = str(Path(cfg.resume))
     output_dir = Path(cfg.paths.output_dir)
+    log.info("Run folder: %s (data: %s)", output_dir.resolve(), Path(cfg.paths.data_dir).resolve())
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = _build(cfg.data)
@@ -76,7 +80,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
     # e.g. fast_dev_run, which turns checkpointing off. Rank zero decides: saving is collective under DDP.
     if not trainer.strategy.broadcast(last_checkpoint.exists()):
-        trainer.save_checkpoint(last_checkpoint, weights_only=False)
+        trainer.save_checkpoint(last_checkpoint, weights_only=False)  # the full state, to resume from
     fit_metrics, fit_seconds = record.metrics, record.seconds
 
     run_test = cfg.get("test", True) and is_overridden("test_step", model)  # a GAN has no test_step
@@ -87,7 +91,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "model": type(model).__name__,
         "dataset": datamodule.dataset,
         "binarize": datamodule.binarize,
-        "binarization_note": datamodule.binarization_note,
+        "binarization_note": targets_note(model, datamodule),
         "image_size": datamodule.image_size,
         "latent": cfg.get("latent"),
         "seed": cfg.seed,
@@ -173,4 +177,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_keys("train")  # before Hydra creates a run folder
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig
 
 
@@ -18,17 +19,18 @@ def require_positive_int(key: str, value: object) -> None:
 def validate_train_config(cfg: DictConfig) -> None:
     """Checks that span several config groups, run before anything is built or trained."""
     require_positive_int("latent", cfg.get("latent"))
-    epochs = cfg.figures.get("sample_epochs") or []
-    for epoch in epochs:
+    for epoch in cfg.figures.get("sample_epochs") or []:
         require_positive_int("figures.sample_epochs entries", epoch)
     max_epochs = cfg.trainer.get("max_epochs")
-    if cfg.trainer.get("fast_dev_run") or max_epochs is None or max_epochs < 0:
-        return
-    beyond = [epoch for epoch in epochs if epoch > max_epochs]
-    if beyond:
-        within = [epoch for epoch in epochs if epoch <= max_epochs] or [1]
+    if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < -1):
+        raise ConfigError(f"trainer.max_epochs must be a positive integer, or -1 for no limit; got {max_epochs!r}")
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"figures.sample_epochs {list(epochs)} has epochs {beyond} beyond trainer.max_epochs={max_epochs}; "
-            f"allowed: 1..{max_epochs}. Set e.g. figures.sample_epochs=[{','.join(map(str, within))}] "
-            f"(the last epoch is always drawn)."
+            f"trainer.accelerator={cfg.trainer.accelerator} needs a CUDA GPU, and PyTorch sees none on this machine. "
+            "Fix: trainer=default (the GPU when there is one, else the CPU) or trainer=cpu."
+        )
+    if max_epochs == 0:
+        raise ConfigError(
+            "trainer.max_epochs must be at least 1, got 0: a run without an epoch trains, draws and checkpoints "
+            "nothing. For a quick check of the whole pipeline use trainer.fast_dev_run=true (one batch of each split)."
         )

@@ -1,14 +1,17 @@
-"""Lightning callbacks: the report's figures (for any model offering ``generate(z)``) and run safety."""
+"""Lightning callbacks: the report's figures (for any model offering ``generate(z)``), run safety and progress."""
 
 from genmodels.callbacks.curves import MetricCurves
 from genmodels.callbacks.fit_record import FitRecord
 from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, LatentScatter
+from genmodels.callbacks.progress import CostEstimate, EpochProgressBar
 from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint
 from genmodels.callbacks.sample_quality import SampleQualityMonitor
 from genmodels.callbacks.samples import ReconstructionGrid, SampleGrid
 from genmodels.callbacks.seeding import EpochSeeding
 
 __all__ = [
+    "CostEstimate",
+    "EpochProgressBar",
     "EpochSeeding",
     "FiniteLossGuard",
     "FitRecord",

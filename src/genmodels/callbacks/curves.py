@@ -1,12 +1,12 @@
-"""Learning curves drawn with matplotlib (report fig. 1: the ELBO curve)."""
+"""Learning curves drawn with matplotlib (report fig. 1: the -ELBO curve)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import lightning as L
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from genmodels.callbacks.base import FigureCallback
 from genmodels.images import save_figure
@@ -19,15 +19,14 @@ class MetricCurves(FigureCallback):
     The history is kept in ``curves.json`` beside the PNG, so a resumed run continues the curves.
 
     Args:
-        negate: metric names plotted with flipped sign (``elbo`` is drawn as -ELBO, as in the report).
         ylabels: axis labels per metric name.
     """
 
     capability = None
 
-    def __init__(self, output_dir: str, negate: Sequence[str] = (), ylabels: dict[str, str] | None = None) -> None:
+    def __init__(self, output_dir: str, ylabels: dict[str, str] | None = None) -> None:
         super().__init__(output_dir)
-        self.negate, self.ylabels = set(negate), dict(ylabels or {})
+        self.ylabels = dict(ylabels or {})
         self.history: dict[str, dict[str, float]] = {}
 
     @property
@@ -66,16 +65,13 @@ class MetricCurves(FigureCallback):
         figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
         epochs = sorted(self.history, key=int)
         for axis, name in zip(axes[0], names):
-            sign = -1.0 if name in self.negate else 1.0
             for stage in ("train", "val"):
-                points = [
-                    (int(e), sign * self.history[e][f"{stage}/{name}"])
-                    for e in epochs
-                    if f"{stage}/{name}" in self.history[e]
-                ]
+                key = f"{stage}/{name}"
+                points = [(int(e), self.history[e][key]) for e in epochs if key in self.history[e]]
                 if points:
                     axis.plot(*zip(*points), marker="o", markersize=3, label=stage)
-            axis.set(xlabel="epoch", ylabel=self.ylabels.get(name, ("-" if sign < 0 else "") + name), title=name)
+            axis.set(xlabel="epoch", ylabel=self.ylabels.get(name, name), title=name)
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
             axis.legend()
         figure.tight_layout()

@@ -130,7 +130,7 @@ class InterruptCheckpoint(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             return
-        trainer.save_checkpoint(self.path, weights_only=False)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state (optimizers, loops), to resume from
         if trainer.is_global_zero:
             single, *sweep = resume_commands(self.dirpath.parent)
             log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import lightning as L
@@ -11,12 +12,29 @@ from genmodels.callbacks.base import FigureCallback, fixed_noise
 from genmodels.images import log_figure, panels_figure, save_figure
 from genmodels.models.base import ReconstructsImages
 
+log = logging.getLogger(__name__)
+
+
+def figure_epochs(requested: Sequence[int] | None, max_epochs: int) -> tuple[list[int], list[int]]:
+    """The 1-based epochs to draw in a run of ``max_epochs`` epochs, and the requested ones dropped.
+
+    ``None`` asks for the first, middle and last epoch. Requested epochs beyond ``max_epochs`` are
+    dropped (``max_epochs=-1``, no limit, keeps them all); the last epoch is drawn anyway at the end.
+    """
+    if requested is None:
+        requested = [1] if max_epochs < 1 else [1, (max_epochs + 1) // 2, max_epochs]
+    epochs = sorted({int(epoch) for epoch in requested})
+    if max_epochs < 1:
+        return epochs, []
+    return [e for e in epochs if e <= max_epochs], [e for e in epochs if e > max_epochs]
+
 
 class SampleGrid(FigureCallback):
     """Samples from one fixed noise batch at chosen epochs, and a figure comparing those epochs.
 
     Args:
-        epochs: 1-based epochs after which to draw; the last epoch is always drawn too.
+        epochs: 1-based epochs after which to draw (``None``: the first, middle and last); epochs beyond
+            ``trainer.max_epochs`` are dropped with a warning, and the last epoch is always drawn.
         num_samples: pictures per grid.
         bernoulli_draws: also draw Bernoulli pixels from the decoder means (VAE; report figs. 2-3),
             beside the means themselves (figs. 4-5).
@@ -26,15 +44,27 @@ class SampleGrid(FigureCallback):
     def __init__(
         self,
         output_dir: str,
-        epochs: Sequence[int] = (1,),
+        epochs: Sequence[int] | None = None,
         num_samples: int = 64,
         bernoulli_draws: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__(output_dir)
-        self.epochs = sorted({int(epoch) for epoch in epochs})
+        self.requested_epochs = None if epochs is None else list(epochs)
+        self.epochs: list[int] = []
         self.num_samples, self.bernoulli_draws, self.seed = num_samples, bernoulli_draws, seed
         self.variants = ("mean", "bernoulli") if bernoulli_draws else ("mean",)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs, dropped = figure_epochs(self.requested_epochs, trainer.max_epochs)
+        if dropped and trainer.is_global_zero:
+            log.warning(
+                "figures.sample_epochs: epochs %s are beyond trainer.max_epochs=%d and are not drawn; drawing %s "
+                "and the last epoch",
+                dropped,
+                trainer.max_epochs,
+                self.epochs,
+            )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -42,9 +72,9 @@ class SampleGrid(FigureCallback):
             self.draw(trainer, pl_module, epoch)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:
+        last = trainer.current_epoch  # epochs finished
+        if last < 1 or not trainer.is_global_zero:
             return
-        last = max(trainer.current_epoch, 1)
         if not self._path(last, "mean").exists():
             self.draw(trainer, pl_module, last)
         for variant in self.variants:

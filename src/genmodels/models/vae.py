@@ -4,7 +4,7 @@ Loss per image (nats): ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, wit
 sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. With ``iwae_k`` = k > 1 the training loss
 is instead -L_k, the importance-weighted bound of Burda et al. 2016 on k samples per image (tighter than
 the ELBO), computed by the same ``metrics.likelihood`` functions as the IWAE evaluation. The logged
-``*/elbo`` is always the true ELBO (beta = 1), whatever the training loss.
+``*/neg_elbo`` is always the true negative ELBO (beta = 1, positive, lower is better), whatever the training loss.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class VAE(L.LightningModule):
         self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)
         # -ELBO and its terms per image, averaged over each epoch of each stage.
         self.epoch_means = nn.ModuleDict(
-            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("elbo", "recon", "kl")]) for stage in STAGES}
+            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
         )
         # The IWAE training objective, -L_k per image, averaged over each training epoch.
         self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
@@ -141,9 +141,8 @@ class VAE(L.LightningModule):
         x, _ = batch
         terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
-        neg_elbo = recon + kl
         self.epoch_means[f"{stage}_means"].update(
-            {f"{stage}/elbo": -neg_elbo, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
+            {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
         )
         loss = self.training_loss(terms)
         if self.objective_means is not None and stage == "train":

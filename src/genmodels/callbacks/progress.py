@@ -1,0 +1,137 @@
+"""Feedback on long runs: a progress bar that names the epoch as k/max_epochs, and a CPU cost estimate."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+
+log = logging.getLogger(__name__)
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar, with the epoch shown 1-based as ``Epoch k/max_epochs`` (as the interrupt message
+    counts it), redrawn every ``refresh_rate`` batches or after ``refresh_seconds``, whichever comes first.
+
+    Redrawing reads the shown metrics (a GPU sync), hence not every batch; the time limit keeps the bar
+    moving when batches are slow (a 64x64 DCGAN on a CPU takes seconds per batch).
+    """
+
+    def __init__(self, refresh_rate: int = 20, refresh_seconds: float = 2.0, **kwargs) -> None:
+        super().__init__(refresh_rate=refresh_rate, **kwargs)
+        self.refresh_seconds = refresh_seconds
+        self._drawn_at = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
+        # Lightning's own version, with the description set before the bar is first redrawn for the epoch.
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        bar = self.train_progress_bar
+        limit = f"/{trainer.max_epochs}" if (trainer.max_epochs or 0) > 0 else ""
+        bar.set_description(f"Epoch {trainer.current_epoch + 1}{limit}", refresh=False)
+        bar.total, bar.initial = convert_inf(self.total_train_batches), 0
+        bar.reset()
+
+    def _should_update(self, current: int, total: int) -> bool:
+        now = time.monotonic()
+        due = super()._should_update(current, total) or (
+            self.is_enabled and now - self._drawn_at >= self.refresh_seconds
+        )
+        if due:
+            self._drawn_at = now
+        return due
+
+
+class CostEstimate(L.Callback):
+    """On a CPU, log once, after the first batches, how long the training will take and how to shorten it.
+
+    The rate is measured within one epoch, from the end of its first batch (which includes warm-up) until
+    ``min_batches`` more batches and ``min_seconds`` have passed, or ``max_batches`` batches, whichever
+    comes first; an epoch too short for that is measured whole. Runs estimated to take longer than
+    ``suggest_after_minutes`` also get suggestions.
+
+    Args:
+        clock: the time source (seconds); tests give a fake one.
+    """
+
+    def __init__(
+        self,
+        min_batches: int = 3,
+        min_seconds: float = 5.0,
+        max_batches: int = 50,
+        suggest_after_minutes: float = 10.0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.min_batches, self.min_seconds, self.max_batches = min_batches, min_seconds, max_batches
+        self.suggest_after_minutes, self.clock = suggest_after_minutes, clock
+        self._started: float | None = None
+        self._latest = 0.0
+        self._measured = 0
+        self._done = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        cpu = trainer.strategy.root_device.type == "cpu"
+        limited = (trainer.max_epochs or 0) > 0
+        self._done = not (cpu and limited and trainer.is_global_zero and not trainer.fast_dev_run)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started, self._measured = None, 0  # the time between epochs (validation, figures) is not counted
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
+        if self._done:
+            return
+        self._latest = self.clock()
+        if self._started is None:
+            self._started = self._latest
+            return
+        self._measured += 1
+        elapsed = self._latest - self._started
+        if self._measured >= self.max_batches or (self._measured >= self.min_batches and elapsed >= self.min_seconds):
+            self._report(trainer, batches_done=batch_idx + 1)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._done and self._measured:
+            self._report(trainer, batches_done=trainer.num_training_batches)
+
+    def _report(self, trainer: L.Trainer, batches_done: int) -> None:
+        """Log the estimate for the batches left after ``batches_done`` batches of the current epoch."""
+        self._done = True
+        per_epoch = trainer.num_training_batches
+        if not math.isfinite(per_epoch):
+            return
+        remaining = per_epoch * (trainer.max_epochs - trainer.current_epoch) - batches_done
+        seconds_per_batch = (self._latest - self._started) / self._measured
+        image_size = getattr(trainer.datamodule, "image_size", None)
+        message = cost_message(seconds_per_batch, remaining, image_size, self.suggest_after_minutes)
+        (log.warning if "To shorten it" in message else log.info)(message)
+
+
+def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float):
+    """One line: the estimated training time left, and (for long runs) how to shorten it."""
+    seconds = seconds_per_batch * batches_left
+    batches = f"{batches_left:,} batch" + ("es" if batches_left != 1 else "")
+    message = (
+        f"Training on the CPU: about {duration(seconds)} to go ({batches} at "
+        f"{1 / seconds_per_batch:.2f} batches/s, measured over the first batches; validation adds a little)."
+    )
+    if seconds < suggest_after_minutes * 60:
+        return message
+    smaller = "data.image_size=32 (about 4x cheaper than 64), " if image_size == 64 else ""
+    return (
+        f"{message} To shorten it: {smaller}fewer epochs (trainer.max_epochs), part of each epoch "
+        "(trainer.limit_train_batches=0.1), or the report's cpu preset (python -m genmodels.report --preset cpu); "
+        "or use a GPU."
+    )
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '12 min', '3 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -1,0 +1,119 @@
+"""Misspelt keys on the command line, caught before Hydra creates a run folder.
+
+Hydra answers ``trainer.max_epoch=3`` with advice to add the key (``+trainer.max_epoch=3``), which then
+fails inside Lightning. ``exit_on_unknown_keys`` composes the entry point's config first and, for every
+``key=value`` whose key does not exist, names the closest existing keys and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+MAX_GROUP_COMBINATIONS = 16  # a sweep over more combinations of groups is not checked
+
+
+def unknown_key_message(config_name: str, arguments: Sequence[str], config_dir: Path = CONFIG_DIR) -> str | None:
+    """The error for the overrides in ``arguments`` that set keys missing from the config, or None.
+
+    Group choices (``model=dcgan``), additions (``+key=...``), deletions (``~key``) and ``hydra.*`` keys
+    are left to Hydra. In a sweep over groups, a key counts as known if one of the swept configs has it.
+    """
+    overrides = parse_overrides(arguments)
+    if overrides is None:
+        return None
+    is_group = [(config_dir / o.key_or_group).is_dir() for o in overrides]
+    checked = [
+        o
+        for o, group in zip(overrides, is_group)
+        if o.type == OverrideType.CHANGE and not group and not o.is_hydra_override()
+    ]
+    if not checked:
+        return None
+    others = [o for o, group in zip(overrides, is_group) if group or o.type != OverrideType.CHANGE]
+    known: set[str] = set()
+    try:
+        for combination in _combinations(others):
+            with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+                cfg = compose(config_name=config_name, overrides=combination)
+            known |= set(_paths(OmegaConf.to_container(cfg, resolve=False)))
+    except Exception:  # noqa: BLE001 - e.g. model=transformer: Hydra's own message, with the options, follows
+        return None
+    unknown = [o.key_or_group for o in checked if o.key_or_group not in known and not _is_list_item(o, known)]
+    if not unknown:
+        return None
+    lines = [f"error: {key} is not a key of this configuration{_suggestion(key, known)}" for key in unknown]
+    lines.append(f"Every key and its value: python -m genmodels.{config_name} --cfg job")
+    return "\n".join(lines)
+
+
+def exit_on_unknown_keys(config_name: str, arguments: Sequence[str] | None = None) -> None:
+    """Print ``unknown_key_message`` and exit with status 1 if there is one (the command line by default)."""
+    message = unknown_key_message(config_name, sys.argv[1:] if arguments is None else arguments)
+    if message:
+        print(message, file=sys.stderr)
+        raise SystemExit(1)
+
+
+def parse_overrides(arguments: Sequence[str]) -> list[Override] | None:
+    """The ``key=value`` overrides of a Hydra command line; None if it asks for help, names another config
+    (``--config-name``, ``--config-path``, ``--config-dir``) or does not parse."""
+    try:
+        args, _ = get_args_parser().parse_known_args(list(arguments))
+        if args.help or args.hydra_help or args.config_name or args.config_path or args.config_dir:
+            return None
+        return OverridesParser.create().parse_overrides(args.overrides)
+    except (SystemExit, HydraException):
+        return None  # Hydra reports it
+
+
+def _combinations(overrides: list[Override]) -> Iterator[list[str]]:
+    """Override lists without sweeps: one per combination of swept group choices (all of them, up to a limit)."""
+    choices: list[list[str]] = []
+    for override in overrides:
+        if not override.is_sweep_override():
+            choices.append([override.input_line])
+        elif override.is_choice_sweep():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            return  # a range or glob sweep over a group: leave it to Hydra
+    combinations = list(itertools.product(*choices))
+    if len(combinations) <= MAX_GROUP_COMBINATIONS:
+        yield from (list(combination) for combination in combinations)
+
+
+def _paths(node: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted key of a config container (mappings only; list items are addressed by index)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            yield path
+            yield from _paths(value, f"{path}.")
+
+
+def _is_list_item(override: Override, known: set[str]) -> bool:
+    """``model.hidden_dims.0=256``: an index into a list the config has."""
+    parent, _, index = override.key_or_group.rpartition(".")
+    return index.isdigit() and parent in known
+
+
+def _suggestion(key: str, known: set[str]) -> str:
+    """'; did you mean a or b?' with the keys that share the last name or are spelled alike, or ''."""
+    leaf = key.rsplit(".", 1)[-1]
+    same_leaf = sorted(k for k in known if k.rsplit(".", 1)[-1] == leaf)
+    alike = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.75)
+    candidates = list(dict.fromkeys([*alike, *same_leaf]))[:3]
+    return f"; did you mean {' or '.join(candidates)}?" if candidates else ""

@@ -1,0 +1,53 @@
+"""Every entry point's --help: short, what it does, its groups or keys, examples; no config internals."""
+
+import sys
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from genmodels import compare, evaluate, train
+from genmodels.data import __main__ as data_cli
+from tests.conftest import CONFIGS
+
+
+def hydra_help(main, monkeypatch, capsys) -> str:
+    """What ``python -m <module> --help`` prints, from the module's Hydra main run in this process."""
+    # Imported (not run as __main__), Hydra would look for the configs as a Python package: point it at them.
+    monkeypatch.setattr(sys, "argv", ["prog", "--config-path", str(CONFIGS), "--help"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        GlobalHydra.instance().clear()
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_train_help_lists_groups_keys_examples_and_outputs(monkeypatch, capsys):
+    shown = hydra_help(train.main, monkeypatch, capsys)
+    for group in ("data: fashion_mnist, mnist", "model: dcgan, vae", "trainer: cpu, ddp, default, gpu", "experiment:"):
+        assert group in shown
+    section = shown.split("Keys people change most")[1].split("Examples:")[0]
+    keys = [line.split()[0] for line in section.splitlines() if line.startswith("  ")]
+    assert len(keys) == 10 and all("=" in key for key in keys) and "trainer.max_epochs=5" in keys
+    assert shown.count("python -m genmodels.train ") >= 4  # the usage line and three examples
+    assert "outputs/train/runs/" in shown
+    assert "_target_" not in shown and len(shown.splitlines()) < 45
+
+
+def test_evaluate_help_shows_its_keys_not_the_training_groups(monkeypatch, capsys):
+    shown = hydra_help(evaluate.main, monkeypatch, capsys)
+    assert "run_dir=<run folder>" in shown and "metrics.iwae_k=" in shown and "eval.json" in shown
+    for training_group in ("model:", "trainer:", "callbacks:", "experiment:", "_target_"):
+        assert training_group not in shown
+
+
+@pytest.mark.parametrize("main", [compare.main, data_cli.main], ids=["compare", "data"])
+def test_argparse_help_has_no_raw_markup_and_explains_every_option(main, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert "`" not in shown
+    options = shown.split("options:")[1]
+    assert "--dataset" not in options or "the dataset (default: mnist)" in options

@@ -1,0 +1,88 @@
+"""Feedback on long runs: the CPU cost estimate (from a fake clock) and the progress bar's redraws."""
+
+import logging
+from types import SimpleNamespace
+
+from genmodels.callbacks.progress import CostEstimate, EpochProgressBar, cost_message, duration
+
+
+def fake_trainer(device: str = "cpu", image_size: int = 64) -> SimpleNamespace:
+    """The parts of a Trainer the estimate reads: a 40-epoch run of 430 batches per epoch."""
+    return SimpleNamespace(
+        strategy=SimpleNamespace(root_device=SimpleNamespace(type=device)),
+        is_global_zero=True,
+        fast_dev_run=False,
+        max_epochs=40,
+        current_epoch=0,
+        num_training_batches=430,
+        datamodule=SimpleNamespace(image_size=image_size),
+    )
+
+
+class FakeClock:
+    """Each call is ``step`` seconds after the previous one."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def run_batches(callback: CostEstimate, trainer, count: int) -> None:
+    """One epoch of ``count`` batches."""
+    callback.on_train_start(trainer, None)
+    callback.on_train_epoch_start(trainer, None)
+    for batch_idx in range(count):
+        callback.on_train_batch_end(trainer, None, None, None, batch_idx)
+    callback.on_train_epoch_end(trainer, None)
+
+
+def test_slow_cpu_run_gets_its_cost_and_how_to_shorten_it(caplog):
+    callback = CostEstimate(clock=FakeClock(4.0))  # a 64x64 DCGAN on 2 CPU cores: about 4 s per batch
+    with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
+        run_batches(callback, fake_trainer(), 10)
+    [record] = caplog.records  # said once, after the first batch and three more (12 s)
+    left = 40 * 430 - 4
+    assert record.levelno == logging.WARNING
+    assert f"about {duration(4.0 * left)} to go ({left:,} batches at 0.25 batches/s" in record.message
+    assert "19 h 06 min" in record.message
+    assert "data.image_size=32" in record.message and "python -m genmodels.report --preset cpu" in record.message
+
+
+def test_short_cpu_run_gets_its_cost_without_advice(caplog):
+    callback = CostEstimate(clock=FakeClock(0.001))
+    with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
+        run_batches(callback, fake_trainer(image_size=28), 60)
+    [record] = caplog.records  # after max_batches (50) batches, the 5 s not reached
+    assert record.levelno == logging.INFO and "about 17 s to go (17,149 batches" in record.message
+    assert "shorten" not in record.message
+
+
+def test_an_epoch_too_short_to_measure_is_measured_whole(caplog):
+    trainer = fake_trainer(image_size=28)
+    trainer.num_training_batches = 3  # 3 batches of 1 s: fewer than 5 s after the first one
+    with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
+        run_batches(CostEstimate(clock=FakeClock(1.0)), trainer, 3)
+    [record] = caplog.records
+    assert "about 2 min to go (117 batches at 1.00 batches/s" in record.message
+
+
+def test_no_estimate_on_a_gpu(caplog):
+    with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
+        run_batches(CostEstimate(clock=FakeClock(4.0)), fake_trainer(device="cuda"), 10)
+    assert not caplog.records
+
+
+def test_cost_message_suggests_the_smaller_image_only_for_64_pixels():
+    assert "data.image_size=32" not in cost_message(1.0, 10_000, 32, suggest_after_minutes=10)
+    assert "data.image_size=32" in cost_message(1.0, 10_000, 64, suggest_after_minutes=10)
+    assert [duration(s) for s in (45, 720, 3 * 3600 + 300)] == ["45 s", "12 min", "3 h 05 min"]
+
+
+def test_progress_bar_redraws_after_enough_batches_or_enough_time():
+    patient = EpochProgressBar(refresh_rate=20, refresh_seconds=1000)
+    assert not patient._should_update(1, 430) and patient._should_update(20, 430)
+    eager = EpochProgressBar(refresh_rate=20, refresh_seconds=0)
+    assert eager._should_update(1, 430)  # slow batches: redrawn by time
