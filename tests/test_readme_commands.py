@@ -27,6 +27,8 @@ TINY_TRAINING = [
     "trainer.limit_test_batches=1",
     "data.batch_size=16",
     "data.eval_batch_size=100",
+    "classifier.epochs=1",  # a GAN's sample-quality scores: a classifier trained in seconds
+    "classifier.train_images=2000",
     "~logger",
 ]
 TINY_EVALUATION = [
@@ -44,6 +46,7 @@ PLACEHOLDERS = [
     (r"outputs/train/runs/<[^>]+>|<run(?: dir| folder)?>", "{run}"),
     (r"outputs/train/multiruns/<[^>]+>|<sweep dir>", "{sweep}"),
     (r"experiment=<name>", "experiment=report_vae_latent2"),
+    (r"<job>", "0"),
     (r"<([^<>|]+)\|[^<>]+>", r"\1"),  # <2|20> -> 2
 ]
 

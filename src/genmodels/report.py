@@ -317,10 +317,16 @@ def run_report(
 
 
 def publish_docs(out: Path, docs: Path, results: dict[str, Any]) -> None:
-    """Replace ``<docs>/figures`` by this report's figures, write ``<docs>/results.json``, and rewrite the results
-    section of the README beside the docs folder."""
-    shutil.rmtree(docs / "figures", ignore_errors=True)
-    shutil.copytree(out / "figures", docs / "figures")
+    """Put this report's figures into ``<docs>/figures`` (replacing the report figures there), write
+    ``<docs>/results.json``, and rewrite the results section of the README beside the docs folder."""
+    figures = docs / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for experiment in EXPERIMENTS.values():
+        for name in experiment.figures:
+            (figures / name).unlink(missing_ok=True)
+    for entry in results["experiments"]:
+        for name in entry["figures"]:
+            shutil.copy(out / "figures" / name, figures / name)
     (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
 
@@ -334,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m genmodels.report",
         description="Train and evaluate the course report's experiments and collect their figures and numbers.",
-        epilog="Presets (2-core CPU times): cpu ≈ 60 min (the default without a GPU), quick ≈ 10 min, "
+        epilog="Presets (2-core CPU): cpu, planned for 60 min on an idle machine (the default without a GPU); "
+        "quick, about 14 min; "
         "report: 64x64 and 40 epochs everywhere, for a GPU (the default there). Example: "
         "python -m genmodels.report --preset quick -- trainer.max_epochs=2",
     )
