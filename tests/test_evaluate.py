@@ -227,7 +227,7 @@ def test_ctrl_c_is_one_line_and_exit_status_130(vae_run):
     ]
 
 
-def test_a_file_that_is_no_checkpoint_is_one_line(vae_run, run_cli):
+def test_a_file_that_is_no_checkpoint_is_one_line(vae_run):
     not_a_checkpoint = Path("/etc/passwd")
     if not not_a_checkpoint.is_file():
         pytest.skip("needs /etc/passwd")
@@ -237,11 +237,6 @@ def test_a_file_that_is_no_checkpoint_is_one_line(vae_run, run_cli):
     assert (
         len(result.stderr.strip().splitlines()) == 1 and "Fix: pass a checkpoint written by genmodels" in result.stderr
     )
-
-    result = run_cli("genmodels.train", f"ckpt_path={not_a_checkpoint}", "trainer.fast_dev_run=true", check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: {not_a_checkpoint} is not a checkpoint")
 
 
 def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(vae_run, tmp_path):

@@ -260,6 +260,13 @@ def test_ckpt_path_may_name_a_run_folder(train_config, straight_run, tmp_path):
         train(train_config([*SHORT, f"ckpt_path={tmp_path}"]))
 
 
+def test_a_file_that_is_no_checkpoint_is_named_with_the_fix(train_config):
+    if not Path("/etc/passwd").is_file():
+        pytest.skip("needs /etc/passwd")
+    with pytest.raises(CheckpointError, match=r"^/etc/passwd is not a checkpoint genmodels can load: .* Fix: "):
+        train(train_config([*SHORT, "ckpt_path=/etc/passwd"]))  # the unpickler's IndexError, named
+
+
 def test_resume_with_another_model_names_both_configs(mnist_dir, tmp_path):
     train(compose_train([*SHORT, "trainer.max_epochs=1"], tmp_path / "run", mnist_dir))
     cfg = compose_train([*SHORT, "latent=3", f"resume={tmp_path / 'run'}"], tmp_path / "other", mnist_dir)
