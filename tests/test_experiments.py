@@ -64,8 +64,8 @@ def test_a_run_with_the_iwae_bound_logs_it_as_its_training_loss(train_config):
     )
     metrics, _ = train(cfg)
     assert metrics["train/loss"] == pytest.approx(metrics["train/neg_iwae_bound"])  # one batch: the same loss
-    assert metrics["train/elbo"] == pytest.approx(-(metrics["train/recon"] + metrics["train/kl"]))  # still the ELBO
-    assert "val/neg_iwae_bound" not in metrics and "val/elbo" in metrics
+    assert metrics["train/neg_elbo"] == pytest.approx(metrics["train/recon"] + metrics["train/kl"])  # still the ELBO
+    assert "val/neg_iwae_bound" not in metrics and "val/neg_elbo" in metrics
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_compare_tabulates_and_plots_sample_quality(tmp_path):
     assert compare.main([str(sweep)]) == 0
     table = (sweep / "comparison.md").read_text().splitlines()
     assert table[0] == (
-        "| job | overrides | latent | epochs | batches/epoch | FID (MNIST clf) | IS | precision | recall "
+        "| job | overrides | latent | epochs | batches/epoch | FID (MNIST clf) | IS (MNIST clf) | precision | recall "
         "| fit s | s/epoch | device |"
     )
     assert table[2] == "| 0 | model=dcgan | 100 | 5 | 40 | 120.00 | 4.000 | 0.600 | 0.400 | 600.0 | 120.0 | cpu |"

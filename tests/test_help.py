@@ -25,7 +25,12 @@ def hydra_help(main, monkeypatch, capsys) -> str:
 
 def test_train_help_lists_groups_keys_examples_and_outputs(monkeypatch, capsys):
     shown = hydra_help(train.main, monkeypatch, capsys)
-    for group in ("data: fashion_mnist, mnist", "model: dcgan, vae", "trainer: cpu, ddp, default, gpu", "experiment:"):
+    for group in (
+        "data: fashion_mnist, mnist",
+        "model: dcgan, gan_mlp, vae",
+        "trainer: cpu, ddp, default, gpu",
+        "experiment:",
+    ):
         assert group in shown
     section = shown.split("Keys people change most")[1].split("Examples:")[0]
     keys = [line.split()[0] for line in section.splitlines() if line.startswith("  ")]

@@ -10,7 +10,7 @@ from genmodels.overrides import unknown_key_message
     [
         (["trainer.max_epoch=3"], "trainer.max_epoch", "did you mean trainer.max_epochs?"),
         (["max_epochs=3"], "max_epochs", "did you mean trainer.max_epochs?"),  # the same key in another group
-        (["lr=1e-4"], "lr", "did you mean model.optimizer.lr?"),
+        (["lr=1e-4"], "lr", "model.optimizer.lr?"),
         (["data.batchsize=64"], "data.batchsize", "did you mean data.batch_size or data.eval_batch_size?"),
         (["-m", "latent=2,5", "trainer.max_epoch=3"], "trainer.max_epoch", "trainer.max_epochs"),
     ],

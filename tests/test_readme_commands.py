@@ -87,6 +87,8 @@ def tiny(arguments: list[str]) -> list[str]:
     if module == "genmodels.train":
         if any(marker in rest for marker in COMPOSE_ONLY):
             return [*arguments[:3], *[a for a in rest if a != "-m"], "--cfg", "job"]
+        if any(a.startswith("resume=") for a in rest):  # continues the tiny finished run with its own options
+            return arguments
         sweep = "-m" in rest or any(a.startswith("hparams_search=") for a in rest)
         trials = ["hydra.sweeper.n_trials=2"] if any(a.startswith("hparams_search=") for a in rest) else []
         return effective([*arguments, *TINY_TRAINING, f"trainer.max_epochs={1 if sweep else 2}", *trials])
@@ -166,7 +168,9 @@ def test_every_slow_command_is_in_the_readme():
 )
 def test_readme_command_runs(command, run, folders, mnist_dir, tmp_path):
     places = {"run": folders["run"], "sweep": folders["sweep"], "out": tmp_path / "out", "data": mnist_dir}
-    arguments = [argument.format(**places) for argument in run]
+    arguments = list(run)
+    for name, folder in places.items():  # str.format would trip over a command's own braces ({_target_: ...})
+        arguments = [argument.replace(f"{{{name}}}", str(folder)) for argument in arguments]
     if arguments[0] == "python":
         arguments = [sys.executable, *arguments[1:]]
     env = {

@@ -229,7 +229,7 @@ def test_run_stopped_while_testing_resumes_to_complete_metrics(mnist_dir, tmp_pa
 
     train(compose_train([*SHORT, *stop, f"resume={stopped}"], stopped, mnist_dir))
     assert_same_result(stopped, straight_run)  # train/val metrics come from the checkpoint: no epoch was left
-    assert {"train/elbo", "val/elbo", "test/elbo"} <= set(metrics_of(stopped))
+    assert {"train/neg_elbo", "val/neg_elbo", "test/neg_elbo"} <= set(metrics_of(stopped))
     assert not (stopped / "checkpoints" / "interrupted.ckpt").exists()
 
 

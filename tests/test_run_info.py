@@ -44,4 +44,4 @@ def test_every_run_has_its_hparams(run_cli, tmp_path):
     for job in ("0", "1", "2"):  # the last one ends with the process, right after logging its hparams
         hparams, final_metrics = hparams_and_final_metrics(sweep / job / "tensorboard")
         assert "_hparams_/session_start_info" in hparams, f"job {job} has no HParams entry"
-        assert "hp/test_elbo" in final_metrics
+        assert "hp/test_neg_elbo" in final_metrics

@@ -506,10 +506,11 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_row(*row)
     console = Console(width=max(120, Console().width))
     console.print(table)
-    console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
+    if "checkpoint" in result:
+        console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
     for line in targets_line(result):
         console.print(line)
-    for key, reason in result["skipped"].items():
+    for key, reason in result.get("skipped", {}).items():
         console.print(f"Not computed: metrics.{key} ({reason})")
     console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
     console.print(f"Written: {Path(result['run_dir']) / EVAL_FILE}")
