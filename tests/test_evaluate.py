@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels.data.provision import raw_dir
-from genmodels.evaluate import EvaluationError, evaluate, resolve_run, run_checkpoint
+from genmodels.evaluate import EvaluationError, evaluate, resolve_run
+from genmodels.runs.checkpoints import CheckpointError, run_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
@@ -149,9 +150,9 @@ def test_run_checkpoint_without_a_best_one_names_the_fix(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     assert run_checkpoint(tmp_path, "auto").name == "last.ckpt"
-    with pytest.raises(EvaluationError, match="(?s)holds no best-\\*.ckpt.*checkpoint=last"):
+    with pytest.raises(CheckpointError, match="(?s)holds no best-\\*.ckpt.*checkpoint=last"):
         run_checkpoint(tmp_path, "best")
-    with pytest.raises(EvaluationError, match="checkpoint must be one of \\['auto', 'best', 'last'\\], got 'first'"):
+    with pytest.raises(CheckpointError, match="checkpoint must be one of \\['auto', 'best', 'last'\\], got 'first'"):
         run_checkpoint(tmp_path, "first")
 
 

@@ -6,10 +6,10 @@ import matplotlib.pyplot as plt
 
 from genmodels import compare
 from genmodels.data.datamodule import MNISTDataModule
-from genmodels.evaluate import print_table, table_markdown, table_rows
+from genmodels.evaluation.publish import print_table, table_markdown, table_rows
 from genmodels.models.dcgan import DCGAN
 from genmodels.models.vae import VAE
-from genmodels.run_info import targets_note
+from genmodels.runs.info import targets_note
 
 SETTINGS = {"elbo_samples": 10, "iwae_k": 5000, "pr_k": 3, "inception_samples": 2000}
 

@@ -3,7 +3,8 @@
 import logging
 from types import SimpleNamespace
 
-from genmodels.callbacks.progress import CostEstimate, EpochProgressBar, cost_message, duration
+from genmodels.callbacks.progress import CostEstimate, EpochProgressBar, cost_message
+from genmodels.tables import format_duration
 
 
 def fake_trainer(device: str = "cpu", image_size: int = 64) -> SimpleNamespace:
@@ -46,7 +47,7 @@ def test_slow_cpu_run_gets_its_cost_and_how_to_shorten_it(caplog):
     [record] = caplog.records  # said once, after the first batch and three more (12 s)
     left = 40 * 430 - 4
     assert record.levelno == logging.WARNING
-    assert f"about {duration(4.0 * left)} to go ({left:,} batches at 0.25 batches/s" in record.message
+    assert f"about {format_duration(4.0 * left)} to go ({left:,} batches at 0.25 batches/s" in record.message
     assert "19 h 06 min" in record.message
     assert "data.image_size=32" in record.message and "python -m genmodels.report --preset cpu" in record.message
 
@@ -78,7 +79,7 @@ def test_no_estimate_on_a_gpu(caplog):
 def test_cost_message_suggests_the_smaller_image_only_for_64_pixels():
     assert "data.image_size=32" not in cost_message(1.0, 10_000, 32, suggest_after_minutes=10)
     assert "data.image_size=32" in cost_message(1.0, 10_000, 64, suggest_after_minutes=10)
-    assert [duration(s) for s in (45, 720, 3 * 3600 + 300)] == ["45 s", "12 min", "3 h 05 min"]
+    assert [format_duration(s) for s in (45, 720, 3 * 3600 + 300)] == ["45 s", "12 min", "3 h 05 min"]
 
 
 def test_progress_bar_redraws_after_enough_batches_or_enough_time():

@@ -15,8 +15,8 @@ import torch
 
 from genmodels.callbacks import fit_record
 from genmodels.callbacks.safety import TrainingDiverged
-from genmodels.checkpoints import CheckpointError, load_checkpoint
 from genmodels.models.vae import VAE
+from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
 from genmodels.train import train
 from genmodels.validation import ConfigError
 from tests.conftest import REPO, compose_train

@@ -105,8 +105,8 @@ def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch, 
     assert clock.run("a train", lambda: ("trained", ["x=1"])) == ["x=1"]  # took 120 s: twice the expected minute
     clock.run("a evaluate", lambda: ("reused", []))  # a reused stage neither changes the pace nor its time
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "[1/3] a train: trained in 2 min 00 s · elapsed 2 min 00 s · about 10 min 00 s left"
-    assert lines[1].startswith("[2/3] a evaluate: reused in 0 s") and lines[1].endswith("about 6 min 00 s left")
+    assert lines[0] == "[1/3] a train: trained in 2 min · elapsed 2 min · about 10 min left"
+    assert lines[1].startswith("[2/3] a evaluate: reused in 0 s") and lines[1].endswith("about 6 min left")
     assert json.loads(timings.read_text()) == {"a evaluate": 30.0, "a train": 120.0}
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genmodels.checkpoints import load_checkpoint
-from genmodels.locking import exclusive
-from genmodels.run_folder import sweep_folder
+from genmodels.runs.checkpoints import load_checkpoint
+from genmodels.runs.folder import sweep_folder
+from genmodels.runs.locking import exclusive
 from tests.conftest import REPO, cli_command
 from tests.test_reliability import wait_for
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genmodels.checkpoints import load_checkpoint
+from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
 from genmodels.validation import ConfigError
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from genmodels.checkpoints import CheckpointError, check_same_model
 from genmodels.data import MNISTDataModule
 from genmodels.metrics.likelihood import elbo, iwae_log_likelihood
 from genmodels.models.vae import VAE
+from genmodels.runs.checkpoints import CheckpointError, check_same_model
 
 
 def test_shapes_and_architecture():

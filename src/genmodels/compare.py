@@ -23,6 +23,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from genmodels.data.provision import dataset_title  # noqa: E402
 from genmodels.images import save_figure  # noqa: E402
+from genmodels.tables import format_number, markdown_table  # noqa: E402
 
 # Columns shown when a job has them: (label, key in the flattened metrics). "{classifier}" names the dataset
 # whose classifier scored the samples (each job is scored with the classifier of its own dataset).
@@ -102,7 +103,7 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
     ]
     rows = []
     for job in finished:
-        values = [_format(job.numbers[k]) if k in job.numbers else "" for _, k in columns]
+        values = [format_number(job.numbers[k]) if k in job.numbers else "" for _, k in columns]
         rows.append(
             [
                 job.folder.name,
@@ -127,8 +128,7 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
             for j in jobs
             if j.status != "ok"
         )
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    lines = markdown_table(header, rows)
     problems = [j for j in jobs if j.status != "ok"]
     if problems:
         lines += ["", "Jobs without results:", ""]
@@ -230,10 +230,6 @@ def _flatten(node: Any, prefix: str) -> dict[str, float]:
 
 def _job_order(folder: Path) -> tuple[int, str]:
     return (int(folder.name), "") if folder.name.isdigit() else (sys.maxsize, folder.name)
-
-
-def _format(value: float) -> str:
-    return f"{value:.2f}" if abs(value) >= 10 else f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels.tables import format_duration, format_number, markdown_table
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = ("report", "cpu", "quick")
 README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
@@ -147,8 +149,8 @@ class StageClock:
         remaining = sum(self.expected[self.index + 1 :]) * 60 * pace
         self.index += 1
         print(
-            f"[{self.index}/{len(self.expected)}] {label}: {done} in {_duration(seconds)} · "
-            f"elapsed {_duration(time.perf_counter() - self.started)} · about {_duration(remaining)} left",
+            f"[{self.index}/{len(self.expected)}] {label}: {done} in {format_duration(seconds)} · "
+            f"elapsed {format_duration(time.perf_counter() - self.started)} · about {format_duration(remaining)} left",
             flush=True,
         )
         return args
@@ -225,23 +227,25 @@ def render_markdown(results: dict[str, Any], figures_path: str) -> str:
         if metric is None:
             return ""
         floor = metric["floor"]
-        return f"{metric['value']:.{digits}f}" + ("" if floor is None else f" ({floor:.{digits}f})")
+        return format_number(metric["value"], digits) + ("" if floor is None else f" ({format_number(floor, digits)})")
 
     lines = [
         f"Preset `{results['preset']}` ({results['description']}): "
-        f"{_duration(results['wall_time_s'])} in all on {results['device']}.",
+        f"{format_duration(results['wall_time_s'])} in all on {results['device']}.",
         "",
-        "| experiment | epochs | checkpoint | train time | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-        "|---|---|---|---|" + "---|" * len(COLUMNS),
-    ]
-    for entry in results["experiments"]:
-        lines.append(
-            f"| {entry['experiment']} ({entry['image_size']}×{entry['image_size']}) | {entry['epochs']} "
-            f"| epoch {entry['checkpoint_epoch']} ({entry['checkpoint']}) | {_duration(entry['train_wall_time_s'])} | "
-            + " | ".join(cell(entry, key, digits) for key, _, digits in COLUMNS)
-            + " |"
-        )
-    lines += [
+        *markdown_table(
+            ["experiment", "epochs", "checkpoint", "train time", *(title for _, title, _ in COLUMNS)],
+            (
+                [
+                    f"{entry['experiment']} ({entry['image_size']}×{entry['image_size']})",
+                    entry["epochs"],
+                    f"epoch {entry['checkpoint_epoch']} ({entry['checkpoint']})",
+                    format_duration(entry["train_wall_time_s"]),
+                    *(cell(entry, key, digits) for key, _, digits in COLUMNS),
+                ]
+                for entry in results["experiments"]
+            ),
+        ),
         "",
         "−ELBO and IWAE NLL: nats per test image (lower is better; IWAE with k = "
         + ", ".join(sorted({str(e["eval_settings"]["iwae_k"]) for e in results["experiments"]}))
@@ -279,7 +283,7 @@ def run_report(
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     clock = StageClock(expected, out / "stage_seconds.json")
-    print(f"Preset {preset_name}: {preset.description}; about {_duration(sum(expected) * 60)} here.", flush=True)
+    print(f"Preset {preset_name}: {preset.description}; about {format_duration(sum(expected) * 60)} here.", flush=True)
     entries = []
     for name, run in preset.runs.items():
         run_dir = out / "runs" / name
@@ -329,11 +333,6 @@ def publish_docs(out: Path, docs: Path, results: dict[str, Any]) -> None:
             shutil.copy(out / "figures" / name, figures / name)
     (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 def main(argv: list[str] | None = None) -> int:

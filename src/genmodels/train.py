@@ -8,6 +8,7 @@ clear message (and, in a sweep, lets the other jobs go on).
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
 from genmodels.callbacks.safety import TrainingDiverged
-from genmodels.checkpoints import CheckpointError, checkpoint_file
 from genmodels.data.provision import DataError
-from genmodels.instantiators import instantiate_all
-from genmodels.library_noise import silence_library_noise
 from genmodels.overrides import exit_on_unknown_keys
-from genmodels.resume import check_checkpoint_fits, resume_checkpoint
-from genmodels.run_folder import claim_run_folder, finished_metric
-from genmodels.run_info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note, write_json
+from genmodels.runs.checkpoints import CheckpointError, check_checkpoint_fits, checkpoint_file, resume_checkpoint
+from genmodels.runs.folder import claim_run_folder, finished_metric
+from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note, write_json
 from genmodels.speed import apply_speed_options, check_speed_options
 from genmodels.validation import ConfigError, validate_train_config
 
@@ -40,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Failures caused by the configuration, the data or the run itself: reported as one message, no traceback.
 USER_ERRORS = (ValueError, DataError, CheckpointError, TrainingDiverged)
+LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -137,6 +136,30 @@ def check_ddp_fits_sweep(trainer: L.Trainer) -> None:
         "per rank (hydra/launcher=slurm with hydra.launcher.tasks_per_node=<trainer.devices>), or start the ranks "
         "inside the job (trainer.strategy=ddp_spawn)."
     )
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group (callbacks, logger) that has a ``_target_``; others are skipped."""
+    if not group:
+        return []
+    return [instantiate(entry) for entry in group.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+
+
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in record.getMessage()
+
+
+def silence_library_noise() -> None:
+    """Drop Lightning's advert for its cloud logger and its use of a PyTorch API that PyTorch now deprecates.
+
+    Both come from Lightning itself (2.6) on every run, and neither asks anything of us.
+    """
+    for name in LIGHTNING_INFO_LOGGERS:
+        logger = logging.getLogger(name)
+        if _not_an_advert not in logger.filters:
+            logger.addFilter(_not_an_advert)
+    leaf_spec = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+    warnings.filterwarnings("ignore", message=leaf_spec, category=FutureWarning)
 
 
 def _build(node: DictConfig) -> Any:

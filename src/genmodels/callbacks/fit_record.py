@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 
-from genmodels.run_info import scalar_metrics
+from genmodels.runs.info import scalar_metrics
 
 
 class FitRecord(L.Callback):

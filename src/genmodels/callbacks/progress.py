@@ -11,6 +11,8 @@ import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 
+from genmodels.tables import format_duration
+
 log = logging.getLogger(__name__)
 
 
@@ -116,7 +118,7 @@ def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | 
     seconds = seconds_per_batch * batches_left
     batches = f"{batches_left:,} batch" + ("es" if batches_left != 1 else "")
     message = (
-        f"Training on the CPU: about {duration(seconds)} to go ({batches} at "
+        f"Training on the CPU: about {format_duration(seconds)} to go ({batches} at "
         f"{1 / seconds_per_batch:.2f} batches/s, measured over the first batches; validation adds a little)."
     )
     if seconds < suggest_after_minutes * 60:
@@ -127,11 +129,3 @@ def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | 
         "(trainer.limit_train_batches=0.1), or the report's cpu preset (python -m genmodels.report --preset cpu); "
         "or use a GPU."
     )
-
-
-def duration(seconds: float) -> str:
-    """'45 s', '12 min', '3 h 05 min'."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

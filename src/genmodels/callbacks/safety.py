@@ -11,9 +11,9 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from genmodels.checkpoints import CheckpointError, load_checkpoint
 from genmodels.models.base import CapabilityError
-from genmodels.resume import resume_commands
+from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
+from genmodels.runs.resume import resume_commands
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.locking import LockHeld, exclusive
-from genmodels.resume import resume_commands, resume_plan, resumed_config
-from genmodels.run_info import write_json
+from genmodels.runs.info import write_json
+from genmodels.runs.locking import LockHeld, exclusive
+from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.validation import ConfigError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,7 @@
-"""Loading checkpoints safely and checking that they belong to the configured model."""
+"""A run's checkpoints: which file to use, loading it safely, and checking it belongs to the configured model.
+
+Every command loads checkpoints here: training (``ckpt_path=``, ``resume=``), evaluation and the benchmark.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from omegaconf import OmegaConf
 
 
 class CheckpointError(RuntimeError):
@@ -32,6 +37,42 @@ def checkpoint_file(path: str | Path) -> Path:
     return path
 
 
+# The metric by which a run chose its best epoch from its samples (callbacks.SampleQualityMonitor, a GAN).
+SAMPLE_QUALITY_MONITOR = "val/fid_clf"
+CHECKPOINT_CHOICES = ("auto", "best", "last")
+
+
+def run_checkpoint(run: Path, choice: str = "auto") -> Path:
+    """The checkpoint of a run folder to evaluate.
+
+    ``last``: ``last.ckpt``; ``best``: the epoch the run's checkpoint callback kept (``best-epoch*.ckpt``);
+    ``auto``: ``best`` for a run that chose its best epoch by sample quality (a GAN, ``val/fid_clf``), else
+    ``last`` (a VAE is evaluated as it ended, as in the report).
+    """
+    if choice not in CHECKPOINT_CHOICES:
+        raise CheckpointError(f"checkpoint must be one of {list(CHECKPOINT_CHOICES)}, got {choice!r}")
+    folder = run / "checkpoints"
+    best = sorted(folder.glob("best-*.ckpt"))
+    if choice == "auto":
+        config = run / ".hydra" / "config.yaml"
+        monitor = OmegaConf.select(OmegaConf.load(config), "monitor.metric") if config.is_file() else None
+        choice = "best" if best and monitor == SAMPLE_QUALITY_MONITOR else "last"
+    if choice == "last":
+        return folder / "last.ckpt"
+    if not best:
+        raise CheckpointError(
+            f"{folder} holds no best-*.ckpt (the run monitored no metric, or ended before its first score).\n"
+            "Fix: pass checkpoint=last, or ckpt_path=<a .ckpt file>."
+        )
+    return best[-1]
+
+
+def resume_checkpoint(run_dir: str | Path) -> Path | None:
+    """The end-of-epoch ``last.ckpt`` of ``run_dir``, or None when no epoch had finished (start again)."""
+    path = Path(run_dir) / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU with weights-only unpickling (no code in the file can run)."""
     path = checkpoint_file(path)
@@ -48,11 +89,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"written by genmodels (<run>/checkpoints/last.ckpt). Details: {type(exc).__name__}: "
             f"{(str(exc).splitlines() or [''])[0]}"
         ) from exc
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or "state_dict" not in state:
         raise CheckpointError(
-            f"{path} holds a {type(state).__name__}, not a checkpoint. Fix: pass a .ckpt file written by genmodels."
+            f"{path} holds a {type(state).__name__} without a 'state_dict', not a Lightning checkpoint. "
+            "Fix: pass a .ckpt file written by genmodels."
         )
     return state
+
+
+def epochs_completed(checkpoint: dict[str, Any]) -> int:
+    """Training epochs finished when a Lightning checkpoint was saved (its fit loop's progress)."""
+    progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
+    return int(progress["processed"])
 
 
 # Model options that say how a model is trained, not what it is: a checkpoint may continue or be evaluated
@@ -77,3 +125,9 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
             f"  checkpoint: {essential(saved)}\n  this run:   {essential(current)}\n"
             f"Use the same model options as that run (e.g. model=..., latent=...), or start a new run."
         )
+
+
+def check_checkpoint_fits(ckpt_path: str | Path, model: L.LightningModule) -> None:
+    """Refuse a checkpoint whose saved model hyper-parameters differ from ``model``'s, naming both."""
+    saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
+    check_same_model(saved, dict(model.hparams), source=str(ckpt_path))

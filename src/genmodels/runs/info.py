@@ -13,6 +13,8 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels.models.base import HasLikelihood
+
 
 def device_description(trainer: L.Trainer) -> str:
     """A short description of the device the run used, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'."""
@@ -24,7 +26,7 @@ def device_description(trainer: L.Trainer) -> str:
 
 def targets_note(model: L.LightningModule, datamodule: Any) -> str:
     """Which targets the run's likelihood numbers belong to (the binarization); a GAN has no likelihood."""
-    if hasattr(model, "loss_terms"):
+    if isinstance(model, HasLikelihood):
         return datamodule.binarization_note
     return f"not applicable: {type(model).__name__} has no likelihood"
 

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.checkpoints import CheckpointError, check_same_model, load_checkpoint
+from genmodels.runs.checkpoints import CheckpointError, epochs_completed, load_checkpoint, resume_checkpoint
 from genmodels.validation import ConfigError
 
 # Top-level keys a resume may not change: they define the model, the data and the random draws.
@@ -33,18 +32,6 @@ REMOVED = "<removed>"
 
 class ResumeError(ConfigError):
     """A resume that cannot continue the run as asked; the message names the overrides and the fix."""
-
-
-def resume_checkpoint(run_dir: str | Path) -> Path | None:
-    """The end-of-epoch ``last.ckpt`` of ``run_dir``, or None when no epoch had finished (start again)."""
-    path = Path(run_dir) / "checkpoints" / "last.ckpt"
-    return path if path.is_file() else None
-
-
-def check_checkpoint_fits(ckpt_path: str | Path, model: L.LightningModule) -> None:
-    """Refuse a checkpoint whose saved model hyper-parameters differ from ``model``'s, naming both."""
-    saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
-    check_same_model(saved, dict(model.hparams), source=str(ckpt_path))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,12 +159,6 @@ def resume_plan(run_dir: Path, config: DictConfig) -> ResumePlan:
             ) from None
     interrupted = (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
     return ResumePlan(checkpoint, done, OmegaConf.select(config, "trainer.max_epochs"), interrupted)
-
-
-def epochs_completed(checkpoint: dict[str, Any]) -> int:
-    """Training epochs finished when a Lightning checkpoint was saved (its fit loop's progress)."""
-    progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
-    return int(progress["processed"])
 
 
 def resume_commands(run_dir: Path) -> list[str]:

@@ -1,0 +1,128 @@
+"""Publishing an evaluation: ``eval.json``, the run's ``metrics.json`` (under ``"eval"``), TensorBoard scalars
+and the printed table."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from genmodels.data.provision import dataset_title
+from genmodels.evaluation import EvaluationError
+from genmodels.runs.info import write_json
+from genmodels.tables import format_number, markdown_table
+
+EVAL_FILE = "eval.json"
+
+
+def publish(run_dir: Path, result: dict[str, Any]) -> None:
+    """eval.json, metrics.json["eval"], TensorBoard scalars and the printed table."""
+    write_json(run_dir / EVAL_FILE, result)
+    merge_into_metrics_json(run_dir / "metrics.json", result)
+    log_to_tensorboard(run_dir / "tensorboard", result)
+    print_table(result)
+
+
+def merge_into_metrics_json(path: Path, result: dict[str, Any]) -> None:
+    """Put the numbers (and their floors) under the "eval" key of the run's metrics.json."""
+    summary: dict[str, Any] = {}
+    if path.exists():
+        try:
+            summary = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise EvaluationError(
+                f"{path} is not valid JSON ({exc}).\nFix: delete it or restore it, then evaluate again."
+            ) from exc
+    summary["eval"] = {
+        **result["metrics"],
+        **{f"{key}_floor": value for key, value in result["floors"].items()},
+        "binarization_note": result["binarization_note"],
+        "iwae_k": result["settings"]["iwae_k"],
+        "num_samples": result["settings"]["num_samples"],
+        "details": EVAL_FILE,
+    }
+    write_json(path, summary)
+
+
+def log_to_tensorboard(folder: Path, result: dict[str, Any]) -> None:
+    """Scalars ``eval/<name>`` (and ``eval_floor/<name>``) at the checkpoint's global step."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    step = result.get("checkpoint_global_step") or 0
+    writer = SummaryWriter(log_dir=str(folder))
+    try:
+        for key, value in result["metrics"].items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                writer.add_scalar(f"eval/{key}", value, global_step=step)
+        for key, value in result["floors"].items():
+            if math.isfinite(value):
+                writer.add_scalar(f"eval_floor/{key}", value, global_step=step)
+        writer.add_text("eval/summary", table_markdown(result), global_step=step)
+    finally:
+        writer.close()
+
+
+# (metric key, label, note); "{classifier}" in a label is the dataset whose classifier the run was scored with.
+ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
+    ("test_neg_elbo", "test -ELBO (nats)", lambda r: f"{r['settings']['elbo_samples']} posterior samples"),
+    ("test_iwae_nll", "test IWAE -log p(x) (nats)", lambda r: f"k={r['settings']['iwae_k']}"),
+    ("iwae_gap", "-ELBO minus IWAE (nats)", lambda r: ""),
+    ("fid_classifier", "FID ({classifier} classifier)", lambda r: "lower is better"),
+    ("inception_score", "Inception Score ({classifier} classifier)", lambda r: "higher is better, max 10"),
+    ("class_entropy", "class entropy (nats)", lambda r: f"max log 10 = {math.log(10):.3f}"),
+    ("precision", "precision (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
+    ("recall", "recall (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
+    ("inception_fid", "FID (InceptionV3)", lambda r: f"{r['settings']['inception_samples']} images"),
+    ("classifier_test_accuracy", "{classifier} classifier test accuracy", lambda r: "the classifier behind FID and IS"),
+)
+
+
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, value, real-vs-real floor, note) for every number computed."""
+    rows = []
+    for key, label, note in ROWS:
+        if key not in result["metrics"]:
+            continue
+        label = label.format(classifier=dataset_title(result["dataset"]))
+        text = format_number(result["metrics"][key])
+        if f"{key}_sem" in result["metrics"]:
+            text += f" ± {result['metrics'][f'{key}_sem']:.2f}"
+        floor = result["floors"].get(key)
+        rows.append((label, text, "" if floor is None else format_number(floor), note(result)))
+    return rows
+
+
+def table_markdown(result: dict[str, Any]) -> str:
+    """The table as Markdown, for TensorBoard's text tab."""
+    lines = markdown_table(["metric", "value", "real-vs-real floor", "note"], table_rows(result))
+    lines += ["", *targets_line(result), f"Timings (s): {result['timings_s']}"]
+    return "\n".join(lines)
+
+
+def targets_line(result: dict[str, Any]) -> list[str]:
+    """The targets the likelihood numbers belong to, as a line, if there are such numbers."""
+    return [f"Targets: {result['binarization_note']}"] if "test_neg_elbo" in result["metrics"] else []
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """Print the results as a table (rich), with the binarization note and the timings."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['model']} — {result['run_dir']}")
+    for column in ("metric", "value", "real-vs-real floor", "note"):
+        table.add_column(column, justify="right" if column in ("value", "real-vs-real floor") else "left")
+    for row in table_rows(result):
+        table.add_row(*row)
+    console = Console(width=max(120, Console().width))
+    console.print(table)
+    if "checkpoint" in result:
+        console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
+    for line in targets_line(result):
+        console.print(line)
+    for key, reason in result.get("skipped", {}).items():
+        console.print(f"Not computed: metrics.{key} ({reason})")
+    console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
+    console.print(f"Written: {Path(result['run_dir']) / EVAL_FILE}")

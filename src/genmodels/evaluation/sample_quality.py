@@ -1,0 +1,146 @@
+"""The sample-quality step of an evaluation: classifier FID, IS, class coverage and precision/recall of samples,
+each beside its real-vs-real floor, and optionally the standard Inception FID."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from genmodels.data.datamodule import unit_images
+from genmodels.data.idx import read_idx
+from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
+from genmodels.evaluation import timed
+from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
+from genmodels.metrics.frechet import frechet_distance
+from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
+from genmodels.models.base import GeneratesImages
+
+
+@dataclass
+class SampleQualityResult:
+    """The scores (``metrics``), their real-vs-real ``floors``, how they were obtained and the seconds per part."""
+
+    metrics: dict[str, float]
+    floors: dict[str, float]
+    details: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def evaluate_sample_quality(
+    model: GeneratesImages,
+    datamodule: Any,
+    settings: Any,
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+) -> SampleQualityResult:
+    """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config)."""
+    seconds: dict[str, float] = {}
+    with timed(seconds, "classifier"):
+        classifier_settings = ClassifierSettings(**OmegaConf.to_container(settings.classifier, resolve=True))
+        classifier, classifier_info = load_or_train_classifier(
+            datamodule.data_dir, datamodule.dataset, classifier_settings, device, progress=progress
+        )
+    batch_size = int(settings.batch_size)
+    with timed(seconds, "sampling"):
+        samples = generate_samples(model, int(settings.num_samples), batch_size, seed, device)
+    test_images, train_images = reference_images(datamodule, len(samples), seed)
+    with timed(seconds, "classifier_features"):
+        (fake_f, fake_p), (test_f, _), (train_f, train_p) = (
+            classifier_outputs(classifier, images, batch_size) for images in (samples, test_images, train_images)
+        )
+
+    metrics: dict[str, float] = {"classifier_test_accuracy": classifier_info["test_accuracy"]}
+    floors: dict[str, float] = {}
+    with timed(seconds, "sample_metrics"):
+        metrics["fid_classifier"] = frechet_distance(fake_f, test_f)
+        floors["fid_classifier"] = frechet_distance(train_f, test_f)
+        splits = int(settings.inception_score_splits)
+        metrics["inception_score"], metrics["inception_score_std"] = inception_score(fake_p, splits)
+        floors["inception_score"], _ = inception_score(train_p, splits)
+        coverage, coverage_real = class_coverage(fake_p), class_coverage(train_p)
+        metrics["class_entropy"], floors["class_entropy"] = coverage["entropy"], coverage_real["entropy"]
+        metrics["precision"], metrics["recall"] = precision_recall(test_f, fake_f, k=int(settings.pr_k))
+        floors["precision"], floors["recall"] = precision_recall(test_f, train_f, k=int(settings.pr_k))
+    details = {
+        "num_samples": len(samples),
+        "num_test_reference": len(test_images),
+        "floor": f"{len(train_images)} training images (seeded subset) against the same test images",
+        "reference_images": "grey levels in [0, 1] (not binarized), resized like the training data",
+        "classifier": {k: v for k, v in classifier_info.items() if k != "settings"},
+        "class_histogram": coverage["histogram"],
+        "class_histogram_floor": coverage_real["histogram"],
+        "class_normalized_entropy": coverage["normalized_entropy"],
+        "class_effective_classes": coverage["effective_classes"],
+    }
+    if settings.inception_fid:
+        with timed(seconds, "inception_fid"):
+            fid, floor, count = inception_fid(samples, test_images, train_images, settings, device, progress)
+        metrics["inception_fid"], floors["inception_fid"] = fid, floor
+        details["inception_fid_images"] = count
+    return SampleQualityResult(metrics, floors, details, seconds)
+
+
+@torch.no_grad()
+def generate_samples(
+    model: GeneratesImages, count: int, batch_size: int, seed: int, device: torch.device
+) -> torch.Tensor:
+    """``count`` samples (N, 1, S, S) in [0, 1] on the CPU, from seeded standard-normal codes."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for start in range(0, count, batch_size):
+        z = torch.randn(min(batch_size, count - start), model.latent_dim, generator=generator)
+        batches.append(model.generate(z.to(device)).float().clamp(0, 1).cpu())
+    return torch.cat(batches)
+
+
+def reference_images(datamodule: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real test images and a seeded training subset, float (N, 1, S, S) in [0, 1] at the model's size.
+
+    Grey levels straight from the IDX files (no binarization), resized to the run's image size the
+    way its training data was, so samples and real images take the same route to the classifier.
+    """
+    folder = datamodule.raw_folder()
+    test = read_idx(folder / TEST_IMAGES)
+    train = read_idx(folder / TRAIN_IMAGES)
+    count = min(count, len(test))
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
+    return unit_images(test[:count], datamodule.image_size), unit_images(train[order], datamodule.image_size)
+
+
+def inception_fid(
+    samples: torch.Tensor,
+    test_images: torch.Tensor,
+    train_images: torch.Tensor,
+    settings: Any,
+    device: torch.device,
+    progress: bool,
+) -> tuple[float, float, int]:
+    """Inception FID of samples against test images, of training images against them (the floor), and the count."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from tqdm.auto import tqdm
+
+    from genmodels.metrics.inception import InceptionFeatures
+
+    count = min(int(settings.inception_samples), len(samples), len(test_images), len(train_images))
+    step = int(settings.inception_batch_size)
+    features = InceptionFeatures(settings.inception_weights, settings.inception_sha1, batch_size=step)
+    fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=True).to(device)
+    bar = tqdm(total=3 * count, desc="Inception features", unit="img", disable=not progress, leave=False)
+
+    def feed(images: torch.Tensor, real: bool) -> None:
+        for start in range(0, count, step):
+            fid.update(images[start : start + step].to(device), real=real)
+            bar.update(min(step, count - start))
+
+    feed(test_images, real=True)
+    feed(samples, real=False)
+    value = fid.compute().item()
+    fid.reset()  # keeps the real (test) statistics
+    feed(train_images, real=False)
+    floor = fid.compute().item()
+    bar.close()
+    return value, floor, count
