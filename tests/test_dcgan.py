@@ -265,3 +265,12 @@ def test_cli_fast_dev_run(tmp_path: Path) -> None:
     assert list((figures / "samples").glob("epoch_*_mean.png"))
     assert (figures / "interpolation.png").stat().st_size > 0
     assert not (figures / "reconstructions.png").exists()  # left out by the model config: no encoder
+
+
+def test_one_sided_smoothing_gives_constant_real_labels_and_bad_ranges_are_refused() -> None:
+    one_sided = real_labels(1000, True, 0.0, generator=torch.Generator().manual_seed(0), real_range=(0.9, 0.9))
+    assert torch.allclose(one_sided, torch.full((1000,), 0.9))
+    wide = real_labels(20_000, True, 0.0, generator=torch.Generator().manual_seed(0), real_range=(0.2, 0.6))
+    assert wide.min() >= 0.2 and wide.max() <= 0.6 and abs(wide.mean().item() - 0.4) < 0.01
+    with pytest.raises(ValueError, match=r"model.real_label_range must be \[low, high\] with 0 <= low <= high"):
+        DCGAN(latent_dim=8, image_size=32, real_label_range=(1.0, 0.5))

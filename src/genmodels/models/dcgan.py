@@ -11,6 +11,7 @@ Training (and its tricks) is the shared adversarial step of ``gan.py``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -101,7 +102,8 @@ class DCGAN(GAN):
         image_size: side of the images, 32 or 64 (the report: 64).
         generator_width, discriminator_width: channels of the widest generator layer's last stage and
             of the discriminator's first layer (64 in Radford et al.).
-        non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler: the training switches of ``GAN``.
+        non_saturating, label_smoothing, label_flip_prob, real_label_range, optimizer, scheduler: the training
+            switches of ``GAN``.
     """
 
     def __init__(
@@ -113,10 +115,13 @@ class DCGAN(GAN):
         non_saturating: bool = True,
         label_smoothing: bool = True,
         label_flip_prob: float = 0.05,
+        real_label_range: Sequence[float] = (0.7, 1.2),
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler)
+        super().__init__(
+            latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler, real_label_range
+        )
         require_positive_int("model.generator_width", generator_width)
         require_positive_int("model.discriminator_width", discriminator_width)
         num_stages(image_size)

@@ -10,12 +10,16 @@ optimization leaves that to the model).
 Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow et al. 2014):
 
 * ``non_saturating``: the generator maximises log D(G(z)) instead of minimising log(1 - D(G(z))).
-* ``label_smoothing``: soft noisy labels for real images, uniform in [0.7, 1.2], each replaced with
-  probability ``label_flip_prob`` by a value uniform in [0.0, 0.3] (Salimans et al. 2016).
-  Fake labels are always 0.
+* ``label_smoothing``: soft noisy labels for real images, uniform in ``real_label_range`` (the report's
+  [0.7, 1.2]), each replaced with probability ``label_flip_prob`` by a value uniform in [0.0, 0.3].
+  Fake labels are always 0. ``real_label_range=[0.9, 0.9]`` with ``label_flip_prob=0`` is the one-sided
+  smoothing of Salimans et al. (2016); targets above 1 make the discriminator's cross-entropy unbounded
+  below, so it is rewarded for ever more confident logits on real images.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -38,10 +42,11 @@ def real_labels(
     flip_prob: float = 0.05,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
+    real_range: tuple[float, float] = SMOOTH_REAL_RANGE,
 ) -> torch.Tensor:
     """Discriminator targets for a batch of real images, (batch_size,).
 
-    Without ``smoothing`` all ones. With it, uniform in [0.7, 1.2], and each label is replaced with
+    Without ``smoothing`` all ones. With it, uniform in ``real_range``, and each label is replaced with
     probability ``flip_prob`` by a value uniform in [0.0, 0.3] (the flips belong to the smoothing trick
     and are off with it). Draws come from ``generator`` (on its own device) when given, so they can
     be reproduced; the result is placed on ``device``.
@@ -51,7 +56,7 @@ def real_labels(
     draw_device = generator.device if generator is not None else device
     if not smoothing:
         return torch.ones(batch_size, device=device)
-    low, high = SMOOTH_REAL_RANGE
+    low, high = real_range
     labels = torch.empty(batch_size, device=draw_device).uniform_(low, high, generator=generator)
     if flip_prob > 0:
         low, high = FLIPPED_REAL_RANGE
@@ -70,8 +75,9 @@ class GAN(L.LightningModule):
     Args:
         latent_dim: size of z.
         non_saturating: generator maximises log D(G(z)) (else minimises log(1 - D(G(z)))).
-        label_smoothing: soft noisy real labels in [0.7, 1.2], flipped to [0, 0.3] with ``label_flip_prob``.
+        label_smoothing: soft noisy real labels in ``real_label_range``, flipped to [0, 0.3] with ``label_flip_prob``.
         label_flip_prob: probability of a flipped real label when smoothing.
+        real_label_range: [low, high] of the smoothed real labels (the report's [0.7, 1.2]; [0.9, 0.9]: one-sided).
         optimizer: a partial optimizer (Hydra ``_partial_: true``), called once per network.
         scheduler: a partial learning-rate scheduler, called once per network's optimizer; None = constant rate.
     """
@@ -87,15 +93,22 @@ class GAN(L.LightningModule):
         label_flip_prob: float = 0.05,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        real_label_range: Sequence[float] = SMOOTH_REAL_RANGE,
     ) -> None:
         super().__init__()
         require_positive_int("latent", latent_dim)
+        low, high = real_label_range
+        if not 0.0 <= low <= high:
+            raise ConfigError(
+                f"model.real_label_range must be [low, high] with 0 <= low <= high, got {real_label_range!r}"
+            )
         if not 0.0 <= label_flip_prob <= 1.0:
             raise ConfigError(f"model.label_flip_prob must be in [0, 1], got {label_flip_prob!r}")
         self.automatic_optimization = False
         self.latent_dim = latent_dim
         self.non_saturating, self.label_smoothing = non_saturating, label_smoothing
         self.label_flip_prob = label_flip_prob
+        self.real_label_range = (float(low), float(high))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # Losses, mean D(x) and mean D(G(z)) averaged over each epoch.
         self.epoch_means = EpochMeans(["d_loss", "g_loss", "d_real", "d_fake"])
@@ -119,7 +132,9 @@ class GAN(L.LightningModule):
         self.toggle_optimizer(opt_d)
         real_logits = self.discriminator(x)
         fake_logits = self.discriminator(fake.detach())
-        targets = real_labels(batch_size, self.label_smoothing, self.label_flip_prob, device=x.device)
+        targets = real_labels(
+            batch_size, self.label_smoothing, self.label_flip_prob, device=x.device, real_range=self.real_label_range
+        )
         d_loss = discriminator_loss(real_logits, fake_logits, targets).mean()
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)

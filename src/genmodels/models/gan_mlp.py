@@ -67,7 +67,8 @@ class MLPGAN(GAN):
         image_size: side of the images (28: 784 pixels).
         generator_dims: hidden widths of the generator, from z towards the image.
         discriminator_dims: hidden widths of the discriminator, from the image towards the logit.
-        non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler: the training switches of ``GAN``.
+        non_saturating, label_smoothing, label_flip_prob, real_label_range, optimizer, scheduler: the training
+            switches of ``GAN``.
     """
 
     def __init__(
@@ -79,10 +80,13 @@ class MLPGAN(GAN):
         non_saturating: bool = True,
         label_smoothing: bool = True,
         label_flip_prob: float = 0.05,
+        real_label_range: Sequence[float] = (0.7, 1.2),
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler)
+        super().__init__(
+            latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler, real_label_range
+        )
         require_positive_int("data.image_size", image_size)
         generator_dims = _positive_ints("model.generator_dims", generator_dims)
         discriminator_dims = _positive_ints("model.discriminator_dims", discriminator_dims)
