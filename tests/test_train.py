@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
 from genmodels.validation import ConfigError, validate_train_config
 from tests.conftest import CONFIGS, REPO
@@ -130,3 +131,14 @@ def test_run_output_carries_no_library_noise(train_config):
     assert "GPU available" in messages  # Lightning's own lines are captured ...
     assert "litlogger" not in messages and "weights_only" not in messages  # ... but not the advert or the default
     assert not [w for w in caught if "LeafSpec" in str(w.message)]
+
+
+def test_last_checkpoint_is_the_last_epoch_when_an_earlier_one_was_best(train_config):
+    # monitor "epoch" with mode min: the first epoch stays the best, so no top-k checkpoint is saved after it
+    few_batches = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false", "~logger"]
+    cfg = train_config(["trainer.max_epochs=3", *few_batches, "monitor.metric=epoch", "monitor.mode=min"])
+    train(cfg)
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best-epoch000.ckpt", "last.ckpt"]
+    last = load_checkpoint(folder / "last.ckpt")
+    assert last["epoch"] == 2 and last["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == 3

@@ -4,7 +4,7 @@ from genmodels.callbacks.curves import MetricCurves
 from genmodels.callbacks.fit_record import FitRecord
 from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, LatentScatter
 from genmodels.callbacks.progress import CostEstimate, EpochProgressBar
-from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint
+from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint, LastEpochCheckpoint
 from genmodels.callbacks.sample_quality import SampleQualityMonitor
 from genmodels.callbacks.samples import ReconstructionGrid, SampleGrid
 from genmodels.callbacks.seeding import EpochSeeding
@@ -16,6 +16,7 @@ __all__ = [
     "FiniteLossGuard",
     "FitRecord",
     "InterruptCheckpoint",
+    "LastEpochCheckpoint",
     "LatentInterpolation",
     "LatentManifold",
     "LatentScatter",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from genmodels.models.base import CapabilityError
@@ -141,3 +142,15 @@ class InterruptCheckpoint(L.Callback):
                 single,
                 "".join(f"\nor continue the whole sweep (finished jobs are skipped): {command}" for command in sweep),
             )
+
+
+class LastEpochCheckpoint(ModelCheckpoint):
+    """``<dirpath>/last.ckpt`` after every epoch: the state a resume continues from and ``evaluate`` reads.
+
+    Lightning 2.6's ``ModelCheckpoint(save_last=True)`` writes ``last.ckpt`` only when it also saves a
+    top-k checkpoint, so with ``save_top_k=1`` it holds the best epoch, not the last. This callback
+    watches no metric and overwrites one file after every validation.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
