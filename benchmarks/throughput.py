@@ -1,35 +1,25 @@
 """Training throughput of genmodels against a raw PyTorch loop and the classic example-script pipeline.
 
     python benchmarks/throughput.py [--quick] [--json PATH] [--device auto|cpu|cuda]
-    python benchmarks/throughput.py --speed-options [--quick]   # bf16, torch.compile, channels_last, cuDNN
-    python benchmarks/throughput.py --threads [--quick]         # CPU threads, alone and beside a busy process
+    python benchmarks/throughput.py --speed-options [--quick] [--options ...]  # bf16, compile, channels_last, cuDNN
+    python benchmarks/throughput.py --threads [--quick]  # CPU threads, alone and beside a busy process
 
-For the VAE (latent 20, batch 128) and the DCGAN (32x32 on CPU, 64x64 on GPU), it measures images per
-second of a training epoch along three paths, each in a fresh process (so peak memory is its own) and
-repeated in interleaved order (so a noisy machine slows all paths alike):
-
-1. framework: the real ``genmodels.train`` code path (composed config, LightningModule, in-memory
-   DataModule, Trainer, TensorBoard logging and progress bar on, figure callbacks off);
-2. raw: a hand-written loop over the same in-memory uint8 tensor with the same model and loss;
-3. classic: torchvision's MNIST dataset with per-sample PIL transforms through a DataLoader, as the
-   pytorch/examples scripts do, feeding the same model and loss.
-
-It also measures the machine's float32 matmul rate, counts the FLOPs of one training step with
-``torch.utils.flop_counter`` (forward and backward matmuls/convolutions), prints every path as a
-fraction of the matmul rate, and measures the IWAE evaluation (images per second at k=5000).
-
-``--speed-options`` instead times the framework path with each speed option (``trainer.precision=
-bf16-mixed``, ``speed.compile=true``, ``speed.channels_last=true``, on a GPU ``trainer.benchmark=true``)
-and all of them together, as speed-ups over fp32 eager.
-
-``--threads`` times the framework path on the CPU with 1 and 2 threads (``speed.num_threads``), each with
-OpenMP's default wait policy (idle threads spin a while) and the passive one (they sleep), once alone and
-once beside a busy process (a Python loop spinning on one core, like another job on a shared machine).
+The models are those of the composed training config (``experiment=report_vae_latent20``;
+``experiment=report_dcgan``, at 32x32 on a CPU). Images per second of training are measured along three
+paths, each in a fresh process and repeated in interleaved order (medians reported): **framework**,
+``genmodels.train.train`` with figure and sample-score callbacks off; **raw**, a plain PyTorch loop over the
+same in-memory tensor with the model's own training step and optimizers; **classic**, torchvision's MNIST
+with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do, with the same step.
+Also: the float32 matmul rate, FLOPs per image of a training step (``torch.utils.flop_counter``), and the IWAE
+evaluation rate at k=5000. ``--speed-options`` times the framework path with each speed option against fp32
+eager; ``--threads`` with 1 and 2 CPU threads, OpenMP's default and passive wait policy, alone and busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import json
 import os
 import resource
@@ -38,459 +28,38 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+# torch (imported by lightning) loads OpenMP before genmodels sets OMP_WAIT_POLICY, which --threads varies.
+import lightning as L
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import datasets, transforms
+
+from genmodels.data.provision import raw_dir
+from genmodels.evaluate import pick_device
+from genmodels.metrics.likelihood import dataset_iwae_nll
+from genmodels.models.gan import GAN, NETWORK_ORDER
+from genmodels.runs.info import write_json
+from genmodels.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
-BATCH = 128
-
-
-# ----------------------------------------------------------------------------------------------
-# One measurement (runs in a child process)
-
-
-def device_of(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def matmul_gflops(device: torch.device, seconds: float = 1.0) -> float:
-    """Sustained float32 matmul rate of this device (2048x2048 products)."""
-    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
-    for _ in range(3):
-        a @ b
-    synchronize(device)
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        a @ b
-        count += 1
-    synchronize(device)
-    return 2 * 2048**3 * count / (time.perf_counter() - started) / 1e9
-
-
-def image_size_for(model: str, device: torch.device) -> int:
-    return 28 if model == "vae" else (64 if device.type == "cuda" else 32)
-
-
-def make_model(model: str, image_size: int):
-    if model == "vae":
-        from genmodels.models.vae import VAE
-
-        return VAE(latent_dim=20, hidden_dims=[500], image_size=image_size)
-    from genmodels.models.dcgan import DCGAN
-
-    return DCGAN(latent_dim=100, image_size=image_size)
-
-
-def raw_step_fn(model, device: torch.device):
-    """One hand-written training step of ``model`` on a batch x already in the model's range."""
-    if hasattr(model, "loss_terms"):  # VAE
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def step(x: torch.Tensor) -> None:
-            terms = model.loss_terms(x)
-            loss = (terms["recon"] + terms["kl"]).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        return step
-
-    from genmodels.models.gan import real_labels
-    from genmodels.models.losses import discriminator_loss, generator_loss
-
-    d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    g_opt = torch.optim.Adam(model.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-
-    def step(x: torch.Tensor) -> None:
-        z = torch.randn(len(x), model.latent_dim, device=device)
-        fake = model.generator(z)
-        targets = real_labels(len(x), smoothing=True, device=device)
-        d_loss = discriminator_loss(model.discriminator(x), model.discriminator(fake.detach()), targets).mean()
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        g_loss = generator_loss(model.discriminator(fake)).mean()
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
-
-    return step
-
-
-def flops_per_image(model_name: str, device: torch.device) -> float:
-    """FLOPs of one training step per image, counted by torch's FLOP counter on a fresh model."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    size = image_size_for(model_name, device)
-    model = make_model(model_name, size).to(device)
-    x = torch.rand(BATCH, 1, size, size, device=device)
-    step = raw_step_fn(model, device)
-    with FlopCounterMode(display=False) as counter:
-        step(x if model_name == "vae" else x * 2 - 1)
-    return counter.get_total_flops() / BATCH
-
-
-def measure_raw(model_name: str, steps: int, warmup: int, device: torch.device) -> float:
-    from genmodels.data import MNISTDataModule
-
-    size = image_size_for(model_name, device)
-    datamodule = MNISTDataModule(
-        data_dir=str(DATA_DIR), image_size=size, pixel_range="unit" if model_name == "vae" else "symmetric"
-    )
-    datamodule.setup()
-    images = datamodule.splits["train"].images.to(device)  # resident on the device, like the framework's batches
-    model = make_model(model_name, size).to(device).train()
-    step = raw_step_fn(model, device)
-    order = torch.randperm(len(images), device=device)
-    started = 0.0
-    for index in range(warmup + steps):
-        if index == warmup:
-            synchronize(device)
-            started = time.perf_counter()
-        batch = order[(index * BATCH) % (len(images) - BATCH) :][:BATCH]
-        step(datamodule.transform(images[batch]))
-    synchronize(device)
-    return steps * BATCH / (time.perf_counter() - started)
-
-
-def measure_classic(model_name: str, steps: int, warmup: int, device: torch.device) -> float:
-    from torchvision import datasets, transforms
-
-    size = image_size_for(model_name, device)
-    pipeline = [transforms.ToTensor()]
-    if model_name != "vae":
-        pipeline = [transforms.Resize(size), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]
-    with tempfile.TemporaryDirectory() as root:
-        raw = Path(root) / "MNIST" / "raw"
-        raw.mkdir(parents=True)
-        for path in (DATA_DIR / "mnist" / "raw").iterdir():
-            (raw / path.name).symlink_to(path.resolve())
-        dataset = datasets.MNIST(root, train=True, download=False, transform=transforms.Compose(pipeline))
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=BATCH,
-            shuffle=True,
-            **({"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}),
-        )
-        model = make_model(model_name, size).to(device).train()
-        step = raw_step_fn(model, device)
-        started, done = 0.0, 0
-        while done < warmup + steps:
-            for x, _ in loader:
-                if done == warmup:
-                    synchronize(device)
-                    started = time.perf_counter()
-                step(x.to(device))
-                done += 1
-                if done == warmup + steps:
-                    break
-        synchronize(device)
-    return steps * BATCH / (time.perf_counter() - started)
-
-
-class StepTimer:
-    """Times the training steps after ``warmup`` until the end of the epoch (a Lightning callback)."""
-
-    def __new__(cls, warmup: int, device: str):
-        import lightning as L
-
-        class _StepTimer(L.Callback):
-            timed_steps = 0
-
-            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-                if batch_idx == warmup:
-                    synchronize(torch.device(device))
-                    self.started = time.perf_counter()
-
-            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                self.timed_steps = batch_idx + 1 - warmup
-
-            def on_train_epoch_end(self, trainer, pl_module):
-                synchronize(torch.device(device))
-                self.elapsed = time.perf_counter() - self.started
-
-        return _StepTimer()
-
-
-def measure_framework(
-    model_name: str, steps: int, warmup: int, device: torch.device, overrides: Sequence[str] = ()
-) -> float:
-    from hydra import compose, initialize_config_dir
-
-    from genmodels.train import train
-
-    figure_callbacks = ["curves", "samples", "reconstructions", "manifold", "latent_scatter", "interpolation"]
-    configs = str(REPO / "configs")
-    with (
-        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out,
-        initialize_config_dir(configs, version_base="1.3"),
-    ):
-        cfg = compose(
-            "train",
-            overrides=[
-                f"model={model_name}",
-                "latent=20" if model_name == "vae" else "latent=100",
-                f"data.image_size={image_size_for(model_name, device)}",
-                f"paths.data_dir={DATA_DIR}",
-                f"paths.output_dir={out}",
-                "trainer.max_epochs=1",
-                f"trainer.limit_train_batches={warmup + steps}",
-                "trainer.limit_val_batches=0",
-                "trainer.enable_model_summary=false",
-                "test=false",
-                f"trainer.accelerator={device.type}",
-                "figures.sample_epochs=[]",
-                *[f"~callbacks.{name}" for name in figure_callbacks],
-                f"+callbacks.timer._target_={__name__}.StepTimer",
-                f"+callbacks.timer.warmup={warmup}",
-                f"+callbacks.timer.device={device}",
-                *overrides,
-            ],
-        )
-        _, objects = train(cfg)
-    timer = next(c for c in objects["trainer"].callbacks if hasattr(c, "elapsed"))
-    if timer.timed_steps != steps:
-        raise RuntimeError(
-            f"timed {timer.timed_steps} steps instead of {steps}: an epoch is shorter than warmup + steps"
-        )
-    return steps * BATCH / timer.elapsed
-
-
-def measure_iwae(k: int, images: int, device: torch.device) -> float:
-    from genmodels.metrics.likelihood import dataset_iwae_nll
-
-    model = make_model("vae", 28).to(device).eval()
-    x = torch.rand(images, 1, 28, 28, device=device).bernoulli()
-    synchronize(device)
-    started = time.perf_counter()
-    dataset_iwae_nll(x, model, k=k, batch_size=min(images, 20), progress=False)
-    synchronize(device)
-    return images / (time.perf_counter() - started)
-
-
-def measure(args: argparse.Namespace) -> dict:
-    torch.manual_seed(0)
-    device = device_of(args.device)
-    if args.measure == "matmul":
-        rate = matmul_gflops(device)
-    elif args.measure == "iwae":
-        rate = measure_iwae(args.k, args.steps, device)
-    elif args.measure.startswith("flops."):
-        rate = flops_per_image(args.measure.split(".")[1], device)
-    else:
-        model_name, path = args.measure.split(".")
-        if path == "framework":
-            rate = measure_framework(model_name, args.steps, args.warmup, device, args.override)
-        else:
-            rate = {"raw": measure_raw, "classic": measure_classic}[path](model_name, args.steps, args.warmup, device)
-    return {"rate": rate, "peak_memory_mb": peak_memory_mb(device)}
-
-
-# ----------------------------------------------------------------------------------------------
-# The driver
-
-
-def run_child(
-    name: str,
-    device: str,
-    steps: int,
-    warmup: int = 0,
-    k: int = 0,
-    overrides: Sequence[str] = (),
-    env: dict[str, str] | None = None,
-) -> dict:
-    command = [
-        sys.executable,
-        __file__,
-        "--measure",
-        name,
-        "--device",
-        device,
-        "--steps",
-        str(steps),
-        "--warmup",
-        str(warmup),
-        "--k",
-        str(k),
-        *[f"--override={override}" for override in overrides],
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (about 3 minutes on 2 cores)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
-    parser.add_argument("--repeats", type=int, help="repeats per path (median reported)")
-    parser.add_argument(
-        "--speed-options",
-        action="store_true",
-        help="instead of the comparison: the framework path with each speed option (bf16 autocast, torch.compile, "
-        "channels_last, cuDNN benchmark) against fp32 eager",
-    )
-    parser.add_argument(
-        "--options",
-        nargs="+",
-        choices=sorted(SPEED_OPTIONS),
-        default=sorted(SPEED_OPTIONS),
-        help="with --speed-options: which options to time (default: all that apply to the device)",
-    )
-    parser.add_argument(
-        "--threads",
-        action="store_true",
-        help="instead of the comparison: the framework path on the CPU with 1 and 2 threads, OpenMP's default and "
-        "passive wait policy, alone and beside a busy process",
-    )
-    parser.add_argument("--measure", help=argparse.SUPPRESS)
-    parser.add_argument("--override", action="append", default=[], help=argparse.SUPPRESS)
-    parser.add_argument("--steps", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--k", type=int, default=5000, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args)))
-        return 0
-
-    device = device_of(args.device)
-    gpu = device.type == "cuda"
-    repeats = args.repeats or (3 if args.quick else 5)
-    # Warm-up + steps must fit in one epoch (430 batches of 128).
-    steps = {"vae": (150 if args.quick else 400), "dcgan": (300 if gpu else (15 if args.quick else 60))}
-    warmup = {"vae": 20, "dcgan": 20 if gpu else 3}
-    iwae_images = 100 if gpu else (8 if args.quick else 40)
-
-    results: dict = {
-        "device": torch.cuda.get_device_name() if gpu else f"cpu ({torch.get_num_threads()} threads)",
-        "batch_size": BATCH,
-    }
-    if args.threads:
-        results["threads"] = measure_threads(repeats, steps, warmup)
-        print_threads(results)
-        write_json(results, args.json)
-        return 0
-    if args.speed_options:
-        results["speed_options"] = measure_speed_options(args.device, gpu, repeats, steps, warmup, args.options)
-        print_speed_options(results)
-        write_json(results, args.json)
-        return 0
-    # The best of three: the machine's limit, less disturbed by other load than a median.
-    matmul = max(run_child("matmul", args.device, 0)["rate"] for _ in range(3))
-    results["matmul_gflops"] = matmul
-    for model_name in ("vae", "dcgan"):
-        runs: dict[str, list[dict]] = {"framework": [], "raw": [], "classic": []}
-        for repeat in range(repeats):
-            for path in runs:
-                runs[path].append(run_child(f"{model_name}.{path}", args.device, steps[model_name], warmup[model_name]))
-                print(f"{model_name} {path} #{repeat + 1}: {runs[path][-1]['rate']:.0f} images/s", file=sys.stderr)
-        flops = run_child(f"flops.{model_name}", args.device, 0)["rate"]
-        entry = {
-            "image_size": image_size_for(model_name, device),
-            "flops_per_image": flops,
-            "steps_per_measurement": steps[model_name],
-            "repeats": repeats,
-        }
-        for path, values in runs.items():
-            rate = statistics.median(v["rate"] for v in values)
-            entry[path] = {
-                "images_per_s": rate,
-                "all_images_per_s": [round(v["rate"], 1) for v in values],
-                "peak_memory_mb": max(v["peak_memory_mb"] for v in values),
-                "gflops": rate * flops / 1e9,
-                "fraction_of_matmul_rate": rate * flops / 1e9 / matmul,
-                "seconds_per_60k_epoch": 60000 / rate,
-            }
-        entry["framework_over_raw"] = entry["framework"]["images_per_s"] / entry["raw"]["images_per_s"]
-        entry["framework_over_classic"] = entry["framework"]["images_per_s"] / entry["classic"]["images_per_s"]
-        results[model_name] = entry
-    iwae = run_child("iwae", args.device, iwae_images, k=5000)
-    results["iwae"] = {
-        "k": 5000,
-        "images": iwae_images,
-        "images_per_s": iwae["rate"],
-        "peak_memory_mb": iwae["peak_memory_mb"],
-    }
-
-    print_table(results)
-    write_json(results, args.json)
-    return 0
-
-
-def write_json(results: dict, path: Path | None) -> None:
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2) + "\n")
-
-
+MODELS = {"vae": "experiment=report_vae_latent20", "dcgan": "experiment=report_dcgan"}
+PATHS = ("framework", "raw", "classic")
+# Figures and sample scores are evaluation, not training: off in every path.
+UNTIMED = ("curves", "samples", "reconstructions", "manifold", "latent_scatter", "interpolation", "sample_quality")
+IWAE_K = 5000
 SPEED_OPTIONS = {
     "bf16": ["trainer.precision=bf16-mixed"],
     "compile": ["speed.compile=true"],
     "channels_last": ["speed.channels_last=true"],  # convolutions only: the DCGAN
     "cudnn_benchmark": ["trainer.benchmark=true"],  # GPU only
 }
-
-
-def speed_option_overrides(model_name: str, gpu: bool, chosen: Sequence[str]) -> dict[str, list[str]]:
-    """The chosen options that apply to this model and device, as training overrides, with the
-    ``fp32 eager`` reference first and ``all of these`` last."""
-    options: dict[str, list[str]] = {"fp32 eager": []}
-    for name in chosen:
-        if (name == "channels_last" and model_name != "dcgan") or (name == "cudnn_benchmark" and not gpu):
-            continue
-        options[name] = SPEED_OPTIONS[name]
-    if len(options) > 2:
-        options["all of these"] = [override for overrides in options.values() for override in overrides]
-    return options
-
-
-def measure_speed_options(
-    device: str, gpu: bool, repeats: int, steps: dict, warmup: dict, chosen: Sequence[str]
-) -> dict:
-    """Framework images/s per speed option (median of interleaved repeats) and its speed-up over fp32 eager."""
-    results: dict = {}
-    for model_name in ("vae", "dcgan"):
-        options = speed_option_overrides(model_name, gpu, chosen)
-        # torch.compile compiles during the first steps: give every option the same longer warm-up.
-        warm = max(warmup[model_name], 10)
-        runs: dict[str, list[float]] = {name: [] for name in options}
-        for repeat in range(repeats):
-            for name, overrides in options.items():
-                rate = run_child(f"{model_name}.framework", device, steps[model_name], warm, overrides=overrides)
-                runs[name].append(rate["rate"])
-                print(f"{model_name} {name} #{repeat + 1}: {rate['rate']:.0f} images/s", file=sys.stderr)
-        reference = statistics.median(runs["fp32 eager"])
-        results[model_name] = {
-            name: {
-                "overrides": options[name],
-                "images_per_s": statistics.median(values),
-                "all_images_per_s": [round(v, 1) for v in values],
-                "speedup_over_fp32_eager": statistics.median(values) / reference,
-            }
-            for name, values in runs.items()
-        }
-    return results
-
-
 # name -> (speed.num_threads, OMP_WAIT_POLICY; None: OpenMP's default, spinning a while before sleeping)
 THREAD_SETTINGS = {
     "1 thread": (1, None),
@@ -499,6 +68,162 @@ THREAD_SETTINGS = {
     "2 threads, passive": (2, "PASSIVE"),
 }
 LOADS = ("alone", "busy")
+
+
+def training_config(model_name: str, device: torch.device, overrides: Sequence[str] = ()) -> DictConfig:
+    """The composed ``genmodels.train`` config of a benchmarked model on ``device``, with ``overrides``."""
+    size = ["data.image_size=32"] if model_name == "dcgan" and device.type == "cpu" else []
+    untimed = [f"++callbacks.{name}=null" for name in UNTIMED] + ["monitor.metric=null"]
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        return compose("train", [MODELS[model_name], *size, f"trainer.accelerator={device.type}", *untimed, *overrides])
+
+
+# ----------------------------------------------------------------------------------------------
+# One measurement, in a child process: ``measure`` returns its rate and the process's peak memory.
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_per_second(
+    step: Callable, batches: Iterable[torch.Tensor], device: torch.device, warmup: int, steps: int = 0, seconds=0.0
+) -> float:
+    """Rows per second of ``step`` on the batches after ``warmup`` ones, for ``steps`` batches or ``seconds``."""
+    batches = iter(batches)
+    for _ in range(warmup):
+        step(next(batches))
+    synchronize(device)
+    count, done, started = 0, 0, time.perf_counter()
+    while done < steps or time.perf_counter() - started < seconds:
+        x = next(batches)
+        step(x)
+        count, done = count + len(x), done + 1
+    synchronize(device)
+    return count / (time.perf_counter() - started)
+
+
+def matmul_gflops(device: torch.device, seconds: float = 1.0) -> float:
+    """Sustained float32 matmul rate of this device: 2048x2048 products, each row 2 * 2048**2 FLOPs."""
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    return images_per_second(lambda x: x @ b, itertools.repeat(a), device, 3, seconds=seconds) * 2 * 2048**2 / 1e9
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def plain_step(model: L.LightningModule) -> Callable[[torch.Tensor], object]:
+    """The model's own training step on a batch in plain PyTorch (its losses and optimizers, no Lightning)."""
+    if isinstance(model, GAN):
+        optimizers = dict(zip(NETWORK_ORDER, (entry["optimizer"] for entry in model.configure_optimizers())))
+
+        def minimize(network: str, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
+            for name, module in model.networks().items():  # only this network trains, as in toggled_optimizer
+                module.requires_grad_(name == network)
+            value = descend(optimizers[network], loss())
+            model.requires_grad_(True)
+            return value
+
+        return lambda x: model.adversarial_step(x, minimize)
+    optimizer = model.configure_optimizers()["optimizer"]
+    return lambda x: descend(optimizer, model.training_loss(model.loss_terms(x, model.iwae_k)))
+
+
+def measure_raw(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    images = datamodule.splits["train"].images.to(device)  # resident on the device, like the framework's batches
+    order, size = torch.randperm(len(images), device=device), cfg.data.batch_size
+    batches = (datamodule.transform(images[order[i * size % (len(images) - size) :][:size]]) for i in itertools.count())
+    return images_per_second(plain_step(instantiate(cfg.model).to(device)), batches, device, warmup, steps)
+
+
+def measure_classic(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
+    data = cfg.data
+    pipeline = [transforms.Resize(data.image_size)] if data.image_size != 28 else []
+    pipeline.append(transforms.ToTensor())
+    if data.pixel_range == "symmetric":
+        pipeline.append(transforms.Normalize((0.5,), (0.5,)))
+    with tempfile.TemporaryDirectory() as root:  # torchvision's layout: <root>/MNIST/raw
+        (Path(root) / "MNIST").mkdir()
+        (Path(root) / "MNIST" / "raw").symlink_to(raw_dir(data.data_dir, data.dataset).resolve())
+        dataset = datasets.MNIST(root, train=True, transform=transforms.Compose(pipeline))
+        workers = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
+        loader = torch.utils.data.DataLoader(dataset, batch_size=data.batch_size, shuffle=True, **workers)
+        batches = (x.to(device) for x, _ in itertools.chain.from_iterable(itertools.repeat(loader)))
+        return images_per_second(plain_step(instantiate(cfg.model).to(device)), batches, device, warmup, steps)
+
+
+class StepTimer(L.Callback):
+    """Times training batches ``warmup`` to ``warmup + steps - 1``, the device synchronized."""
+
+    def __init__(self, warmup: int, steps: int) -> None:
+        self.warmup, self.last, self.started, self.seconds = warmup, warmup + steps - 1, 0.0, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if batch_idx == self.warmup:
+            synchronize(pl_module.device)
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == self.last:
+            synchronize(pl_module.device)
+            self.seconds = time.perf_counter() - self.started
+
+
+def measure_framework(model_name: str, device: torch.device, steps: int, warmup: int, overrides: Sequence[str]):
+    timer = f"+callbacks.step_timer={{_target_:{__name__}.StepTimer,warmup:{warmup},steps:{steps}}}"
+    epoch = ["test=false", "trainer.max_epochs=1", f"trainer.limit_train_batches={warmup + steps}"]
+    quiet = ["trainer.limit_val_batches=0", "trainer.enable_model_summary=false"]
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
+        cfg = training_config(model_name, device, [f"paths.output_dir={out}", *epoch, *quiet, timer, *overrides])
+        trainer = train(cfg)[1]["trainer"]
+    timer = next(callback for callback in trainer.callbacks if isinstance(callback, StepTimer))
+    if timer.seconds is None:
+        raise RuntimeError(f"an epoch is shorter than {warmup} + {steps} batches: time fewer steps")
+    return steps * cfg.data.batch_size / timer.seconds
+
+
+def flops_per_image(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
+    """FLOPs of one training step per image (matmuls and convolutions, forward and backward)."""
+    x = instantiate(cfg.data).transform(torch.randint(0, 256, (cfg.data.batch_size, 28, 28), dtype=torch.uint8))
+    step = plain_step(instantiate(cfg.model).to(device))
+    with FlopCounterMode(display=False) as counter:
+        step(x.to(device))
+    return counter.get_total_flops() / len(x)
+
+
+def measure_iwae(cfg: DictConfig, device: torch.device, images: int, warmup: int) -> float:
+    model = instantiate(cfg.model).to(device).eval()
+    x = torch.rand(images, 1, cfg.data.image_size, cfg.data.image_size, device=device).bernoulli()
+    iwae = functools.partial(dataset_iwae_nll, model=model, k=IWAE_K, batch_size=min(images, 20))
+    return images_per_second(iwae, [x], device, warmup=0, steps=1)
+
+
+def measure(what: str, device: str, model: str = "vae", steps: int = 0, warmup: int = 0, overrides=()) -> dict:
+    """``what``: matmul, framework, raw, classic, flops or iwae (``steps``: its number of images)."""
+    torch.manual_seed(0)
+    on = pick_device(device)
+    if what == "matmul":
+        rate = matmul_gflops(on)
+    elif what == "framework":
+        rate = measure_framework(model, on, steps, warmup, overrides)
+    else:
+        by_name = {"raw": measure_raw, "classic": measure_classic, "flops": flops_per_image, "iwae": measure_iwae}
+        rate = by_name[what](training_config(model, on, overrides), on, steps, warmup)
+    if on.type == "cuda":
+        return {"rate": rate, "peak_memory_mb": torch.cuda.max_memory_allocated(on) / 2**20}
+    return {"rate": rate, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver: each measurement in a fresh process (its own peak memory), repeated in interleaved order
+# (so a noisy machine slows all variants alike), medians reported.
 
 
 @contextmanager
@@ -513,88 +238,206 @@ def busy_process() -> Iterator[None]:
         process.wait()
 
 
-def measure_threads(repeats: int, steps: dict, warmup: dict) -> dict:
-    """CPU images/s per thread setting (median of interleaved repeats), alone and beside a busy process."""
+def run_child(spec: dict, env: dict[str, str] | None = None, busy: bool = False) -> dict:
+    """``measure(**spec)`` in a fresh process with environment ``env``, beside a busy one with ``busy``."""
+    command = [sys.executable, __file__, "--measure", json.dumps(spec)]
+    with busy_process() if busy else nullcontext():
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{spec['what']} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def interleaved(jobs_of: Callable[[dict], dict[str, dict]], plan: dict, device: torch.device, repeats: int) -> dict:
+    """Per model, median images/s of each job (``run_child``'s arguments); all jobs run in turn, ``repeats`` times."""
     results: dict = {}
-    for model_name in ("vae", "dcgan"):
-        runs: dict[str, dict[str, list[float]]] = {name: {load: [] for load in LOADS} for name in THREAD_SETTINGS}
-        for repeat in range(repeats):
-            for load in LOADS:
-                for name, (threads, policy) in THREAD_SETTINGS.items():
-                    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-                    env.update({"OMP_WAIT_POLICY": policy} if policy else {})
-                    with busy_process() if load == "busy" else nullcontext():
-                        rate = run_child(
-                            f"{model_name}.framework",
-                            "cpu",
-                            steps[model_name],
-                            warmup[model_name],
-                            overrides=[f"speed.num_threads={threads}"],
-                            env=env,
-                        )["rate"]
-                    runs[name][load].append(rate)
-                    print(f"{model_name} {name} {load} #{repeat + 1}: {rate:.0f} images/s", file=sys.stderr)
+    for model_name, (steps, warmup) in plan.items():
+        jobs = jobs_of({"device": str(device), "model": model_name, "steps": steps, "warmup": warmup})
+        runs: dict[str, list[dict]] = {name: [] for name in jobs}
+        for repeat, (name, job) in itertools.product(range(repeats), jobs.items()):
+            runs[name].append(run_child(**job))
+            print(f"{model_name} {name} #{repeat + 1}: {runs[name][-1]['rate']:.0f} images/s", file=sys.stderr)
         results[model_name] = {
             name: {
-                **{f"{load}_images_per_s": statistics.median(values[load]) for load in LOADS},
-                **{f"all_{load}_images_per_s": [round(v, 1) for v in values[load]] for load in LOADS},
+                "images_per_s": statistics.median(run["rate"] for run in values),
+                "all_images_per_s": [round(run["rate"], 1) for run in values],
+                "peak_memory_mb": max(run["peak_memory_mb"] for run in values),
             }
             for name, values in runs.items()
         }
     return results
 
 
-def print_header(header: str) -> None:
-    """A table's column names, underlined."""
-    print(header)
-    print("-" * len(header))
-
-
-def print_threads(results: dict) -> None:
-    print(f"\nCPU, {os.cpu_count()} cores; batch {results['batch_size']}; framework path, median images/s")
-    print_header(f"{'model':<7}{'threads':<20}{'alone':>9}{'busy':>9}{'busy/alone':>12}")
-    for model_name, settings in results["threads"].items():
-        for name, entry in settings.items():
-            alone, busy = entry["alone_images_per_s"], entry["busy_images_per_s"]
-            print(f"{model_name:<7}{name:<20}{alone:>9.0f}{busy:>9.0f}{busy / alone:>11.2f}x")
-
-
-def print_speed_options(results: dict) -> None:
-    print(f"\nDevice: {results['device']}; batch {results['batch_size']}; framework path, median images/s")
-    print_header(f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides")
-    for model_name, options in results["speed_options"].items():
-        for name, entry in options.items():
-            print(
-                f"{model_name:<7}{name:<16}{entry['images_per_s']:>10.0f}{entry['speedup_over_fp32_eager']:>9.2f}x"
-                f"  {' '.join(entry['overrides'])}"
-            )
-
-
-def print_table(results: dict) -> None:
-    print(
-        f"\nDevice: {results['device']}; float32 matmul rate {results['matmul_gflops']:.0f} GFLOP/s; "
-        f"batch {results['batch_size']}"
+def compare_paths(device: torch.device, plan: dict, repeats: int, iwae_images: int) -> dict:
+    """The three paths per model, as fractions of the matmul rate, and the IWAE evaluation rate."""
+    # The best of three: the machine's limit, less disturbed by other load than a median.
+    matmul = max(run_child({"what": "matmul", "device": str(device)})["rate"] for _ in range(3))
+    results = interleaved(
+        lambda spec: {path: {"spec": {**spec, "what": path}} for path in PATHS}, plan, device, repeats
     )
-    print_header(f"{'model':<7}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}")
-    for model_name in ("vae", "dcgan"):
+    for model_name, entry in results.items():
+        flops = run_child({"what": "flops", "device": str(device), "model": model_name})["rate"]
+        for path in PATHS:
+            rate = entry[path]["images_per_s"]
+            gflops = rate * flops / 1e9
+            entry[path].update(
+                gflops=gflops, fraction_of_matmul_rate=gflops / matmul, seconds_per_60k_epoch=60000 / rate
+            )
+        entry.update(
+            image_size=training_config(model_name, device).data.image_size,
+            flops_per_image=flops,
+            steps_per_measurement=plan[model_name][0],
+            repeats=repeats,
+            framework_over_raw=entry["framework"]["images_per_s"] / entry["raw"]["images_per_s"],
+            framework_over_classic=entry["framework"]["images_per_s"] / entry["classic"]["images_per_s"],
+        )
+    iwae = run_child({"what": "iwae", "device": str(device), "steps": iwae_images})
+    results["iwae"] = {"k": IWAE_K, "images": iwae_images, "images_per_s": iwae.pop("rate"), **iwae}
+    return {"matmul_gflops": matmul, **results}
+
+
+def speed_options(model_name: str, gpu: bool, chosen: Sequence[str]) -> dict[str, list[str]]:
+    """fp32 eager (no override), each chosen option that applies to the model and device, and all of them."""
+    skip = ({"channels_last"} if model_name != "dcgan" else set()) | (set() if gpu else {"cudnn_benchmark"})
+    options = {"fp32 eager": [], **{name: SPEED_OPTIONS[name] for name in chosen if name not in skip}}
+    if len(options) > 2:
+        options["all of these"] = [override for overrides in options.values() for override in overrides]
+    return options
+
+
+def measure_speed_options(device: torch.device, plan: dict, repeats: int, chosen: Sequence[str]) -> dict:
+    """Framework images/s with each speed option, and its speed-up over fp32 eager."""
+
+    def jobs(spec: dict) -> dict[str, dict]:  # the same longer warm-up for all: torch.compile compiles first
+        spec = {**spec, "what": "framework", "warmup": max(spec["warmup"], 10)}
+        options = speed_options(spec["model"], device.type == "cuda", chosen)
+        return {name: {"spec": {**spec, "overrides": overrides}} for name, overrides in options.items()}
+
+    results = interleaved(jobs, plan, device, repeats)
+    for model_name, runs in results.items():
+        for name, overrides in speed_options(model_name, device.type == "cuda", chosen).items():
+            speedup = runs[name]["images_per_s"] / runs["fp32 eager"]["images_per_s"]
+            runs[name].update(overrides=overrides, speedup_over_fp32_eager=speedup)
+    return results
+
+
+def thread_jobs(spec: dict) -> dict[str, dict]:
+    """Each thread setting on the CPU, alone and beside a busy process."""
+    jobs = {}
+    for (name, (threads, policy)), load in itertools.product(THREAD_SETTINGS.items(), LOADS):
+        env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+        env.update({"OMP_WAIT_POLICY": policy} if policy else {})
+        job_spec = {**spec, "what": "framework", "device": "cpu", "overrides": [f"speed.num_threads={threads}"]}
+        jobs[f"{name}, {load}"] = {"spec": job_spec, "env": env, "busy": load == "busy"}
+    return jobs
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables
+
+
+def print_table(title: str, header: str, rows: Iterable[str]) -> None:
+    """A title, the column names underlined, and the rows."""
+    print("\n".join([f"\n{title}", header, "-" * len(header), *rows]))
+
+
+def print_comparison(results: dict) -> None:
+    rows = []
+    for model_name in MODELS:
         entry = results[model_name]
-        for path in ("framework", "raw", "classic"):
+        for path in PATHS:
             p = entry[path]
-            print(
-                f"{model_name + str(entry['image_size']):<7}{path:<11}{p['images_per_s']:>10.0f}"
+            rows.append(
+                f"{model_name + str(entry['image_size']):<9}{path:<11}{p['images_per_s']:>10.0f}"
                 f"{p['seconds_per_60k_epoch']:>8.1f}{p['gflops']:>9.1f}{p['fraction_of_matmul_rate']:>10.0%}"
                 f"{p['peak_memory_mb']:>9.0f}"
             )
-        print(
-            f"{'':<7}framework/raw {entry['framework_over_raw']:.2f}x, framework/classic "
+        rows.append(
+            f"{'':<9}framework/raw {entry['framework_over_raw']:.2f}x, framework/classic "
             f"{entry['framework_over_classic']:.2f}x; {entry['flops_per_image'] / 1e6:.1f} MFLOP per image "
             "per training step (forward + backward)"
         )
     iwae = results["iwae"]
-    print(
+    rows.append(
         f"IWAE evaluation, k={iwae['k']}: {iwae['images_per_s']:.1f} test images/s "
         f"(10,000 images: {10000 / iwae['images_per_s'] / 60:.1f} min)"
     )
+    matmul = f"float32 matmul rate {results['matmul_gflops']:.0f} GFLOP/s"
+    header = f"{'model':<9}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}"
+    print_table(f"Device: {results['device']}; {matmul}; batch {results['batch_size']}", header, rows)
+
+
+def print_speed_options(results: dict) -> None:
+    rows = [
+        f"{model_name:<7}{name:<16}{entry['images_per_s']:>10.0f}{entry['speedup_over_fp32_eager']:>9.2f}x"
+        f"  {' '.join(entry['overrides'])}"
+        for model_name, options in results["speed_options"].items()
+        for name, entry in options.items()
+    ]
+    title = f"Device: {results['device']}; batch {results['batch_size']}; framework path, median images/s"
+    print_table(title, f"{'model':<7}{'option':<16}{'images/s':>10}{'speed-up':>10}  overrides", rows)
+
+
+def print_threads(results: dict) -> None:
+    rows = []
+    for model_name, name in itertools.product(results["threads"], THREAD_SETTINGS):
+        alone, busy = (results["threads"][model_name][f"{name}, {load}"]["images_per_s"] for load in LOADS)
+        rows.append(f"{model_name:<7}{name:<20}{alone:>9.0f}{busy:>9.0f}{busy / alone:>11.2f}x")
+    title = f"CPU, {os.cpu_count()} cores; batch {results['batch_size']}; framework path, median images/s"
+    print_table(title, f"{'model':<7}{'threads':<20}{'alone':>9}{'busy':>9}{'busy/alone':>12}", rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (about 5 minutes on 2 cores)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--repeats", type=int, help="repeats per path (median reported)")
+    parser.add_argument(
+        "--speed-options", action="store_true", help="instead: the framework path with each speed option"
+    )
+    parser.add_argument(
+        "--options",
+        nargs="+",
+        choices=sorted(SPEED_OPTIONS),
+        default=sorted(SPEED_OPTIONS),
+        help="with --speed-options: which options to time (default: all that apply to the device)",
+    )
+    parser.add_argument("--threads", action="store_true", help="instead: the framework path with 1 and 2 CPU threads")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # in a child process: measure(**json.loads(...))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(**json.loads(args.measure))))
+        return 0
+    device = pick_device("cpu" if args.threads else args.device)
+    gpu = device.type == "cuda"
+    repeats = args.repeats or (3 if args.quick else 5)
+    # Timed and warm-up batches per model, together within one epoch (429 full batches of 128).
+    plan = {"vae": (150 if args.quick else 400, 20), "dcgan": (300, 20) if gpu else (15 if args.quick else 60, 3)}
+    results: dict = {
+        "device": torch.cuda.get_device_name(device) if gpu else f"cpu ({torch.get_num_threads()} threads)",
+        "batch_size": training_config("vae", device).data.batch_size,
+    }
+    if args.threads:
+        results["threads"] = interleaved(thread_jobs, plan, device, repeats)
+        print_threads(results)
+    elif args.speed_options:
+        results["speed_options"] = measure_speed_options(device, plan, repeats, args.options)
+        print_speed_options(results)
+    else:
+        results.update(compare_paths(device, plan, repeats, iwae_images=100 if gpu else (8 if args.quick else 40)))
+        print_comparison(results)
+    if args.json:
+        write_json(args.json, results)
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 A GAN here is a generator (z ~ N(0, I) -> images in [-1, 1]) and a discriminator (images -> one logit
 each). Subclasses build the two networks (convolutional in ``dcgan.py``, fully connected in
 ``gan_mlp.py``); this module trains them, one discriminator step then one generator step per batch
-(Lightning manual optimization), each with its own optimizer built from the same partial optimizer and,
-when one is configured, its own learning-rate schedule (stepped here after every epoch, as manual
-optimization leaves that to the model).
+(``adversarial_step``, run by Lightning's manual optimization or by a plain loop), each with its own
+optimizer built from the same partial optimizer and, when one is configured, its own learning-rate
+schedule (stepped here after every epoch, as manual optimization leaves that to the model).
 
 Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow et al. 2014):
 
@@ -19,7 +19,7 @@ Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
@@ -34,6 +34,8 @@ from genmodels.validation import ConfigError, require_positive_int
 NETWORK_ORDER = ("discriminator", "generator")
 SMOOTH_REAL_RANGE = (0.7, 1.2)
 FLIPPED_REAL_RANGE = (0.0, 0.3)
+# One optimizer step of the named network on the loss the callable computes; returns that loss.
+Minimize = Callable[[str, Callable[[], torch.Tensor]], torch.Tensor]
 
 
 def real_labels(
@@ -120,45 +122,48 @@ class GAN(L.LightningModule):
     def sample_noise(self, count: int) -> torch.Tensor:
         return torch.randn(count, self.latent_dim, device=self.device)
 
-    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        """One discriminator step, then one generator step; returns both losses (detached, for callbacks)."""
-        x, _ = batch
-        batch_size = len(x)
-        opt_d, opt_g = self.optimizers()
-        # Generated before the toggles, so the graph reaches the generator for its own step below.
-        fake = self.generator(self.sample_noise(batch_size))
+    def adversarial_step(self, x: torch.Tensor, minimize: Minimize) -> dict[str, torch.Tensor]:
+        """One discriminator step, then one generator step against the updated discriminator, on real images x.
 
+        ``minimize(network, loss)`` takes one step of that network's optimizer on ``loss()`` (computed inside,
+        with only that network trainable) and returns the loss: Lightning's manual optimization in
+        ``training_step``, or a plain PyTorch loop. Returns both losses, mean D(x) and mean D(G(z)), detached.
+        """
+        batch_size = len(x)
+        # Generated outside the steps, so the graph reaches the generator for its own step below.
+        fake = self.generator(self.sample_noise(batch_size))
         # Discriminator: real images against (soft) real labels, fakes against 0.
-        self.toggle_optimizer(opt_d)
-        real_logits = self.discriminator(x)
-        fake_logits = self.discriminator(fake.detach())
+        real_logits, fake_logits = self.discriminator(x), self.discriminator(fake.detach())
         targets = real_labels(
             batch_size, self.label_smoothing, self.label_flip_prob, device=x.device, real_range=self.real_label_range
         )
-        d_loss = discriminator_loss(real_logits, fake_logits, targets).mean()
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
-        self.untoggle_optimizer(opt_d)
-
-        # Generator: against the just-updated discriminator.
-        self.toggle_optimizer(opt_g)
-        g_loss = generator_loss(self.discriminator(fake), self.non_saturating).mean()
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
-
-        metrics = {
+        d_loss = minimize("discriminator", lambda: discriminator_loss(real_logits, fake_logits, targets).mean())
+        g_loss = minimize("generator", lambda: generator_loss(self.discriminator(fake), self.non_saturating).mean())
+        return {
             "d_loss": d_loss.detach(),
             "g_loss": g_loss.detach(),
             "d_real": torch.sigmoid(real_logits.detach()).mean(),
             "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
         }
-        self.epoch_means.update(metrics, weight=batch_size)
+
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The adversarial step under Lightning; returns both losses (detached, for callbacks)."""
+        x, _ = batch
+        metrics = self.adversarial_step(x, self._manual_step)
+        self.epoch_means.update(metrics, weight=len(x))
         if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
-            self.log_dict({f"train_step/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=batch_size)
+            self.log_dict({f"train_step/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=len(x))
         return {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
+
+    def _manual_step(self, network: str, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """One step of ``network``'s optimizer on ``loss()`` with Lightning's manual optimization."""
+        optimizer = self.optimizers()[NETWORK_ORDER.index(network)]
+        with self.toggled_optimizer(optimizer):  # only this network's parameters get gradients
+            value = loss()
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(value)
+            optimizer.step()
+        return value
 
     def on_train_epoch_start(self) -> None:
         self.log_dict(learning_rates(dict(zip(NETWORK_ORDER, self.trainer.optimizers))))
