@@ -7,8 +7,10 @@ noise each process draws in it (``EpochSeeding``).
 
 from __future__ import annotations
 
-SEED_STRIDE = 1_000_003  # a prime larger than any epoch count: runs with neighbouring seeds share no stream
-RANK_STRIDE = 7919  # a prime: the processes of a DDP run draw different noise
+# Epoch e of a run seeded s draws from s * SEED_STRIDE + e (+ rank * RANK_STRIDE in process ``rank`` of a DDP run):
+# runs with neighbouring seeds, and the processes of one run, draw different numbers.
+SEED_STRIDE = 1_000_003
+RANK_STRIDE = 7919
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
