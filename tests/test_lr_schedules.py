@@ -92,7 +92,6 @@ def test_a_short_run_changes_and_logs_the_learning_rate(train_config, model, sch
             "figures.sample_epochs=[1]",
             "test=false",
             "callbacks=none",
-            *(["~callbacks.sample_quality"] if model == "dcgan" else []),  # not what this test is about
             "~logger",
         ]
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from omegaconf import DictConfig
 
@@ -14,6 +16,20 @@ def require_positive_int(key: str, value: object) -> None:
     """Raise ``ConfigError`` unless ``value`` is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key} must be a positive integer (1, 2, ...), got {value!r}")
+
+
+def require_positive_ints(key: str, values: Iterable[object]) -> list[int]:
+    """``values`` as a list, or ``ConfigError`` unless it is a non-empty list of integers >= 1 (layer widths)."""
+    values = list(values)
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        raise ConfigError(f"{key} must be a non-empty list of positive integers, got {values}")
+    return values
+
+
+def require_probability(key: str, value: float) -> None:
+    """Raise ``ConfigError`` unless ``value`` is in [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be in [0, 1], got {value!r}")
 
 
 def validate_train_config(cfg: DictConfig) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import matplotlib.pyplot as plt
 import torch
 
-from genmodels.images import image_grid, log_image, save_grid
+from genmodels.images import image_grid, log_figure, log_image, save_figure, save_grid
 from genmodels.models.base import GeneratesImages, require
 
 LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.reconstructions) or callbacks=none"
@@ -16,7 +17,7 @@ LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.r
 class FigureCallback(L.Callback):
     """A callback that draws pictures with a model offering ``capability`` (a protocol of ``models.base``).
 
-    A model without it stops the run when it starts. Pictures are written as PNGs under ``output_dir``
+    A model without it stops the run when it starts. Pictures and figures are written as PNGs under ``output_dir``
     and added to TensorBoard under ``figures/``. Only global rank zero draws.
     """
 
@@ -34,6 +35,11 @@ class FigureCallback(L.Callback):
         grid = image_grid(images, nrow=nrow)
         log_image(trainer, f"figures/{name}", grid)
         return save_grid(grid, self.output_dir / f"{name}.png")
+
+    def publish_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
+        """Save a matplotlib figure as ``<output_dir>/<name>.png`` (closing it) and log it to TensorBoard."""
+        log_figure(trainer, f"figures/{name}", figure)
+        return save_figure(figure, self.output_dir / f"{name}.png")
 
 
 def fixed_noise(count: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import norm
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
-from genmodels.images import image_grid, log_figure, save_figure
+from genmodels.images import image_grid
 from genmodels.models.base import EncodesImages
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,7 @@ class LatentScatter(FigureCallback):
         points = axis.scatter(means[:, 0], means[:, 1], c=labels.cpu(), cmap="tab10", s=3, alpha=0.7)
         figure.colorbar(points, ax=axis, ticks=range(10), label="class")
         axis.set(xlabel="$z_1$", ylabel="$z_2$", title="Posterior means of test images")
-        log_figure(trainer, "figures/latent_scatter", figure)
-        save_figure(figure, self.output_dir / "latent_scatter.png")
+        self.publish_figure(trainer, "latent_scatter", figure)
 
 
 class LatentInterpolation(FigureCallback):
@@ -115,5 +114,4 @@ class LatentInterpolation(FigureCallback):
             axis.set_title(f"{label} interpolation")
             axis.axis("off")
         figure.tight_layout()
-        log_figure(trainer, "figures/interpolation", figure)
-        save_figure(figure, self.output_dir / "interpolation.png")
+        self.publish_figure(trainer, "interpolation", figure)

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
-from genmodels.images import log_figure, panels_figure, save_figure
+from genmodels.images import panels_figure
 from genmodels.models.base import ReconstructsImages
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,7 @@ class SampleGrid(FigureCallback):
             panels = {f"epoch {epoch}": self._path(epoch, variant) for epoch in [*self.epochs, last]}
             panels = {label: path for label, path in panels.items() if path.exists()}
             figure = panels_figure(panels, title=f"Samples from fixed noise ({variant})")
-            log_figure(trainer, f"figures/samples_by_epoch_{variant}", figure)
-            save_figure(figure, self.output_dir / f"samples_by_epoch_{variant}.png")
+            self.publish_figure(trainer, f"samples_by_epoch_{variant}", figure)
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         """Draw the fixed-noise samples of this epoch (means, and Bernoulli draws if asked)."""

@@ -8,6 +8,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from genmodels.seeds import epoch_seed
+
 TEST_STREAM = -1  # the stream of the test loop, apart from every training epoch's
 
 
@@ -31,7 +33,7 @@ class EpochSeeding(L.Callback):
         self._reseed(TEST_STREAM, trainer.global_rank)
 
     def _reseed(self, stream: int, rank: int) -> None:
-        stream_seed = (self.seed * 1_000_003 + stream + rank * 7919) % (2**32)
+        stream_seed = epoch_seed(self.seed, stream, rank) % 2**32  # numpy takes seeds below 2**32
         torch.manual_seed(stream_seed)
         np.random.seed(stream_seed)
         random.seed(stream_seed)

@@ -25,11 +25,12 @@ from genmodels.data.provision import (
     ensure_dataset,
     raw_dir,
 )
+from genmodels.seeds import epoch_seed
 from genmodels.validation import ConfigError
 
 PixelRange = Literal["unit", "symmetric"]
 Binarize = Literal["none", "dynamic", "static"]
-SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+SERVED_IMAGE_SIZES = (28, 32, 64)  # the sides batches can have: MNIST's own 28, or resized
 
 
 class TensorImages(Dataset):
@@ -65,7 +66,7 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         return iter(torch.randperm(self.length, generator=generator).tolist())
 
     def __len__(self) -> int:
@@ -115,7 +116,7 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         _check_choice("data.pixel_range", pixel_range, ("unit", "symmetric"))
         _check_choice("data.binarize", binarize, ("none", "dynamic", "static"))
-        _check_choice("data.image_size", image_size, SUPPORTED_IMAGE_SIZES)
+        _check_choice("data.image_size", image_size, SERVED_IMAGE_SIZES)
         for key, value in (("data.batch_size", batch_size), ("data.eval_batch_size", eval_batch_size)):
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> torch.Tensor:
     if len(raw) < header_size:
         raise IDXFormatError(f"{source}: truncated header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_size + _product(shape)
+    expected = header_size + math.prod(shape)
     if len(raw) != expected:
         raise IDXFormatError(
             f"{source}: {len(raw)} bytes, but its header {shape} implies {expected} (truncated or padded file)"
@@ -40,10 +41,3 @@ def read_idx(path: Path) -> torch.Tensor:
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     return parse_idx(raw, source=str(path))
-
-
-def _product(shape: tuple[int, ...]) -> int:
-    size = 1
-    for dim in shape:
-        size *= dim
-    return size

@@ -20,7 +20,7 @@ from genmodels.models.gan import GAN
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
 from genmodels.validation import ConfigError, require_positive_int
 
-SUPPORTED_IMAGE_SIZES = (32, 64)
+DCGAN_IMAGE_SIZES = (32, 64)  # the sides its convolution stacks are built for: 4x4 doubled 3 or 4 times
 
 
 def init_weights(module: nn.Module) -> None:
@@ -36,9 +36,9 @@ def init_weights(module: nn.Module) -> None:
 
 def num_stages(image_size: int) -> int:
     """Number of 2x up-/down-sampling stages between 4x4 and ``image_size`` (3 for 32, 4 for 64)."""
-    if image_size not in SUPPORTED_IMAGE_SIZES:
+    if image_size not in DCGAN_IMAGE_SIZES:
         raise ConfigError(
-            f"data.image_size must be one of {list(SUPPORTED_IMAGE_SIZES)} for model=dcgan, got {image_size!r}"
+            f"data.image_size must be one of {list(DCGAN_IMAGE_SIZES)} for model=dcgan, got {image_size!r}"
         )
     return int(math.log2(image_size // 4))
 

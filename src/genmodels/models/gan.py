@@ -28,7 +28,7 @@ from torch import nn
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-from genmodels.validation import ConfigError, require_positive_int
+from genmodels.validation import ConfigError, require_positive_int, require_probability
 
 # The networks in the order of their optimizers (``training_step`` unpacks them so).
 NETWORK_ORDER = ("discriminator", "generator")
@@ -53,8 +53,7 @@ def real_labels(
     and are off with it). Draws come from ``generator`` (on its own device) when given, so they can
     be reproduced; the result is placed on ``device``.
     """
-    if not 0.0 <= flip_prob <= 1.0:
-        raise ConfigError(f"model.label_flip_prob must be in [0, 1], got {flip_prob!r}")
+    require_probability("model.label_flip_prob", flip_prob)
     draw_device = generator.device if generator is not None else device
     if not smoothing:
         return torch.ones(batch_size, device=device)
@@ -104,8 +103,7 @@ class GAN(L.LightningModule):
             raise ConfigError(
                 f"model.real_label_range must be [low, high] with 0 <= low <= high, got {real_label_range!r}"
             )
-        if not 0.0 <= label_flip_prob <= 1.0:
-            raise ConfigError(f"model.label_flip_prob must be in [0, 1], got {label_flip_prob!r}")
+        require_probability("model.label_flip_prob", label_flip_prob)
         self.automatic_optimization = False
         self.latent_dim = latent_dim
         self.non_saturating, self.label_smoothing = non_saturating, label_smoothing

@@ -15,14 +15,7 @@ from torch import nn
 
 from genmodels.models.gan import GAN
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
-from genmodels.validation import ConfigError, require_positive_int
-
-
-def _positive_ints(key: str, values: Sequence[int]) -> list[int]:
-    values = list(values)
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
-        raise ConfigError(f"{key} must be a non-empty list of positive integers, got {values}")
-    return values
+from genmodels.validation import require_positive_int, require_positive_ints
 
 
 class MLPGenerator(nn.Module):
@@ -88,8 +81,8 @@ class MLPGAN(GAN):
             latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler, real_label_range
         )
         require_positive_int("data.image_size", image_size)
-        generator_dims = _positive_ints("model.generator_dims", generator_dims)
-        discriminator_dims = _positive_ints("model.discriminator_dims", discriminator_dims)
+        generator_dims = require_positive_ints("model.generator_dims", generator_dims)
+        discriminator_dims = require_positive_ints("model.discriminator_dims", discriminator_dims)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.image_size = image_size
         self.generator = MLPGenerator(latent_dim, generator_dims, image_size)

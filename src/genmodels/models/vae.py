@@ -20,7 +20,7 @@ from genmodels.metrics.likelihood import importance_weights, iwae_bound
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-from genmodels.validation import ConfigError, require_positive_int
+from genmodels.validation import ConfigError, require_positive_int, require_positive_ints
 
 STAGES = ("train", "val", "test")
 
@@ -95,9 +95,7 @@ class VAE(L.LightningModule):
     ) -> None:
         super().__init__()
         require_positive_int("latent", latent_dim)
-        hidden_dims = list(hidden_dims)
-        if not hidden_dims or any(not isinstance(h, int) or h <= 0 for h in hidden_dims):
-            raise ConfigError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
+        hidden_dims = require_positive_ints("model.hidden_dims", hidden_dims)
         if beta < 0:
             raise ConfigError(f"model.beta must be >= 0, got {beta}")
         require_positive_int("model.iwae_k", iwae_k)
