@@ -1,20 +1,17 @@
-"""Shared fixtures: the real MNIST folder, composed training configs, and a CLI runner."""
+"""Shared fixtures: the real MNIST folder, composed training configs, and a command-line runner."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs"
+from tests import helpers
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # two workers on two cores: no oversubscription
@@ -25,29 +22,9 @@ def mnist_dir() -> Path:
     """The data folder holding the real MNIST files (fetched once if missing)."""
     from genmodels.data import ensure_dataset
 
-    data_dir = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
-    ensure_dataset("mnist", data_dir)
-    return data_dir
-
-
-def compose_train(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
-    """The real training config with overrides, writing into ``output_dir``, shrunk for CPU tests."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[
-                f"paths.data_dir={data_dir}",
-                f"paths.output_dir={output_dir}",
-                "trainer.accelerator=cpu",
-                "trainer.enable_progress_bar=false",
-                "trainer.enable_model_summary=false",
-                *overrides,
-            ],
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
+    folder = helpers.data_dir()
+    ensure_dataset("mnist", folder)
+    return folder
 
 
 @pytest.fixture
@@ -55,45 +32,51 @@ def train_config(tmp_path: Path, mnist_dir: Path):
     """A factory: ``train_config([...overrides])`` -> composed config writing into a fresh tmp folder."""
 
     def make(overrides: list[str] | None = None) -> DictConfig:
-        return compose_train(overrides or [], tmp_path / "run", mnist_dir)
+        return helpers.compose_train(overrides or [], tmp_path / "run", mnist_dir)
 
     return make
 
 
-def cli_command(module: str, *args: str, prelude: str = "") -> list[str]:
-    """``python -m <module> <args>``; with ``prelude``, that code runs first, then the module as ``__main__``."""
-    if not prelude:
-        return [sys.executable, "-m", module, *args]
-    launch = [
-        "import runpy, sys",
-        f"sys.argv = [{module!r}, *{list(args)!r}]",
-        f"runpy.run_module({module!r}, run_name='__main__')",
-    ]
-    return [sys.executable, "-c", "\n".join([prelude, *launch])]
+@pytest.fixture(scope="session")
+def run_cli(mnist_dir: Path):
+    """``run_cli(module, *args, check=True, timeout=300, prelude="")``: ``helpers.run_cli`` on the real MNIST."""
+    return functools.partial(helpers.run_cli, data=mnist_dir)
 
 
 @pytest.fixture
-def run_cli(mnist_dir: Path):
-    """Run ``python -m <module> <args>`` as a user would; returns the completed process."""
+def start_cli(mnist_dir: Path):
+    """``start_cli(module, *args, prelude="", separate_stderr=False)``: ``helpers.start_cli`` on the real MNIST;
+    a process still running when the test ends (e.g. after a failed assertion) is killed."""
+    processes: list[subprocess.Popen] = []
 
-    def run(
-        module: str, *args: str, check: bool = True, timeout: float = 300, prelude: str = ""
-    ) -> subprocess.CompletedProcess:
-        """``prelude``: Python code run first in the same process (e.g. a patch standing for a condition)."""
-        env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
-        result = subprocess.run(
-            cli_command(module, *args, prelude=prelude),
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{module} {args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-            )
-        return result
+    def start(module: str, *args: str, **options) -> subprocess.Popen:
+        processes.append(helpers.start_cli(module, *args, data=mnist_dir, **options))
+        return processes[-1]
 
-    return run
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+@pytest.fixture(scope="session")
+def cli_vae_run(tmp_path_factory, run_cli) -> Path:
+    """A one-batch VAE run (latent 2) made by the training command, with its ``.hydra`` config and checkpoint.
+
+    Shared by several test modules: a test may evaluate it or resume it when finished, but must not change it.
+    """
+    run_dir = tmp_path_factory.mktemp("cli_vae_run")
+    run_cli("genmodels.train", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={run_dir}")
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def cli_sweep(tmp_path_factory, run_cli) -> Path:
+    """A sweep of two one-batch VAE runs (latent 2 and 5, jobs ``0`` and ``1``) made by the training command.
+
+    Shared by several test modules: a test may evaluate or compare its jobs, but must not change them; copy it first.
+    """
+    sweep = tmp_path_factory.mktemp("cli_sweep")
+    run_cli("genmodels.train", "-m", "latent=2,5", "trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={sweep}")
+    return sweep

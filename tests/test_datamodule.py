@@ -5,7 +5,7 @@ import torch
 
 from genmodels.data import MNISTDataModule, provision
 from genmodels.data.provision import DatasetSpec
-from tests.test_idx import idx_bytes
+from tests.helpers import idx_bytes
 
 
 @pytest.fixture

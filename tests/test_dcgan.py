@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -17,9 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from genmodels.models.dcgan import DCGAN, Discriminator, Generator, init_weights
 from genmodels.models.gan import real_labels
 from genmodels.models.losses import discriminator_loss, generator_loss
-
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
+from genmodels.train import train
 
 
 def tiny_trainer(**kwargs) -> L.Trainer:
@@ -203,10 +198,10 @@ def test_non_finite_losses_stop_training() -> None:
         tiny_trainer(max_epochs=1, callbacks=[FiniteLossGuard()]).fit(model, train_dataloaders=image_loader(images, 8))
 
 
-def test_a_few_steps_on_real_mnist_stay_finite() -> None:
+def test_a_few_steps_on_real_mnist_stay_finite(mnist_dir: Path) -> None:
     from genmodels.data import MNISTDataModule
 
-    datamodule = MNISTDataModule(data_dir=str(DATA_DIR), pixel_range="symmetric", image_size=32)
+    datamodule = MNISTDataModule(data_dir=str(mnist_dir), pixel_range="symmetric", image_size=32)
     images, _ = datamodule.example_batch("train", 96)
     assert images.min() >= -1 and images.max() <= 1 and images.min() < -0.9
     torch.manual_seed(0)
@@ -235,33 +230,23 @@ def test_generate_is_unit_range_and_keeps_mode() -> None:
     torch.testing.assert_close(DCGAN.to_unit_range(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
 
 
-# ---------------------------------------------------------------- CLI
+# ---------------------------------------------------------------- a run
 
 
-def test_cli_fast_dev_run(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    env = {**os.environ, "GENMODELS_DATA_DIR": str(DATA_DIR)}
-    args = [
-        "model=dcgan",
-        "data.image_size=32",
-        "++trainer.fast_dev_run=true",
-        "trainer.accelerator=cpu",
-        "data.batch_size=16",
-        "model.generator_width=8",
-        "model.discriminator_width=8",
-        f"hydra.run.dir={run_dir}",
-    ]
-    result = subprocess.run(
-        [sys.executable, "-m", "genmodels.train", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+def test_fast_dev_run_draws_the_gan_figures(train_config) -> None:
+    """In this process: the DCGAN's training command runs in the README's test and in test_scale_out."""
+    cfg = train_config(
+        [
+            "model=dcgan",
+            "data.image_size=32",
+            "trainer.fast_dev_run=true",
+            "data.batch_size=16",
+            "model.generator_width=8",
+            "model.discriminator_width=8",
+        ]
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    figures = run_dir / "figures"
+    train(cfg)
+    figures = Path(cfg.paths.output_dir) / "figures"
     assert list((figures / "samples").glob("epoch_*_mean.png"))
     assert (figures / "interpolation.png").stat().st_size > 0
     assert not (figures / "reconstructions.png").exists()  # left out by the model config: no encoder

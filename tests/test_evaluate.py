@@ -3,61 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from genmodels.data.provision import raw_dir
 from genmodels.evaluate import EvaluationError, evaluate, resolve_run
 from genmodels.runs.checkpoints import CheckpointError, run_checkpoint
+from genmodels.train import train
+from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
-# A quick classifier (its own cache file, trained in seconds) keeps the CLI test short.
-QUICK_CLASSIFIER = ["metrics.classifier.epochs=1", "metrics.classifier.train_images=2000"]
 SMALL = ["metrics.iwae_k=50", "metrics.num_test_images=200", "metrics.num_samples=500", "progress=false"]
 
 
-def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GENMODELS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory) -> Path:
-    """A fast_dev_run VAE training run (one batch) in a tmp folder."""
-    if not raw_dir(DATA_DIR, "mnist").is_dir():
-        pytest.skip(f"MNIST is not in {DATA_DIR} (set GENMODELS_DATA_DIR or run `make data`)")
-    run_dir = tmp_path_factory.mktemp("vae_run")
-    result = run_module(
-        "genmodels.train", "trainer.fast_dev_run=true", "trainer.accelerator=cpu", f"hydra.run.dir={run_dir}"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
-
-
-def compose_evaluate(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(config_name="evaluate", overrides=overrides)
-
-
-def test_cli_writes_eval_json_metrics_and_tensorboard(vae_run):
-    result = run_module("genmodels.evaluate", f"run_dir={vae_run}", *SMALL, *QUICK_CLASSIFIER)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_cli_writes_eval_json_metrics_and_tensorboard(run_cli, cli_vae_run):
+    result = run_cli("genmodels.evaluate", f"run_dir={cli_vae_run}", *SMALL, *QUICK_EVAL_CLASSIFIER, timeout=600)
     assert "FID (MNIST classifier)" in result.stdout and "real-vs-real floor" in result.stdout
 
-    report = json.loads((vae_run / "eval.json").read_text())
+    report = json.loads((cli_vae_run / "eval.json").read_text())
     expected_metrics = {
         "test_neg_elbo",
         "test_neg_elbo_sem",
@@ -85,18 +51,18 @@ def test_cli_writes_eval_json_metrics_and_tensorboard(vae_run):
     assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
     assert report["floors"]["fid_classifier"] < metrics["fid_classifier"]  # an untrained VAE is far from data
 
-    merged = json.loads((vae_run / "metrics.json").read_text())
+    merged = json.loads((cli_vae_run / "metrics.json").read_text())
     assert merged["eval"]["test_iwae_nll"] == metrics["test_iwae_nll"]
     assert merged["eval"]["fid_classifier_floor"] == report["floors"]["fid_classifier"]
     assert "metrics" in merged  # the training summary is kept
-    assert list((vae_run / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((cli_vae_run / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_evaluate_function_with_checkpoint_path_only(vae_run):
+def test_evaluate_function_with_checkpoint_path_only(cli_vae_run, mnist_dir):
     cfg = compose_evaluate(
         [
-            f"ckpt_path={vae_run / 'checkpoints' / 'last.ckpt'}",
-            f"data_dir={DATA_DIR}",
+            f"ckpt_path={cli_vae_run / 'checkpoints' / 'last.ckpt'}",
+            f"data_dir={mnist_dir}",
             "metrics.sample_quality=false",
             "metrics.iwae_k=20",
             "metrics.num_test_images=50",
@@ -105,7 +71,7 @@ def test_evaluate_function_with_checkpoint_path_only(vae_run):
         ]
     )
     report = evaluate(cfg)
-    assert Path(report["run_dir"]) == vae_run.resolve()
+    assert Path(report["run_dir"]) == cli_vae_run.resolve()
     assert set(report["floors"]) == set() and "fid_classifier" not in report["metrics"]
     assert report["metrics"]["test_iwae_nll"] <= report["metrics"]["test_neg_elbo"]
     assert report["details"]["likelihood"]["elbo_samples"] == 1
@@ -156,62 +122,46 @@ def test_run_checkpoint_without_a_best_one_names_the_fix(tmp_path):
         run_checkpoint(tmp_path, "first")
 
 
-def test_cli_error_is_one_message_without_traceback(tmp_path):
+def test_cli_error_is_one_message_without_traceback(run_cli, tmp_path):
     missing = tmp_path / "no_such_run"
-    result = run_module("genmodels.evaluate", f"run_dir={missing}")
+    result = run_cli("genmodels.evaluate", f"run_dir={missing}", check=False)
     assert result.returncode == 2
     assert f"run folder {missing} does not exist" in result.stderr and "Fix:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not missing.exists()  # nothing was created there
 
 
-def test_checkpoint_of_another_model_names_both_configs(vae_run, tmp_path):
-    other = tmp_path / "other"
-    result = run_module(
-        "genmodels.train",
-        "latent=3",
-        "trainer.fast_dev_run=true",
-        "trainer.accelerator=cpu",
-        "~logger",
-        f"hydra.run.dir={other}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_checkpoint_of_another_model_names_both_configs(train_config, cli_vae_run, mnist_dir):
+    other = train_config(["latent=3", "trainer.fast_dev_run=true", "callbacks=none", "~logger"])
+    train(other)
     cfg = compose_evaluate(
         [
-            f"run_dir={vae_run}",
-            f"ckpt_path={other / 'checkpoints' / 'last.ckpt'}",
-            f"data_dir={DATA_DIR}",
+            f"run_dir={cli_vae_run}",
+            f"ckpt_path={Path(other.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
+            f"data_dir={mnist_dir}",
             "progress=false",
         ]
     )
     with pytest.raises(EvaluationError) as error:
         evaluate(cfg)
     message = str(error.value)
-    assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 20" in message
+    assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 2" in message
 
 
-def test_a_run_written_before_the_models_package_is_evaluated(vae_run, tmp_path):
+def test_a_run_written_before_the_models_package_is_evaluated(cli_vae_run, mnist_dir, tmp_path):
     old = tmp_path / "old_run"
-    shutil.copytree(vae_run, old)
+    shutil.copytree(cli_vae_run, old)
     config = old / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("genmodels.models.vae.VAE", "genmodels.vae.VAE"))
     assert "_target_: genmodels.vae.VAE" in config.read_text()
     settings = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
-    report = evaluate(compose_evaluate([f"run_dir={old}", f"data_dir={DATA_DIR}", *settings]))
+    report = evaluate(compose_evaluate([f"run_dir={old}", f"data_dir={mnist_dir}", *settings]))
     assert report["model"] == "VAE" and report["metrics"]["test_iwae_nll"] > 0
 
 
-def test_ctrl_c_is_one_line_and_exit_status_130(vae_run):
-    env = {**os.environ, "GENMODELS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
+def test_ctrl_c_is_one_line_and_exit_status_130(start_cli, cli_vae_run):
     long_evaluation = ["metrics.iwae_k=5000", "metrics.sample_quality=false", "progress=false"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genmodels.evaluate", f"run_dir={vae_run}", *long_evaluation],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli("genmodels.evaluate", f"run_dir={cli_vae_run}", *long_evaluation, separate_stderr=True)
     watchdog = threading.Timer(300, process.kill)
     watchdog.start()
     try:
@@ -228,11 +178,11 @@ def test_ctrl_c_is_one_line_and_exit_status_130(vae_run):
     ]
 
 
-def test_a_file_that_is_no_checkpoint_is_one_line(vae_run):
+def test_a_file_that_is_no_checkpoint_is_one_line(run_cli, cli_vae_run):
     not_a_checkpoint = Path("/etc/passwd")
     if not not_a_checkpoint.is_file():
         pytest.skip("needs /etc/passwd")
-    result = run_module("genmodels.evaluate", f"run_dir={vae_run}", f"ckpt_path={not_a_checkpoint}")
+    result = run_cli("genmodels.evaluate", f"run_dir={cli_vae_run}", f"ckpt_path={not_a_checkpoint}", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"genmodels.evaluate: error: {not_a_checkpoint} is not a checkpoint")
     assert (
@@ -240,33 +190,34 @@ def test_a_file_that_is_no_checkpoint_is_one_line(vae_run):
     )
 
 
-def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(vae_run, tmp_path):
+def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(cli_vae_run, tmp_path):
     cfg = compose_evaluate(
-        [f"ckpt_path={vae_run}", "metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20"]
+        [f"ckpt_path={cli_vae_run}", "metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20"]
     )
     report = evaluate(cfg)
-    assert Path(report["run_dir"]) == vae_run.resolve() and report["checkpoint"] == str(
-        vae_run / "checkpoints" / "last.ckpt"
+    assert Path(report["run_dir"]) == cli_vae_run.resolve() and report["checkpoint"] == str(
+        cli_vae_run / "checkpoints" / "last.ckpt"
     )
     with pytest.raises(EvaluationError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
         resolve_run(None, str(tmp_path))
 
 
-def test_an_unwritable_classifier_cache_is_one_line(vae_run, tmp_path):
+def test_an_unwritable_classifier_cache_is_one_line(run_cli, cli_vae_run, mnist_dir, tmp_path):
     sysfs = Path("/sys/kernel")
     if not sysfs.is_dir():
         pytest.skip("needs Linux's /sys")
     data_dir = tmp_path / "data"  # the real MNIST files, and a classifier cache folder nobody can write
     raw_dir(data_dir, "mnist").mkdir(parents=True)
-    for path in raw_dir(DATA_DIR, "mnist").iterdir():
+    for path in raw_dir(mnist_dir, "mnist").iterdir():
         (raw_dir(data_dir, "mnist") / path.name).symlink_to(path)
     (data_dir / "classifiers").symlink_to(sysfs)
-    result = run_module(
+    result = run_cli(
         "genmodels.evaluate",
-        f"run_dir={vae_run}",
+        f"run_dir={cli_vae_run}",
         f"data_dir={data_dir}",
         "metrics.likelihood=false",
-        *QUICK_CLASSIFIER,
+        *QUICK_EVAL_CLASSIFIER,
+        check=False,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"genmodels.evaluate: error: cannot write into {data_dir / 'classifiers'} (")

@@ -1,6 +1,7 @@
 """Report experiments compose and run; the compare command tabulates a real (tiny) sweep."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from omegaconf import OmegaConf
 
 from genmodels import compare
 from genmodels.train import train
-from tests.conftest import CONFIGS
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
@@ -21,31 +22,35 @@ def test_every_report_experiment_is_a_config():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_shortened_experiment_runs_and_draws_its_figures(run_cli, tmp_path, name):
-    shown = run_cli("genmodels.train", f"experiment={name}", "--cfg", "job").stdout
-    assert "max_epochs: 40" in shown if name.startswith("report_") else "max_time:" in shown
+def test_shortened_experiment_runs_and_draws_its_figures(train_config, caplog, name):
+    """In this process: the report's experiments run from the command line in test_report and the README's test."""
+    full = train_config([f"experiment={name}"]).trainer
+    assert full.max_epochs == 40 if name.startswith("report_") else full.max_time is not None
     small = ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"] if "gan" in name else []
-    small += ["classifier.epochs=1", "classifier.train_images=2000"]  # a GAN's sample scores: a classifier in seconds
-    result = run_cli(
-        "genmodels.train",
-        f"experiment={name}",
-        "trainer.max_epochs=3",
-        "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1",
-        "~logger",
-        *small,
-        f"hydra.run.dir={tmp_path}",
+    small += QUICK_CLASSIFIER  # a GAN's sample scores
+    cfg = train_config(
+        [
+            f"experiment={name}",
+            "trainer.max_epochs=3",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "~logger",
+            *small,
+        ]
     )
-    figures = tmp_path / "figures"
-    assert (tmp_path / "metrics.json").exists() and (figures / "interpolation.png").exists()
+    with caplog.at_level(logging.WARNING):
+        train(cfg)
+    run = Path(cfg.paths.output_dir)
+    figures = run / "figures"
+    assert (run / "metrics.json").exists() and (figures / "interpolation.png").exists()
     # The report's epochs beyond the run are dropped with one warning; the first and the last are drawn.
     assert sorted(p.name for p in (figures / "samples").glob("*_mean.png")) == [
         "epoch_001_mean.png",
         "epoch_003_mean.png",
     ]
     assert (figures / "samples_by_epoch_mean.png").exists()
-    assert (result.stdout + result.stderr).count("beyond trainer.max_epochs=3") == 1
+    assert caplog.text.count("beyond trainer.max_epochs=3") == 1
 
 
 def test_the_binarized_benchmark_holds_the_literature_settings(train_config):
@@ -68,37 +73,8 @@ def test_a_run_with_the_iwae_bound_logs_it_as_its_training_loss(train_config):
     assert "val/neg_iwae_bound" not in metrics and "val/neg_elbo" in metrics
 
 
-@pytest.fixture(scope="module")
-def tiny_sweep(tmp_path_factory, mnist_dir):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    sweep = tmp_path_factory.mktemp("sweep")
-    env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genmodels.train",
-            "-m",
-            "latent=2,5",
-            "trainer.fast_dev_run=true",
-            "~logger",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return sweep
-
-
-def test_compare_writes_table_and_plot(tiny_sweep, tmp_path):
-    assert compare.main([str(tiny_sweep), "--out", str(tmp_path)]) == 0
+def test_compare_writes_table_and_plot(cli_sweep, tmp_path):
+    assert compare.main([str(cli_sweep), "--out", str(tmp_path)]) == 0
     table = (tmp_path / "comparison.md").read_text()
     assert "latent=2" in table and "latent=5" in table and "test -ELBO" in table
     rows = (tmp_path / "comparison.csv").read_text().splitlines()
@@ -106,9 +82,9 @@ def test_compare_writes_table_and_plot(tiny_sweep, tmp_path):
     assert (tmp_path / "comparison.png").stat().st_size > 1000
 
 
-def test_compare_names_missing_and_failed_jobs(tiny_sweep, tmp_path):
+def test_compare_names_missing_and_failed_jobs(cli_sweep, tmp_path):
     sweep = tmp_path / "sweep"
-    shutil.copytree(tiny_sweep, sweep)
+    shutil.copytree(cli_sweep, sweep)
     (sweep / "1" / "metrics.json").unlink()
     failed = sweep / "2"
     shutil.copytree(sweep / "0" / ".hydra", failed / ".hydra")

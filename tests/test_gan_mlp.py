@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -14,6 +15,8 @@ from genmodels.data import MNISTDataModule
 from genmodels.models.dcgan import DCGAN
 from genmodels.models.gan import GAN
 from genmodels.models.gan_mlp import MLPGAN, MLPDiscriminator, MLPGenerator
+from genmodels.train import train
+from tests.helpers import QUICK_CLASSIFIER
 
 
 def test_shapes_and_ranges() -> None:
@@ -93,20 +96,25 @@ def test_a_few_steps_on_real_mnist_move_both_networks_with_finite_losses(mnist_d
     assert 0 < metrics["train/d_fake"] < metrics["train/d_real"] < 1
 
 
-def test_cli_trains_with_every_gan_figure(run_cli, tmp_path) -> None:
-    run_cli(
-        "genmodels.train",
-        "model=gan_mlp",
-        "trainer.max_epochs=2",
-        "trainer.limit_train_batches=3",
-        "figures.sample_epochs=[1]",
-        "data.batch_size=32",
-        f"hydra.run.dir={tmp_path}",
+def test_a_short_run_draws_every_gan_figure(train_config) -> None:
+    """In this process: the fully-connected GAN's training command runs in the README's test."""
+    cfg = train_config(
+        [
+            "model=gan_mlp",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=3",
+            "figures.sample_epochs=[1]",
+            "data.batch_size=32",
+            "callbacks.sample_quality.num_samples=200",  # scored, with a classifier trained in seconds
+            *QUICK_CLASSIFIER,
+        ]
     )
-    summary = json.loads((tmp_path / "metrics.json").read_text())
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    summary = json.loads((run / "metrics.json").read_text())
     assert summary["model"] == "MLPGAN" and summary["image_size"] == 28 and summary["global_steps"] == 12
     assert all(torch.isfinite(torch.tensor(summary["metrics"][f"train/{k}"])) for k in ("d_loss", "g_loss"))
-    figures = tmp_path / "figures"
+    figures = run / "figures"
     drawn = ("samples/epoch_001_mean", "samples/epoch_002_mean", "samples_by_epoch_mean", "interpolation", "curves")
     for name in drawn:
         assert (figures / f"{name}.png").stat().st_size > 0, name

@@ -7,7 +7,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from genmodels import compare, evaluate, train
 from genmodels.data import __main__ as data_cli
-from tests.conftest import CONFIGS
+from tests.helpers import CONFIGS
 
 
 def hydra_help(main, monkeypatch, capsys) -> str:

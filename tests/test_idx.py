@@ -4,11 +4,7 @@ import pytest
 import torch
 
 from genmodels.data.idx import IDXFormatError, parse_idx, read_idx
-
-
-def idx_bytes(array: torch.Tensor) -> bytes:
-    header = bytes([0, 0, 0x08, array.dim()]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return header + array.to(torch.uint8).numpy().tobytes()
+from tests.helpers import idx_bytes
 
 
 def test_parse_images_and_labels_round_trip():

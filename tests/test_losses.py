@@ -11,13 +11,15 @@ def test_kl_matches_torch_distributions():
     torch.testing.assert_close(gaussian_kl_to_standard_normal(mu, logvar), expected)
 
 
-def test_kl_of_report_example():
-    # The report's question 1.5: q = N(1000, 1/4) against N(0, 1) in one dimension.
-    kl = gaussian_kl_to_standard_normal(
-        torch.tensor([[1000.0]], dtype=torch.float64), torch.log(torch.tensor([[0.25]], dtype=torch.float64))
-    )
-    assert abs(kl.item() - (0.5 * (1000.0**2 + 0.25 - 1.0) - 0.5 * torch.log(torch.tensor(0.25)).item())) < 1e-6
-    assert gaussian_kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
+def test_kl_of_report_example_far_from_the_prior():
+    # The report's question 1.5: q = N(1000, 1/4) against N(0, 1), here in two latent dimensions.
+    mu = torch.tensor([[1000.0, -1000.0]], dtype=torch.float64)
+    variance = torch.full_like(mu, 0.25)
+    expected = kl_divergence(Normal(mu, variance.sqrt()), Normal(0.0, 1.0)).sum(-1)
+    kl = gaussian_kl_to_standard_normal(mu, variance.log())
+    assert kl.dtype == torch.float64 and kl.shape == (1,)
+    torch.testing.assert_close(kl, expected, rtol=1e-12, atol=0)
+    assert gaussian_kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0  # q is the prior
 
 
 def test_bernoulli_nll_matches_log_prob_on_binary_targets():

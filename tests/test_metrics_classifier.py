@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -22,17 +21,14 @@ from genmodels.metrics.classifier import (
     to_classifier_input,
 )
 
-DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
 QUICK = ClassifierSettings(epochs=1, train_images=2000)
 SYSFS = Path("/sys/kernel")
 
 
 @pytest.fixture
-def data_copy(tmp_path: Path) -> Path:
+def data_copy(tmp_path: Path, mnist_dir: Path) -> Path:
     """A data folder whose MNIST raw files link to the real ones, so the cache goes into tmp."""
-    source = raw_dir(DATA_DIR, "mnist")
-    if not source.is_dir():
-        pytest.skip(f"MNIST is not at {source} (set GENMODELS_DATA_DIR or run `make data`)")
+    source = raw_dir(mnist_dir, "mnist")
     target = raw_dir(tmp_path, "mnist")
     target.mkdir(parents=True)
     for path in source.iterdir():
@@ -66,7 +62,7 @@ def test_non_default_settings_get_their_own_cache_file(tmp_path):
     assert default.name == "mnist_cnn.pt" and quick != default and sidecar.suffix == ".json"
 
 
-def test_cache_is_verified_reused_and_retrained_when_corrupt(data_copy, caplog):
+def test_cache_is_verified_reused_without_writing_and_retrained_when_corrupt(data_copy, caplog, monkeypatch):
     caplog.set_level(logging.INFO, logger="genmodels.metrics.classifier")
     model, info = load_or_train_classifier(data_copy, "mnist", QUICK)
     weights, sidecar = classifier_paths(data_copy, "mnist", QUICK)
@@ -76,7 +72,13 @@ def test_cache_is_verified_reused_and_retrained_when_corrupt(data_copy, caplog):
     assert saved["train_images"] == 2000 and saved["settings"]["epochs"] == 1
 
     caplog.clear()
-    again, info_again = load_or_train_classifier(data_copy, "mnist", QUICK)
+    with monkeypatch.context() as read_only:
+
+        def no_lock_file(path, wait=True):  # a read-only folder: not even the lock file can be made
+            raise PermissionError(13, "Permission denied", str(path))
+
+        read_only.setattr(classifier, "exclusive", no_lock_file)
+        again, info_again = load_or_train_classifier(data_copy, "mnist", QUICK)
     assert not info_again["trained_now"] and caplog.text == ""
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(again.state_dict()[name], tensor)
@@ -87,30 +89,17 @@ def test_cache_is_verified_reused_and_retrained_when_corrupt(data_copy, caplog):
 
 
 @pytest.mark.slow
-def test_default_classifier_reaches_99_percent():
+def test_default_classifier_reaches_99_percent(mnist_dir):
     """Loads the cached default classifier (training it first, a few minutes on a CPU, if missing)."""
-    if not raw_dir(DATA_DIR, "mnist").is_dir():
-        pytest.skip(f"MNIST is not in {DATA_DIR}")
     from genmodels.data.datamodule import MNISTDataModule
 
-    model, info = load_or_train_classifier(DATA_DIR, "mnist")
-    datamodule = MNISTDataModule(data_dir=str(DATA_DIR))
+    model, info = load_or_train_classifier(mnist_dir, "mnist")
+    datamodule = MNISTDataModule(data_dir=str(mnist_dir))
     datamodule.setup()
     test = datamodule.splits["test"]
     measured = accuracy(model, test.images, test.labels)
     assert measured >= 0.99, info
     assert measured == pytest.approx(info["test_accuracy"], abs=1e-6)
-
-
-def test_a_cached_classifier_loads_without_writing_to_its_folder(data_copy, monkeypatch):
-    load_or_train_classifier(data_copy, "mnist", QUICK)
-
-    def no_lock_file(path, wait=True):  # a read-only folder: not even the lock file can be made
-        raise PermissionError(13, "Permission denied", str(path))
-
-    monkeypatch.setattr(classifier, "exclusive", no_lock_file)
-    _, info = load_or_train_classifier(data_copy, "mnist", QUICK)
-    assert not info["trained_now"]
 
 
 @pytest.mark.skipif(not SYSFS.is_dir(), reason="needs Linux's /sys")

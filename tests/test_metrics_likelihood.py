@@ -4,7 +4,6 @@ a regression value of the VAE's IWAE and ELBO."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,6 @@ from genmodels.metrics.likelihood import (
 from genmodels.models.base import HasLikelihood
 from genmodels.models.losses import bernoulli_nll
 from genmodels.models.vae import VAE
-
-DATA_DIR = Path(os.environ.get("GENMODELS_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
 
 
 class LinearGaussian:
@@ -156,17 +153,10 @@ def test_elbo_matches_the_exact_gap_for_linear_gaussian():
     assert (exact - off_posterior).mean() > 0.01
 
 
-def mnist_slice(count: int) -> torch.Tensor:
-    path = raw_dir(DATA_DIR, "mnist") / TRAIN_IMAGES
-    if not path.exists():
-        pytest.skip(f"MNIST is not at {path} (set GENMODELS_DATA_DIR or run `make data`)")
-    return read_idx(path)[:count].unsqueeze(1).float().div(255.0)
-
-
 @pytest.fixture(scope="module")
-def tiny_vae() -> tuple[VAE, torch.Tensor]:
+def tiny_vae(mnist_dir: Path) -> tuple[VAE, torch.Tensor]:
     """A small VAE trained for 300 steps on 1,000 MNIST images (a few seconds on a CPU)."""
-    images = mnist_slice(1200)
+    images = read_idx(raw_dir(mnist_dir, "mnist") / TRAIN_IMAGES)[:1200].unsqueeze(1).float().div(255.0)
     train, held_out = images[:1000], images[1000:]
     torch.manual_seed(0)
     model = VAE(latent_dim=4, hidden_dims=[128], image_size=28)

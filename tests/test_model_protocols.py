@@ -28,7 +28,7 @@ from genmodels.models.gan_mlp import MLPGAN
 from genmodels.models.vae import VAE
 from genmodels.speed import apply_speed_options
 from genmodels.train import train
-from tests.test_evaluate import QUICK_CLASSIFIER, compose_evaluate
+from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, compose_evaluate
 
 
 class LinearImages(L.LightningModule):
@@ -78,7 +78,8 @@ def test_the_models_offer_their_capabilities() -> None:
 
 def test_a_protocol_only_model_gets_samples_interpolation_and_sample_quality(train_config, mnist_dir) -> None:
     short = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "figures.sample_epochs=[1]"]
-    cfg = train_config(["model=gan_mlp", "latent=2", *short])
+    scores = ["callbacks.sample_quality.num_samples=300", *QUICK_CLASSIFIER]  # while training, as for a GAN
+    cfg = train_config(["model=gan_mlp", "latent=2", *short, *scores])
     with open_dict(cfg):
         cfg.model = {"_target_": f"{__name__}.LinearImages", "latent_dim": "${latent}", "image_size": 28}
     train(cfg)
@@ -90,13 +91,13 @@ def test_a_protocol_only_model_gets_samples_interpolation_and_sample_quality(tra
     (run / ".hydra").mkdir()
     OmegaConf.save(cfg, run / ".hydra" / "config.yaml", resolve=True)
     settings = [f"run_dir={run}", f"data_dir={mnist_dir}", "metrics.num_samples=300", "progress=false"]
-    report = evaluate(compose_evaluate([*settings, *QUICK_CLASSIFIER]))
+    report = evaluate(compose_evaluate([*settings, *QUICK_EVAL_CLASSIFIER]))
     assert {"fid_classifier", "inception_score", "precision", "recall"} <= set(report["metrics"])
     assert report["skipped"] == {
         "likelihood": "LinearImages does not offer HasLikelihood (no log_likelihood, posterior, prior)"
     }
     with pytest.raises(CapabilityError, match=r"metrics\.likelihood=true needs .*LinearImages has no log_likelihood"):
-        evaluate(compose_evaluate([*settings, *QUICK_CLASSIFIER, "metrics.likelihood=true"]))
+        evaluate(compose_evaluate([*settings, *QUICK_EVAL_CLASSIFIER, "metrics.likelihood=true"]))
 
 
 def test_a_callback_for_a_missing_capability_stops_the_cli_at_start_up(run_cli, tmp_path) -> None:

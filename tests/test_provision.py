@@ -1,5 +1,6 @@
 import gzip
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -7,8 +8,7 @@ import torch
 
 from genmodels.data import provision
 from genmodels.data.provision import DataError, DatasetSpec, LocalFolder, SourceFailed, ensure_dataset
-from genmodels.hashing import file_digest
-from tests.test_idx import idx_bytes
+from tests.helpers import idx_bytes
 
 FILES = (provision.TRAIN_IMAGES, provision.TRAIN_LABELS, provision.TEST_IMAGES, provision.TEST_LABELS)
 
@@ -87,14 +87,23 @@ def test_unknown_dataset_lists_known_ones(tmp_path):
         ensure_dataset("cifar", tmp_path)
 
 
-def test_official_checksums_include_corrected_t10k_labels():
-    assert provision.DATASETS["mnist"].md5[provision.TEST_LABELS] == "27ae3e4e09519cfbb04c329615203637"
-
-
-def test_real_mnist_files_verify(mnist_dir):
-    folder = ensure_dataset("mnist", mnist_dir, sources=[])
+def test_real_mnist_files_are_accepted_and_a_changed_byte_is_caught(mnist_dir, tmp_path):
+    real = ensure_dataset("mnist", mnist_dir, sources=[])  # accepted as they are
     for name, md5 in provision.DATASETS["mnist"].md5.items():
-        assert file_digest(folder / name, "md5") == md5
+        assert hashlib.md5((real / name).read_bytes()).hexdigest() == md5, name  # the spec holds these files' sums
+
+    copy = tmp_path / "mnist" / "raw"  # the labels copied with one label changed, the images linked
+    copy.mkdir(parents=True)
+    for name in FILES:
+        if name != provision.TEST_LABELS:
+            (copy / name).symlink_to(real / name)
+    labels = bytearray((real / provision.TEST_LABELS).read_bytes())
+    labels[-1] = (labels[-1] + 1) % 10
+    (copy / provision.TEST_LABELS).write_bytes(bytes(labels))
+    never = FailingSource("never", "must not be called")
+    with pytest.raises(DataError, match=f"^checksum mismatch for {re.escape(str(copy / provision.TEST_LABELS))}: "):
+        ensure_dataset("mnist", tmp_path, sources=[never])
+    assert never.calls == 0  # a present file is reported, not fetched again
 
 
 @pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys")

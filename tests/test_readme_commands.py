@@ -9,7 +9,6 @@ shortest mode takes minutes, shows its ``--help``; ``make test``/``test-all``/``
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, cli_env
 
 README = REPO / "README.md"
 TINY_TRAINING = [
@@ -27,16 +26,14 @@ TINY_TRAINING = [
     "trainer.limit_test_batches=1",
     "data.batch_size=16",
     "data.eval_batch_size=100",
-    "classifier.epochs=1",  # a GAN's sample-quality scores: a classifier trained in seconds
-    "classifier.train_images=2000",
+    *QUICK_CLASSIFIER,  # a GAN's sample-quality scores
     "~logger",
 ]
 TINY_EVALUATION = [
     "metrics.iwae_k=20",
     "metrics.num_test_images=50",
     "metrics.num_samples=200",
-    "metrics.classifier.epochs=1",
-    "metrics.classifier.train_images=2000",
+    *QUICK_EVAL_CLASSIFIER,
     "progress=false",
 ]
 # Overrides that need hardware or a cluster this machine lacks: such commands are only composed.
@@ -138,19 +135,6 @@ SLOW = {
 }
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory, mnist_dir) -> dict[str, Path]:
-    """A finished tiny run and a tiny sweep, for the commands that take one."""
-    root = tmp_path_factory.mktemp("readme")
-    env = {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
-    tiny_run = ["trainer.fast_dev_run=true", "~logger"]
-    runs = [["latent=2", f"hydra.run.dir={root / 'run'}"], ["-m", "latent=2,5", f"hydra.sweep.dir={root / 'sweep'}"]]
-    for arguments in runs:  # Hydra takes -m before the overrides only
-        command = [sys.executable, "-m", "genmodels.train", *arguments, *tiny_run]
-        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
-    return {"run": root / "run", "sweep": root / "sweep"}
-
-
 def test_the_readme_shows_commands_of_every_entry_point():
     shown = " ".join(COMMANDS)
     for entry in ("genmodels.train", "genmodels.evaluate", "genmodels.compare", "genmodels.report", "genmodels.data"):
@@ -166,19 +150,14 @@ def test_every_slow_command_is_in_the_readme():
     "command, run",
     [pytest.param(c, r, marks=[pytest.mark.slow] if c in SLOW else [], id=c[:60]) for r, c in RUNS.items()],
 )
-def test_readme_command_runs(command, run, folders, mnist_dir, tmp_path):
-    places = {"run": folders["run"], "sweep": folders["sweep"], "out": tmp_path / "out", "data": mnist_dir}
+def test_readme_command_runs(command, run, cli_vae_run, cli_sweep, mnist_dir, tmp_path):
+    places = {"run": cli_vae_run, "sweep": cli_sweep, "out": tmp_path / "out", "data": mnist_dir}  # finished ones
     arguments = list(run)
     for name, folder in places.items():  # str.format would trip over a command's own braces ({_target_: ...})
         arguments = [argument.replace(f"{{{name}}}", str(folder)) for argument in arguments]
     if arguments[0] == "python":
         arguments = [sys.executable, *arguments[1:]]
-    env = {
-        **os.environ,
-        "GENMODELS_DATA_DIR": str(mnist_dir),
-        "GENMODELS_LOG_DIR": str(tmp_path / "outputs"),  # runs without a folder of their own write here
-        "OMP_NUM_THREADS": "1",
-    }
+    env = {**cli_env(mnist_dir), "GENMODELS_LOG_DIR": str(tmp_path / "outputs")}  # runs without a folder write here
     result = subprocess.run(arguments, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert result.returncode == 0, f"README command failed: {command}\nran: {shlex.join(arguments)}\n{output}"

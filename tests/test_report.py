@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels import report
-from tests.conftest import CONFIGS, REPO, compose_train
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train
 
 # The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
 TINY_TRAIN = [
@@ -16,15 +16,13 @@ TINY_TRAIN = [
     "trainer.limit_val_batches=1",
     "trainer.limit_test_batches=1",
     "figures.sample_epochs=[1]",
-    "classifier.epochs=1",
-    "classifier.train_images=2000",
+    *QUICK_CLASSIFIER,
 ]
 TINY_EVAL = [
     "metrics.iwae_k=20",
     "metrics.num_test_images=50",
     "metrics.num_samples=200",
-    "metrics.classifier.epochs=1",
-    "metrics.classifier.train_images=2000",
+    *QUICK_EVAL_CLASSIFIER,
 ]
 
 
@@ -54,12 +52,12 @@ def test_cpu_preset_keeps_the_report_vaes_and_shrinks_only_the_dcgan(tmp_path, m
 
 
 def test_unknown_preset_is_one_message(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         report.main(["--preset", "huge"])
-    assert "invalid choice: 'huge'" in capsys.readouterr().err
+    assert exited.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
 
 
-def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path):
+def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     out, docs = tmp_path / "out", tmp_path / "docs"
     (docs / "figures").mkdir(parents=True)
     (docs / "figures" / "other.png").write_bytes(b"not a report figure")
@@ -92,8 +90,9 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path):
     assert readme.startswith("intro\n") and readme.endswith("rest\n") and "PLACEHOLDER-SECTION" not in readme
     assert report.render_markdown(results, "docs/figures") in readme
 
-    again = run_cli("genmodels.report", *args, timeout=300).stdout
-    assert again.count(": reused in") == 6
+    capsys.readouterr()
+    assert report.main(args) == 0  # the same command again, in this process: every stage is reused
+    assert capsys.readouterr().out.count(": reused in") == 6
 
 
 def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch, tmp_path):

@@ -6,7 +6,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from genmodels.runs.resume import ResumeError, merge_overrides, resumed_config
-from tests.conftest import CONFIGS
+from tests.helpers import CONFIGS
 
 SAVED = ["latent=2", "trainer.max_epochs=3", "model.beta=0.5"]
 

@@ -1,11 +1,9 @@
 """Run folders: unique names, refusal of another run's folder, resume without strays, sweeps run again."""
 
 import json
-import os
 import shlex
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,24 +12,7 @@ import yaml
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.folder import sweep_folder
 from genmodels.runs.locking import exclusive
-from tests.conftest import REPO, cli_command
-from tests.test_reliability import wait_for
-
-QUICK = [  # with latent= and trainer.max_epochs= given by each test
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "figures.sample_epochs=[1]",
-    "~logger",
-    "~callbacks.samples",
-    "~callbacks.reconstructions",
-    "~callbacks.manifold",
-    "~callbacks.latent_scatter",
-    "~callbacks.interpolation",
-    "~callbacks.curves",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
+from tests.helpers import QUICK, pause_once, wait_for
 
 # Every run of the process believes it is 2024-01-01 12:00:00.
 FROZEN_CLOCK = """
@@ -45,10 +26,6 @@ class FrozenClock(datetime.datetime):
 
 hydra.core.utils.datetime = FrozenClock  # the clock of Hydra's ${now:...}
 """
-
-
-def cli_env(mnist_dir: Path) -> dict[str, str]:
-    return {**os.environ, "GENMODELS_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "1"}
 
 
 def files_of(folder: Path) -> dict[Path, bytes]:
@@ -65,35 +42,22 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, mnist_dir) -> Path:
+def finished_run(tmp_path_factory, run_cli) -> Path:
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    subprocess.run(
-        cli_command("genmodels.train", *QUICK, "latent=2", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}"),
-        cwd=REPO,
-        env=cli_env(mnist_dir),
-        check=True,
-        capture_output=True,
-    )
+    run_cli("genmodels.train", *QUICK, "latent=2", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")
     return run_dir
 
 
-def test_runs_started_in_the_same_second_get_folders_of_their_own(mnist_dir, tmp_path):
+def test_runs_started_in_the_same_second_get_folders_of_their_own(start_cli, tmp_path):
     logs = tmp_path / "logs"
     processes = {
-        latent: subprocess.Popen(
-            cli_command(
-                "genmodels.train",
-                *QUICK,
-                f"latent={latent}",
-                "trainer.max_epochs=1",
-                f"paths.log_dir={logs}",
-                prelude=FROZEN_CLOCK,
-            ),
-            cwd=REPO,
-            env=cli_env(mnist_dir),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        latent: start_cli(
+            "genmodels.train",
+            *QUICK,
+            f"latent={latent}",
+            "trainer.max_epochs=1",
+            f"paths.log_dir={logs}",
+            prelude=FROZEN_CLOCK,
         )
         for latent in (2, 7)
     }
@@ -154,23 +118,12 @@ def test_resume_inside_a_sweep_is_refused_before_a_folder_is_made():
     assert sweep_folder("multiruns/2024-01-01_12-00-00") != sweep_folder("multiruns/2024-01-01_12-00-00")
 
 
-def test_a_stopped_sweep_run_again_finishes_only_the_missing_jobs(mnist_dir, tmp_path):
+def test_a_stopped_sweep_run_again_finishes_only_the_missing_jobs(run_cli, start_cli, tmp_path):
     sweep = tmp_path / "sweep"
-    pause = [  # job 1 (latent 3) pauses at its third step, in its second epoch, where SIGTERM stops the sweep
-        "+callbacks.pause._target_=tests.test_reliability.PauseOnce",
-        f"+callbacks.pause.flag={tmp_path / 'paused'}",
-        "+callbacks.pause.step=2",
-        "+callbacks.pause.latent=3",
-    ]
+    # Job 1 (latent 3) pauses at its third step, in its second epoch, where SIGTERM stops the sweep.
+    pause = pause_once(tmp_path / "paused", step=2, latent=3)
     args = ["-m", "latent=2,3,4", *QUICK, "trainer.max_epochs=2", *pause, f"hydra.sweep.dir={sweep}"]
-    process = subprocess.Popen(
-        cli_command("genmodels.train", *args),
-        cwd=REPO,
-        env=cli_env(mnist_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli("genmodels.train", *args)
     wait_for(tmp_path / "paused", process)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
@@ -185,10 +138,7 @@ def test_a_stopped_sweep_run_again_finishes_only_the_missing_jobs(mnist_dir, tmp
     printed = next(line for line in output.splitlines() if line.startswith(prefix))[len(prefix) :]
     command = shlex.split(printed)
     assert command[:4] == ["python", "-m", "genmodels.train", "-m"]
-    again = subprocess.run(
-        [sys.executable, *command[1:]], cwd=REPO, env=cli_env(mnist_dir), capture_output=True, text=True, timeout=300
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
+    run_cli(*command[2:])  # as printed, with this environment's Python
 
     assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == finished  # skipped
     assert "this run has finished" in (sweep / "0" / "train.log").read_text()

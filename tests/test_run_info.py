@@ -2,7 +2,7 @@
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.test_run_folder import QUICK
+from tests.helpers import QUICK
 
 # A busy machine: TensorBoard's background writer thread falls behind the training process.
 SLOW_EVENT_WRITER = """

@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from genmodels.callbacks import SampleQualityMonitor
 from genmodels.train import train
 from genmodels.validation import ConfigError
+from tests.helpers import QUICK_CLASSIFIER
 
 # A tiny DCGAN on a few batches, scored with a classifier trained in seconds (its own cache file).
 TINY_GAN = [
@@ -19,8 +20,7 @@ TINY_GAN = [
     "model.discriminator_width=8",
     "trainer.limit_train_batches=2",
     "figures.sample_epochs=[1]",
-    "classifier.epochs=1",
-    "classifier.train_images=2000",
+    *QUICK_CLASSIFIER,
     "callbacks.sample_quality.num_samples=200",
 ]
 

@@ -22,7 +22,7 @@ from submitit.core.utils import FailedJobError
 from genmodels.data.datamodule import EpochShuffle
 from genmodels.train import check_ddp_fits_sweep
 from genmodels.validation import ConfigError
-from tests.conftest import CONFIGS
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER
 
 DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -153,8 +153,8 @@ def test_ddp_dcgan_two_cpu_processes(run_cli, tmp_path):
             "latent=16",
             "model.generator_width=8",
             "model.discriminator_width=8",
-            "classifier.epochs=1",  # the sample-quality scores with a classifier trained in seconds
-            "classifier.train_images=2000",
+            *QUICK_CLASSIFIER,  # the sample-quality scores, of 200 samples
+            "callbacks.sample_quality.num_samples=200",
             "~logger",
         ],
     )
@@ -203,9 +203,12 @@ def test_ddp_that_reruns_the_command_line_is_refused_in_a_sweep(sweep_hydra_conf
         check_ddp_fits_sweep(trainer)
 
 
-def test_ddp_outside_a_sweep_is_not_refused():
-    HydraConfig.instance().cfg = None
-    check_ddp_fits_sweep(L.Trainer(strategy="ddp", devices=2, accelerator="cpu", logger=False))
+def test_the_ddp_refused_in_a_sweep_runs_outside_one(sweep_hydra_config):
+    trainer = L.Trainer(strategy="ddp", devices=2, accelerator="cpu", logger=False, enable_progress_bar=False)
+    with pytest.raises(ConfigError, match="cannot run in a sweep"):
+        check_ddp_fits_sweep(trainer)
+    HydraConfig.instance().cfg = None  # the same trainer in a single run
+    check_ddp_fits_sweep(trainer)
 
 
 def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):

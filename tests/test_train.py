@@ -13,7 +13,7 @@ from PIL import Image
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
 from genmodels.validation import ConfigError, validate_train_config
-from tests.conftest import CONFIGS, REPO
+from tests.helpers import CONFIGS, REPO
 
 SHORT = [
     "trainer.max_epochs=2",
@@ -78,13 +78,13 @@ def test_zero_epochs_is_refused_before_anything_is_written(train_config):
     assert not Path(cfg.paths.output_dir).exists()  # no checkpoints, figures or metrics.json
 
 
-def test_cli_fast_dev_run(run_cli, tmp_path):
-    run_cli("genmodels.train", "model=vae", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={tmp_path}")
-    summary = json.loads((tmp_path / "metrics.json").read_text())
+def test_cli_fast_dev_run(cli_vae_run):
+    summary = json.loads((cli_vae_run / "metrics.json").read_text())
+    assert summary["model"] == "VAE" and summary["latent"] == 2
     assert summary["global_steps"] == 1 and "test/neg_elbo" in summary["metrics"]
-    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
-    assert (tmp_path / "figures" / "manifold.png").exists()
-    assert (tmp_path / ".hydra" / "config.yaml").exists()
+    assert (cli_vae_run / "checkpoints" / "last.ckpt").exists()
+    assert (cli_vae_run / "figures" / "manifold.png").exists()
+    assert (cli_vae_run / ".hydra" / "config.yaml").exists()
 
 
 def test_gpu_trainer_without_a_gpu_is_one_message(train_config):

@@ -1,0 +1,174 @@
+"""What several test modules share: the data folder, composed configs, the command-line runner, run controls."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+# A short VAE run drawing no figures (latent= and trainer.max_epochs= given by each test).
+QUICK = [
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "figures.sample_epochs=[1]",
+    "~logger",
+    "~callbacks.samples",
+    "~callbacks.reconstructions",
+    "~callbacks.manifold",
+    "~callbacks.latent_scatter",
+    "~callbacks.interpolation",
+    "~callbacks.curves",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+# The evaluation classifier trained in seconds (a cache file of its own); for the training config, and for evaluate's.
+QUICK_CLASSIFIER = ["classifier.epochs=1", "classifier.train_images=2000"]
+QUICK_EVAL_CLASSIFIER = [f"metrics.{override}" for override in QUICK_CLASSIFIER]
+
+
+def data_dir() -> Path:
+    """The folder the tests read MNIST from: ``$GENMODELS_DATA_DIR``, else the checkout's ``data/``."""
+    return Path(os.environ.get("GENMODELS_DATA_DIR", REPO / "data"))
+
+
+def compose_train(overrides: list[str], output_dir: Path, data: Path) -> DictConfig:
+    """The real training config with overrides, writing into ``output_dir``, shrunk for CPU tests."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                f"paths.data_dir={data}",
+                f"paths.output_dir={output_dir}",
+                "trainer.accelerator=cpu",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                *overrides,
+            ],
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def compose_evaluate(overrides: list[str]) -> DictConfig:
+    """The real evaluation config with overrides."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="evaluate", overrides=overrides)
+
+
+def cli_env(data: Path) -> dict[str, str]:
+    """The environment of a command run as a user would: the test data, one OpenMP thread."""
+    return {**os.environ, "GENMODELS_DATA_DIR": str(data), "OMP_NUM_THREADS": "1"}
+
+
+def cli_command(module: str, *args: str, prelude: str = "") -> list[str]:
+    """``python -m <module> <args>``; with ``prelude``, that code runs first, then the module as ``__main__``."""
+    if not prelude:
+        return [sys.executable, "-m", module, *args]
+    launch = [
+        "import runpy, sys",
+        f"sys.argv = [{module!r}, *{list(args)!r}]",
+        f"runpy.run_module({module!r}, run_name='__main__')",
+    ]
+    return [sys.executable, "-c", "\n".join([prelude, *launch])]
+
+
+def run_cli(
+    module: str,
+    *args: str,
+    data: Path,
+    check: bool = True,
+    timeout: float = 300,
+    prelude: str = "",
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` in the checkout and wait for it; with ``check``, fail on a non-zero exit.
+
+    ``prelude``: Python code run first in the same process (e.g. a patch standing for a condition);
+    ``env``: variables added to those of ``cli_env``.
+    """
+    result = subprocess.run(
+        cli_command(module, *args, prelude=prelude),
+        cwd=REPO,
+        env={**cli_env(data), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{module} {args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        )
+    return result
+
+
+def start_cli(
+    module: str, *args: str, data: Path, prelude: str = "", separate_stderr: bool = False
+) -> subprocess.Popen:
+    """Start ``python -m <module> <args>`` without waiting; stdout and stderr come as one text stream, or as two
+    with ``separate_stderr``. Ctrl-C (SIGINT) reaches it as in a terminal, also when the tests run in the
+    background (where the shell ignores SIGINT, and a child would inherit that)."""
+    return subprocess.Popen(
+        cli_command(module, *args, prelude=prelude),
+        cwd=REPO,
+        env=cli_env(data),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
+    """Wait until ``path`` exists (or fail if the process ended first)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"the run ended before {path} appeared:\n{process.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, f"{path} did not appear within {seconds} s"
+        time.sleep(0.1)
+
+
+class PauseOnce(L.Callback):
+    """A slow moment in which a user stops the run with SIGTERM: at training step ``step`` (of the run with
+    ``latent``, if given) the first run to get there creates ``flag`` and waits for the signal."""
+
+    def __init__(self, flag: str, step: int, latent: int | None = None) -> None:
+        self.flag, self.step, self.latent = Path(flag), step, latent
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step != self.step or self.flag.exists():
+            return
+        if self.latent is not None and pl_module.latent_dim != self.latent:
+            return
+        self.flag.touch()
+        deadline = time.monotonic() + 120
+        while not trainer.received_sigterm and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def pause_once(flag: Path, step: int, latent: int | None = None) -> list[str]:
+    """Overrides adding ``PauseOnce`` to a run's callbacks."""
+    overrides = [f"+callbacks.pause._target_={__name__}.PauseOnce", f"+callbacks.pause.flag={flag}"]
+    return [*overrides, f"+callbacks.pause.step={step}"] + ([f"+callbacks.pause.latent={latent}"] if latent else [])
+
+
+def idx_bytes(array: torch.Tensor) -> bytes:
+    """The IDX file (the MNIST format) holding ``array`` as unsigned bytes."""
+    header = bytes([0, 0, 0x08, array.dim()]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.to(torch.uint8).numpy().tobytes()
