@@ -168,11 +168,11 @@ def run_module(module: str, args: list[str], log_path: Path) -> None:
 
 def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, list[str]]:
     """Make sure ``run_dir`` holds a finished run of experiment ``name``; returns what was done and the arguments."""
-    args = [f"experiment={name}", *overrides, f"hydra.run.dir={run_dir}"]
+    args = [f"experiment={name}", *overrides]  # the command that reproduces the run, in a folder of its own
     if (run_dir / "metrics.json").exists():
         return "reused", args
     resume = (run_dir / ".hydra" / "config.yaml").is_file()  # an earlier, unfinished attempt
-    run_args = [f"resume={run_dir}"] if resume else args
+    run_args = [f"resume={run_dir}"] if resume else [*args, f"hydra.run.dir={run_dir}"]
     log_path = run_dir.parent / f"{name}.train.log"
     run_module("genmodels.train", [*run_args, "trainer.enable_progress_bar=false"], log_path)
     return ("resumed" if resume else "trained"), args
