@@ -124,7 +124,7 @@ def test_compare_tabulates_and_plots_sample_quality(tmp_path):
         "| job | overrides | latent | epochs | batches/epoch | FID (MNIST clf) | IS (MNIST clf) | precision | recall "
         "| fit s | s/epoch | device |"
     )
-    assert table[2] == "| 0 | model=dcgan | 100 | 5 | 40 | 120.00 | 4.000 | 0.600 | 0.400 | 600.0 | 120.0 | cpu |"
+    assert table[2] == "| 0 | model=dcgan | 100 | 5 | 40 | 120.00 | 4.0000 | 0.6000 | 0.4000 | 600.0 | 120.0 | cpu |"
     assert table[3].startswith("| 1 | model=gan_mlp | 100 | 5 | 40 | 300.00 |")
     assert (sweep / "comparison_sample_quality.png").stat().st_size > 1000
     assert not (sweep / "comparison.png").exists()  # no likelihoods to plot against the latent size

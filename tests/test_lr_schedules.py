@@ -19,11 +19,6 @@ SMALL = {  # the smallest networks and images each model accepts
 }
 
 
-def no_callbacks(model: str) -> list[str]:
-    """Overrides for a run without figures, checkpoints or sample scores (a GAN's model config adds the scores)."""
-    return ["callbacks=none", *(["~callbacks.sample_quality"] if model != "vae" else [])]
-
-
 def test_optimizer_config_builds_the_partials_for_lightning():
     parameters = [torch.nn.Parameter(torch.zeros(2))]
     plain = optimizer_config(parameters)
@@ -124,7 +119,7 @@ def test_a_resumed_run_continues_its_schedule(train_config, model, logged):
         "trainer.limit_val_batches=1",
         "figures.sample_epochs=[1]",
         "test=false",
-        *no_callbacks(model),
+        "callbacks=none",
         "~logger",
     ]
     first = train_config([*short, "trainer.max_epochs=2"])

@@ -130,8 +130,6 @@ SLOW = {
     "python -m genmodels.train -m hydra/launcher=joblib hydra.launcher.n_jobs=2 latent=2,20",  # as test_scale_out
     "python -m genmodels.train hparams_search=vae_optuna",  # as test_scale_out
     # at tiny scale the same run as the first steps' DCGAN but for the figure epochs
-    "python -m genmodels.train model=dcgan data.image_size=32 data.batch_size=64 trainer.max_epochs=5 "
-    "trainer.limit_train_batches=100 'figures.sample_epochs=[1,3,5]'",
     # the published cpu preset's DCGAN: torch.compile takes a minute before the first step (test_speed covers it)
     "python -m genmodels.train experiment=report_dcgan data.image_size=32 trainer.max_epochs=7 "
     "'figures.sample_epochs=[1,5,7]' speed.compile=true speed.channels_last=true",
