@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import Timer, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 
 from genmodels.tables import format_duration
@@ -55,7 +55,8 @@ class CostEstimate(L.Callback):
     The rate is measured within one epoch, from the end of its first batch (which includes warm-up) until
     ``min_batches`` more batches and ``min_seconds`` have passed, or ``max_batches`` batches, whichever
     comes first; an epoch too short for that is measured whole. Runs estimated to take longer than
-    ``suggest_after_minutes`` also get suggestions.
+    ``suggest_after_minutes`` also get suggestions. A run that ``trainer.max_time`` stops first is told
+    when it stops and about how many epochs it reaches.
 
     Args:
         clock: the time source (seconds); tests give a fake one.
@@ -108,9 +109,29 @@ class CostEstimate(L.Callback):
             return
         remaining = per_epoch * (trainer.max_epochs - trainer.current_epoch) - batches_done
         seconds_per_batch = (self._latest - self._started) / self._measured
+        time_left = max_time_left(trainer)
+        if time_left is not None and time_left < seconds_per_batch * remaining:
+            epochs = trainer.current_epoch + (batches_done + time_left / seconds_per_batch) / per_epoch
+            log.info(time_limit_message(seconds_per_batch, time_left, epochs, trainer.max_epochs))
+            return
         image_size = getattr(trainer.datamodule, "image_size", None)
         message = cost_message(seconds_per_batch, remaining, image_size, self.suggest_after_minutes)
         (log.warning if "To shorten it" in message else log.info)(message)
+
+
+def max_time_left(trainer: L.Trainer) -> float | None:
+    """Seconds of fitting left before ``trainer.max_time`` stops the run; None without a time limit."""
+    timers = [callback for callback in getattr(trainer, "callbacks", []) if isinstance(callback, Timer)]
+    return timers[0].time_remaining() if timers else None
+
+
+def time_limit_message(seconds_per_batch: float, seconds_left: float, epochs: float, max_epochs: int) -> str:
+    """One line: when ``trainer.max_time`` stops the fit, and about how many epochs it reaches by then."""
+    return (
+        f"Training on the CPU: trainer.max_time stops the fit in {format_duration(seconds_left)}, after about "
+        f"{epochs:,.0f} of {max_epochs:,} epochs ({1 / seconds_per_batch:.2f} batches/s, measured over the first "
+        "batches; validation makes it a few epochs fewer)."
+    )
 
 
 def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float):
