@@ -9,8 +9,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from genmodels import compare
+from genmodels.tables import format_duration
 from genmodels.train import train
-from tests.helpers import CONFIGS, QUICK_CLASSIFIER
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER, REPO
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
@@ -61,6 +62,21 @@ def test_the_binarized_benchmark_holds_the_literature_settings(train_config):
     assert cfg.model.iwae_k == 1  # a single run trains with the ELBO; the sweep (-m) also with the IWAE bound:
     sweep = OmegaConf.load(CONFIGS / "experiment" / "binarized_vae.yaml").hydra.sweeper.params
     assert sweep == {"model.iwae_k": "1,5"}
+
+
+def test_binarized_likelihoods_in_the_readme_are_the_published_ones():
+    """Each measured row of the README's binarized-MNIST table carries the epochs, fit time and IWAE NLL
+    (with its standard error) of docs/binarized_mnist.json, and is the objective that file says."""
+    published = json.loads((REPO / "docs" / "binarized_mnist.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| genmodels, `experiment=binarized_vae`")]
+    assert len(rows) == len(published["runs"]) == 2
+    for row, run in zip(rows, published["runs"], strict=True):
+        likelihood = run["evaluation"]["metrics"]
+        assert run["evaluation"]["settings"]["iwae_k"] == 5000 and run["evaluation"]["settings"]["num_test_images"] is None
+        assert f"| {run['epochs']} |" in row and run["objective"] in row
+        assert format_duration(run["fit_wall_time_s"]) in row
+        assert f"{likelihood['test_iwae_nll']:.2f} ± {likelihood['test_iwae_nll_sem']:.2f}" in row
 
 
 def test_a_run_with_the_iwae_bound_logs_it_as_its_training_loss(train_config):
