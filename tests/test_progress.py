@@ -19,6 +19,7 @@ def fake_trainer(device: str = "cpu", image_size: int = 64) -> SimpleNamespace:
         current_epoch=0,
         num_training_batches=430,
         datamodule=SimpleNamespace(image_size=image_size),
+        callbacks=[],  # no trainer.max_time
     )
 
 

@@ -121,7 +121,7 @@ class CostEstimate(L.Callback):
 
 def max_time_left(trainer: L.Trainer) -> float | None:
     """Seconds of fitting left before ``trainer.max_time`` stops the run; None without a time limit."""
-    timers = [callback for callback in getattr(trainer, "callbacks", []) if isinstance(callback, Timer)]
+    timers = [callback for callback in trainer.callbacks if isinstance(callback, Timer)]
     return timers[0].time_remaining() if timers else None
 
 
