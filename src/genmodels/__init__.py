@@ -15,4 +15,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
 
+from genmodels import schema  # noqa: E402,F401  (registers the config schemas with Hydra before any composition)
+
 __version__ = "0.1.0"

@@ -1,0 +1,103 @@
+"""Typed schemas of the project's own configuration, checked by Hydra when it composes a command's config.
+
+Each dataclass is the one home of its settings: their types, defaults and meaning. Hydra merges the YAML files
+of ``configs/`` and the command line onto these schemas, so an unknown key (``data.batchsize=64``) or a value of
+the wrong type (``latent=two``, ``speed.compile=maybe``) stops the command before anything runs or any folder is
+made. Value ranges (a positive latent size, a known dataset) are checked by the component that uses the value:
+the model, the data module or the callback, whose constructor names the key.
+
+Sections that configure other libraries' objects (``trainer``, ``callbacks``, ``logger``) and the model
+(``model``, a ``_target_`` class with its own typed signature) are left open here: their constructors check them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class PathsConfig:
+    """Where data is read and runs are written. Relative paths are relative to the working directory."""
+
+    data_dir: str = "${oc.env:GENMODELS_DATA_DIR,${project_root:}/data}"  # MNIST files (fetched there)
+    log_dir: str = "${oc.env:GENMODELS_LOG_DIR,${project_root:}/outputs}"  # train/runs/..., train/multiruns/...
+    output_dir: str = "${hydra:runtime.output_dir}"  # this run's folder
+    figures_dir: str = "${paths.output_dir}/figures"  # the PNGs of the figure callbacks
+
+
+@dataclass
+class DataConfig:
+    """The MNIST data module (``genmodels.data.MNISTDataModule``); model files set the range and image size."""
+
+    _target_: str = "genmodels.data.MNISTDataModule"
+    data_dir: str = "${paths.data_dir}"
+    dataset: str = "mnist"  # mnist | fashion_mnist
+    batch_size: int = 128
+    eval_batch_size: int = 1000  # validation and test batches
+    val_size: int = 5000  # training images held out for validation
+    split_seed: int = 0  # the train/validation split, fixed whatever the run's seed
+    shuffle_seed: int = "${seed}"  # type: ignore[assignment]  # the training order of each epoch
+    pixel_range: str = "unit"  # unit = [0, 1]; symmetric = [-1, 1] (the GANs' tanh range)
+    binarize: str = "none"  # none | dynamic (a fresh Bernoulli draw per batch) | static (one draw)
+    binarize_seed: int = 0
+    image_size: int = 28  # 28, or 32 / 64 by resizing
+    download_timeout: float = 10.0  # seconds before other sources are tried
+    on_device: bool = True  # on a GPU, keep the images in GPU memory (no per-step host-to-device copy)
+
+
+@dataclass
+class MonitorConfig:
+    """The metric the checkpoint callback and sweepers watch; model files set it."""
+
+    metric: str | None = None
+    mode: str = "min"  # min | max
+
+
+@dataclass
+class FiguresConfig:
+    """When fixed-noise samples are drawn."""
+
+    # 1-based epochs; null: the first, middle and last epoch. Epochs beyond trainer.max_epochs are dropped with a
+    # warning; the last epoch is always drawn.
+    sample_epochs: list[int] | None = None
+
+
+@dataclass
+class SpeedConfig:
+    """Speed options beside Lightning's own (trainer.precision=bf16-mixed, trainer.benchmark=true)."""
+
+    num_threads: int | None = None  # CPU threads of torch; null: one per core
+    compile: bool = False  # torch.compile each network; its first steps are slow while it compiles
+    compile_mode: str | None = None  # null | default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
+    compile_backend: str = "inductor"  # inductor needs a C/C++ compiler; aot_eager/eager only trace (for checks)
+    channels_last: bool = False  # NHWC memory format for the convolutions
+
+
+@dataclass
+class TrainConfig:
+    """``python -m genmodels.train``: the run's own settings, then the sections the config groups fill."""
+
+    task_name: str = "train"
+    seed: int = 12345
+    latent: int = 20  # size of the latent code; model files pass it to the model (model.latent_dim)
+    test: bool = True  # evaluate the test split after fitting (test/* in metrics.json)
+    # Start from a checkpoint's weights and loop state (a .ckpt file or a run folder) in a NEW run folder.
+    ckpt_path: str | None = None
+    # Continue a run in its own folder from its last finished epoch: resume=<run dir> [overrides].
+    resume: str | None = None
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    figures: FiguresConfig = field(default_factory=FiguresConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = None
+    trainer: Any = None
+    callbacks: Any = None
+    logger: Any = None
+    classifier: Any = None
+
+
+ConfigStore.instance().store(name="train_schema", node=TrainConfig)
