@@ -72,7 +72,6 @@ def metrics_of(run_dir: Path) -> dict[str, float]:
     [
         ("latent=0", "latent"),
         ("latent=-3", "latent"),
-        ("latent=2.5", "latent"),
         ("data.batch_size=0", "data.batch_size"),
         ("data.binarize=sometimes", "data.binarize"),
         ("figures.sample_epochs=[0,2]", "figures.sample_epochs"),

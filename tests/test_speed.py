@@ -83,7 +83,6 @@ def test_commands_make_idle_openmp_threads_sleep() -> None:
         ("speed.num_threads=0", "speed.num_threads"),
         ("speed.compile_mode=fastest", "speed.compile_mode"),
         ("speed.compile_backend=nonsense", "speed.compile_backend"),
-        ("speed.channels_last=maybe", "speed.channels_last"),
     ],
 )
 def test_bad_speed_options_fail_before_training(train_config, override, key) -> None:

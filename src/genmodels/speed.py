@@ -24,12 +24,12 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotu
 
 
 def check_speed_options(speed: DictConfig) -> None:
-    """Raise ``ConfigError`` for a ``speed`` value that cannot work, naming the key and what is allowed."""
-    for key in ("compile", "channels_last"):
-        if not isinstance(speed.get(key), bool):
-            raise ConfigError(f"speed.{key} must be true or false, got {speed.get(key)!r}")
+    """Raise ``ConfigError`` for a ``speed`` value that cannot work, naming the key and what is allowed.
+
+    Types are checked when the config is composed (``schema.SpeedConfig``); this checks values.
+    """
     threads = speed.get("num_threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and threads < 1:
         raise ConfigError(f"speed.num_threads must be a positive integer, or null for one per core; got {threads!r}")
     if speed.get("compile_mode") not in COMPILE_MODES:
         allowed = ", ".join("null" if mode is None else mode for mode in COMPILE_MODES)
