@@ -1,10 +1,11 @@
-"""Every ``python -m genmodels...`` and ``make ...`` command in the README runs, at tiny scale.
+"""Every ``python -m genmodels...`` and ``make ...`` command of the README and of ``docs/*.md`` works.
 
-Commands come from the README's code blocks and inline code (tables and prose). Placeholders such as
-``<time>`` or ``<sweep dir>`` become real folders made here; optional ``[...]`` parts are dropped and
-``a|b`` alternatives take the first. Training runs get a few batches and epochs; what cannot run on this
-machine (a GPU, DDP on several devices, SLURM) is composed with ``--cfg job``; the report, whose
-shortest mode takes minutes, shows its ``--help``; ``make test``/``test-all``/``setup-inception`` are dry runs.
+Commands come from the pages' code blocks and inline code. Placeholders such as ``<time>`` or ``<sweep dir>``
+become real folders made here; optional ``[...]`` parts are dropped and ``a|b`` alternatives take the first.
+Training commands are composed in this process with Hydra's compose API, as the command would compose them (an
+unknown key, a wrong type or a missing option fails there; a sweep composes each of its first values), except
+resumes, which run on a finished tiny run. Evaluations run in this process at tiny scale, compare runs on a tiny
+sweep, the report and ``--help`` show their help, ``make`` commands are dry runs.
 """
 
 from __future__ import annotations
@@ -16,28 +17,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, cli_env
+from genmodels import compare
+from genmodels.evaluate import evaluate
+from tests.helpers import CONFIGS, REPO, cli_env, compose_evaluate
 
-README = REPO / "README.md"
-TINY_TRAINING = [
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "data.batch_size=16",
-    "data.eval_batch_size=100",
-    *QUICK_CLASSIFIER,  # a GAN's sample-quality scores
-    "~logger",
-]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TINY_EVALUATION = [
     "metrics.iwae_k=20",
     "metrics.num_test_images=50",
     "metrics.num_samples=200",
-    *QUICK_EVAL_CLASSIFIER,
+    "metrics.classifier.epochs=1",
+    "metrics.classifier.train_images=2000",
     "progress=false",
 ]
-# Overrides that need hardware or a cluster this machine lacks: such commands are only composed.
-COMPOSE_ONLY = ("trainer=gpu", "trainer=ddp", "hydra/launcher=slurm")
 # Placeholders, in the order they are replaced: (pattern, replacement; {run} and {sweep} are folders made here).
 PLACEHOLDERS = [
     (r"outputs/train/runs/<[^>]+>|<run(?: dir| folder)?>", "{run}"),
@@ -48,7 +44,7 @@ PLACEHOLDERS = [
 ]
 
 
-def readme_commands(text: str) -> list[str]:
+def page_commands(text: str) -> list[str]:
     """The genmodels and make commands of a Markdown text, comments removed, in order of appearance."""
     found = []
     for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
@@ -56,7 +52,7 @@ def readme_commands(text: str) -> list[str]:
             found.append(line.split(" #")[0].strip())
     outside_blocks = re.sub(r"```.*?```", "", text, flags=re.S)
     found += re.findall(r"`([^`\n]+)`", outside_blocks)
-    commands = [c for c in found if c.startswith(("python -m genmodels", "make "))]
+    commands = [c.replace("\\|", "|") for c in found if c.startswith(("python -m genmodels", "make "))]
     return list(dict.fromkeys(" ".join(command.split()) for command in commands))
 
 
@@ -66,99 +62,79 @@ def concrete(command: str) -> list[str]:
         command = re.sub(pattern, replacement, command)
     command = re.sub(r"\s\[[^\]=]*\]", "", command)  # [--quick], [overrides]; not =[1,10,20]
     if "<" in command:
-        raise AssertionError(f"unknown placeholder in README command: {command}")
+        raise AssertionError(f"unknown placeholder in a documented command: {command}")
     return [re.sub(r"^([\w-]+)\|[\w|-]+$", r"\1", argument) for argument in shlex.split(command)]
 
 
-def tiny(arguments: list[str]) -> list[str]:
-    """The command as run here: at tiny scale, composed only, or a dry run.
+def first_job(overrides: list[str]) -> list[str]:
+    """The overrides of a sweep's first job: each ``key=a,b,c`` at its first value."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [
+        f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
+        for o in parsed
+    ]
 
-    ``{run}``, ``{sweep}``, ``{out}`` (a folder for outputs) and ``{data}`` (the data folder) are filled in
-    when it runs.
-    """
-    if arguments[0] == "make":
-        return make_command(arguments)
-    module, rest = arguments[2], arguments[3:]
-    if any(flag in rest for flag in ("--help", "--cfg")):
-        return arguments
-    if module == "genmodels.train":
-        if any(marker in rest for marker in COMPOSE_ONLY):
-            return [*arguments[:3], *[a for a in rest if a != "-m"], "--cfg", "job"]
-        if any(a.startswith("resume=") for a in rest):  # continues the tiny finished run with its own options
-            return arguments
-        sweep = "-m" in rest or any(a.startswith("hparams_search=") for a in rest)
-        trials = ["hydra.sweeper.n_trials=2"] if any(a.startswith("hparams_search=") for a in rest) else []
-        return effective([*arguments, *TINY_TRAINING, f"trainer.max_epochs={1 if sweep else 2}", *trials])
-    if module == "genmodels.evaluate":
-        return [*arguments, *TINY_EVALUATION]
-    if module == "genmodels.compare":
-        return [*arguments, "--out", "{out}"]
-    if module == "genmodels.report":
-        return [*arguments[:3], "--help"]
+
+def fill(arguments: list[str], **folders: Path) -> list[str]:
+    """``{run}``-style placeholders replaced by folders (str.format would trip over a command's own braces)."""
+    for name, folder in folders.items():
+        arguments = [argument.replace(f"{{{name}}}", str(folder)) for argument in arguments]
     return arguments
 
 
-def effective(arguments: list[str]) -> list[str]:
-    """The command with each overridden key once, at its last value (as Hydra applies them)."""
-    flags = [a for a in arguments[3:] if "=" not in a]
-    overrides = {a.split("=", 1)[0]: a for a in arguments[3:] if "=" in a}
-    return [*arguments[:3], *flags, *sorted(overrides.values())]
-
-
-def make_command(arguments: list[str]) -> list[str]:
-    """``make`` with this environment's Python (no new .venv), the test data, and tiny training overrides."""
-    venv = Path(sys.prefix)
-    targets = [a for a in arguments[1:] if "=" not in a]
-    variables = [a for a in arguments[1:] if "=" in a and not a.startswith("ARGS=")]
-    given = next((a.split("=", 1)[1] for a in arguments if a.startswith("ARGS=")), "")
-    dry = ["-n"] if set(targets) & {"test", "test-all", "setup-inception"} else []  # no suite inside the suite
-    training = f"{given} {' '.join(TINY_TRAINING)} trainer.max_epochs=2 hydra.run.dir={{out}}/run"
-    return ["make", *dry, f"VENV={venv}", "-o", f"{venv}/.installed", "DATA_DIR={data}", *variables, *targets] + (
-        [f"ARGS={training.strip()}"] if "run" in targets else []
-    )
-
-
-COMMANDS = readme_commands(README.read_text())
-RUNS: dict[tuple[str, ...], str] = {}  # what runs -> the first README command that asks for it
-for _command in COMMANDS:
-    RUNS.setdefault(tuple(tiny(concrete(_command))), _command)
-# The costliest, whose machinery other tests cover at smaller scale: in `make test-all` only.
-SLOW = {
-    "make run",  # as `make run ARGS=...`
-    "python -m genmodels.train model=dcgan",  # one 64x64 batch takes seconds; the 32x32 DCGAN command runs
-    "python -m genmodels.train -m latent=2,5,10,20,50",  # five jobs; test_experiments sweeps two
-    "python -m genmodels.train -m hydra/launcher=joblib hydra.launcher.n_jobs=2 latent=2,20",  # as test_scale_out
-    "python -m genmodels.train hparams_search=vae_optuna",  # as test_scale_out
-    # at tiny scale the same run as the first steps' DCGAN but for the figure epochs
-    # the published cpu preset's DCGAN: torch.compile takes a minute before the first step (test_speed covers it)
-    "python -m genmodels.train experiment=report_dcgan data.image_size=32 trainer.max_epochs=7 "
-    "'figures.sample_epochs=[1,5,7]' speed.compile=true speed.channels_last=true",
-}
+COMMANDS = {command: page.name for page in PAGES for command in page_commands(page.read_text())}
 
 
 def test_the_readme_shows_commands_of_every_entry_point():
-    shown = " ".join(COMMANDS)
+    shown = " ".join(c for c, page in COMMANDS.items() if page == "README.md")
     for entry in ("genmodels.train", "genmodels.evaluate", "genmodels.compare", "genmodels.report", "genmodels.data"):
         assert f"python -m {entry}" in shown
     assert "make run" in shown and "make test" in shown
 
 
-def test_every_slow_command_is_in_the_readme():
-    assert SLOW <= set(COMMANDS)
+TRAIN = sorted(c for c in COMMANDS if c.startswith("python -m genmodels.train") and "resume=" not in c and "--" not in c)
 
 
-@pytest.mark.parametrize(
-    "command, run",
-    [pytest.param(c, r, marks=[pytest.mark.slow] if c in SLOW else [], id=c[:60]) for r, c in RUNS.items()],
-)
-def test_readme_command_runs(command, run, cli_vae_run, cli_sweep, mnist_dir, tmp_path):
-    places = {"run": cli_vae_run, "sweep": cli_sweep, "out": tmp_path / "out", "data": mnist_dir}  # finished ones
-    arguments = list(run)
-    for name, folder in places.items():  # str.format would trip over a command's own braces ({_target_: ...})
-        arguments = [argument.replace(f"{{{name}}}", str(folder)) for argument in arguments]
-    if arguments[0] == "python":
-        arguments = [sys.executable, *arguments[1:]]
-    env = {**cli_env(mnist_dir), "GENMODELS_LOG_DIR": str(tmp_path / "outputs")}  # runs without a folder write here
-    result = subprocess.run(arguments, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("command", TRAIN)
+def test_training_command_composes(command):
+    arguments = [a for a in concrete(command)[3:] if a != "-m"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=first_job(arguments))
+    assert cfg.model._target_ and cfg.data.dataset
+
+
+EVALUATE = sorted(c for c in COMMANDS if c.startswith("python -m genmodels.evaluate"))
+
+
+@pytest.mark.parametrize("command", EVALUATE)
+def test_evaluate_command_runs(command, cli_vae_run, cli_sweep):
+    arguments = fill(concrete(command)[3:], run=cli_vae_run, sweep=cli_sweep)
+    result = evaluate(compose_evaluate([*arguments, *TINY_EVALUATION]))
+    assert result["metrics"]
+
+
+# The rest runs as a user runs it: a separate process, in the checkout.
+OTHERS = sorted(set(COMMANDS) - set(TRAIN) - set(EVALUATE))
+
+
+def as_run(arguments: list[str]) -> list[str]:
+    """What runs for a command: its help for the report, a dry run for make, the command itself otherwise."""
+    if arguments[0] == "make":
+        venv = Path(sys.prefix)
+        return ["make", "-n", f"VENV={venv}", "-o", f"{venv}/.installed", *arguments[1:]]
+    if arguments[2] == "genmodels.report":
+        return [sys.executable, "-m", "genmodels.report", "--help"]
+    return [sys.executable, *arguments[1:]]
+
+
+@pytest.mark.parametrize("command", OTHERS)
+def test_other_command_runs(command, cli_vae_run, cli_sweep, mnist_dir, tmp_path):
+    arguments = as_run(fill(concrete(command), run=cli_vae_run, sweep=cli_sweep))
+    if arguments[2:3] == ["genmodels.compare"]:
+        assert compare.main([*arguments[3:], "--out", str(tmp_path)]) == 0
+        return
+    env = {**cli_env(mnist_dir), "GENMODELS_LOG_DIR": str(tmp_path / "outputs")}
+    result = subprocess.run(arguments, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert result.returncode == 0, f"README command failed: {command}\nran: {shlex.join(arguments)}\n{output}"
+    assert result.returncode == 0, f"documented command failed: {command}\nran: {shlex.join(arguments)}\n{output}"
