@@ -6,7 +6,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 # Idle OpenMP threads sleep instead of spinning. With spinning threads, one other busy process on the
-# machine slowed a two-thread CPU run several-fold (README, "First steps"). It takes effect when genmodels
+# machine slowed a two-thread CPU run several-fold (docs/measurements.md). It takes effect when genmodels
 # is imported before torch, as in every `python -m genmodels.<command>`; an OMP_WAIT_POLICY of your own wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -15,6 +15,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
 
-from genmodels import schema  # noqa: E402,F401  (registers the config schemas with Hydra before any composition)
+from genmodels import help_text, schema  # noqa: E402,F401  (the help's group lists, the config schemas)
 
 __version__ = "0.1.0"
