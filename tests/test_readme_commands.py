@@ -92,7 +92,9 @@ def test_the_readme_shows_commands_of_every_entry_point():
     assert "make run" in shown and "make test" in shown
 
 
-TRAIN = sorted(c for c in COMMANDS if c.startswith("python -m genmodels.train") and "resume=" not in c and "--" not in c)
+TRAIN = sorted(
+    c for c in COMMANDS if c.startswith("python -m genmodels.train") and "resume=" not in c and " --" not in c
+)
 
 
 @pytest.mark.parametrize("command", TRAIN)
