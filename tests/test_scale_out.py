@@ -143,6 +143,7 @@ def test_ddp_vae_two_cpu_processes(run_cli, tmp_path):
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow  # the DDP mechanics are those of the VAE test; this adds the GAN's two optimizers
 def test_ddp_dcgan_two_cpu_processes(run_cli, tmp_path):
     run_dir, records = run_ddp(
         run_cli,
