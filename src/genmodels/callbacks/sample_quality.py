@@ -23,11 +23,11 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import fixed_noise
+from genmodels.contract import GeneratesImages, require
 from genmodels.data.datamodule import unit_images
 from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import inception_score
-from genmodels.models.base import GeneratesImages, require
 from genmodels.validation import require_positive_int
 
 log = logging.getLogger(__name__)
