@@ -34,7 +34,10 @@ def test_every_preset_composes(preset, tmp_path, mnist_dir):
     for name, run in config.runs.items():
         cfg = compose_train([f"experiment={name}", *run.train], tmp_path, mnist_dir)
         assert cfg.trainer.max_epochs >= 1
-        if preset != "quick":  # full epochs, the report's 40 for the VAEs (and everything in `report`)
+        if preset == "quick":  # the short run of debug=quick, figures on
+            assert cfg.trainer.limit_train_batches == 60 and list(cfg.figures.sample_epochs) == [1, 3, 5]
+            assert cfg.callbacks.samples is not None
+        else:  # full epochs, the report's 40 for the VAEs (and everything in `report`)
             assert cfg.trainer.limit_train_batches is None
             assert cfg.trainer.max_epochs == 40 or (preset == "cpu" and name == "report_dcgan")
         if preset == "report":
