@@ -4,7 +4,7 @@ It is trained once per dataset (a few epochs of Adam on the in-memory tensors) a
 ``<data_dir>/classifiers/<dataset>_cnn.pt`` as a plain state_dict, with a JSON sidecar holding its
 test accuracy, its training settings and the sha256 of the weights file. The checksum is verified on
 every load; a missing, corrupt or mismatched file is retrained (with a log message saying why). Each
-file is written under a unique temporary name and then renamed, so processes that train at the same
+file is written under a temporary name of its process and then renamed, so processes that train at the same
 time never see a half-written file.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -194,11 +193,10 @@ def load_or_train_classifier(
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write`` on a fresh temporary file beside ``path``, then rename it to ``path``."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
+    """Call ``write`` on a temporary file of this process beside ``path``, then rename it to ``path``."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        write(Path(partial))
-        os.replace(partial, path)
+        write(partial)
+        partial.replace(path)
     finally:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
