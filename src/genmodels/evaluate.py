@@ -26,12 +26,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels.contract import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
 from genmodels.data.provision import DataError
 from genmodels.evaluation import EvaluationError, timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
 from genmodels.evaluation.publish import publish
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
-from genmodels.models.base import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
 from genmodels.overrides import exit_on_unknown_keys
 from genmodels.runs.checkpoints import (
     CheckpointError,
