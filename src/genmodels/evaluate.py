@@ -1,7 +1,7 @@
 """Evaluation entry point: ``python -m genmodels.evaluate run_dir=<a training run's output folder>``.
 
 ``evaluate(cfg)`` rebuilds the run's model and data module from its ``.hydra/config.yaml``, loads
-the checkpoint's weights and computes, for the models offering what each needs (``models.base``):
+the checkpoint's weights and computes, for the models offering what each needs (``genmodels.contract``):
 
 - likelihood (``HasLikelihood``, the VAE): the test negative ELBO and the IWAE estimate of
   -log p(x) with ``metrics.iwae_k`` samples, on the targets the run trained on (binarization stated);

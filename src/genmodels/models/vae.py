@@ -180,7 +180,7 @@ class VAE(L.LightningModule):
         """The trainable networks by name (what ``speed.compile`` compiles)."""
         return {"encoder": self.encoder, "decoder": self.decoder}
 
-    # The likelihood the -ELBO and IWAE need (models.base.HasLikelihood).
+    # The likelihood the -ELBO and IWAE need (genmodels.contract.HasLikelihood).
     def prior(self) -> Distribution:
         """p(z) = N(0, I)."""
         zeros = torch.zeros(self.latent_dim, device=self.device)
@@ -194,7 +194,7 @@ class VAE(L.LightningModule):
         """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
         return -bernoulli_nll(self.decoder(z).float(), x)
 
-    # What the figure callbacks use (models.base: GeneratesImages, ReconstructsImages, EncodesImages).
+    # What the figure callbacks use (genmodels.contract: GeneratesImages, ReconstructsImages, EncodesImages).
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder Bernoulli means in [0, 1], (B, 1, S, S)."""
