@@ -291,7 +291,7 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, star
     assert_same_result(run_dir, straight_run)
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert summary["epochs"] == 3 and summary["fit_wall_time_s"] > first_part  # both parts
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best-epoch002.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best-epoch003.ckpt", "last.ckpt"]
 
     # Overrides given with resume= apply on top of the run's own ones, and the run's config says so.
     run_cli("genmodels.train", f"resume={run_dir}", "trainer.max_epochs=4")
