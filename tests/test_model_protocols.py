@@ -104,6 +104,7 @@ def test_a_callback_for_a_missing_capability_stops_the_cli_at_start_up(run_cli, 
     result = run_cli(
         "genmodels.train",
         "model=gan_mlp",
+        "debug=tiny",  # the classifier the test session prepared
         "+callbacks.reconstructions={_target_: genmodels.callbacks.ReconstructionGrid, output_dir: figures}",
         f"hydra.run.dir={tmp_path}",
         check=False,
