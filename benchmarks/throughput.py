@@ -7,9 +7,9 @@
 The models are those of the composed training config (``experiment=report_vae_latent20``;
 ``experiment=report_dcgan``, at 32x32 on a CPU). Images per second of training are measured along three
 paths, each in a fresh process and repeated in interleaved order (medians reported): **framework**,
-``genmodels.train.train`` with figure and sample-score callbacks off; **raw**, a plain PyTorch loop over the
-same in-memory tensor with the model's own training step and optimizers; **classic**, torchvision's MNIST
-with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do, with the same step.
+``genmodels.train.train`` with ``debug=tiny``'s callbacks (no figures, no logger) and no sample scores; **raw**,
+a bare ``lightning.Trainer.fit`` of the configured model on ready-made in-memory batches; **classic**, the same fit
+on torchvision's MNIST with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do.
 Also: the float32 matmul rate, FLOPs per image of a training step (``torch.utils.flop_counter``), and the IWAE
 evaluation rate at k=5000. ``--speed-options`` times the framework path with each speed option against fp32
 eager; ``--threads`` with 1 and 2 CPU threads, OpenMP's default and passive wait policy, alone and busy.
@@ -44,15 +44,12 @@ from torchvision import datasets, transforms
 from genmodels.data.provision import raw_dir
 from genmodels.evaluate import pick_device
 from genmodels.metrics.likelihood import dataset_iwae_nll
-from genmodels.models.gan import GAN, NETWORK_ORDER
 from genmodels.runs.info import write_json
 from genmodels.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"vae": "experiment=report_vae_latent20", "dcgan": "experiment=report_dcgan"}
 PATHS = ("framework", "raw", "classic")
-# Figures and sample scores are evaluation, not training: off in every path.
-UNTIMED = ("curves", "samples", "reconstructions", "manifold", "latent_scatter", "interpolation", "sample_quality")
 IWAE_K = 5000
 SPEED_OPTIONS = {
     "bf16": ["trainer.precision=bf16-mixed"],
@@ -71,9 +68,12 @@ LOADS = ("alone", "busy")
 
 
 def training_config(model_name: str, device: torch.device, overrides: Sequence[str] = ()) -> DictConfig:
-    """The composed ``genmodels.train`` config of a benchmarked model on ``device``, with ``overrides``."""
+    """The composed ``genmodels.train`` config of a benchmarked model on ``device``, with ``overrides``.
+
+    ``debug=tiny`` leaves out figures and logging; the sample scores (evaluation, not training) go too.
+    """
     size = ["data.image_size=32"] if model_name == "dcgan" and device.type == "cpu" else []
-    untimed = [f"++callbacks.{name}=null" for name in UNTIMED] + ["monitor.metric=null"]
+    untimed = ["debug=tiny", "++callbacks.sample_quality=null", "monitor.metric=null"]
     with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
         return compose("train", [MODELS[model_name], *size, f"trainer.accelerator={device.type}", *untimed, *overrides])
 
@@ -110,53 +110,44 @@ def matmul_gflops(device: torch.device, seconds: float = 1.0) -> float:
     return images_per_second(lambda x: x @ b, itertools.repeat(a), device, 3, seconds=seconds) * 2 * 2048**2 / 1e9
 
 
-def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def plain_step(model: L.LightningModule) -> Callable[[torch.Tensor], object]:
-    """The model's own training step on a batch in plain PyTorch (its losses and optimizers, no Lightning)."""
-    if isinstance(model, GAN):
-        optimizers = dict(zip(NETWORK_ORDER, (entry["optimizer"] for entry in model.configure_optimizers())))
-
-        def minimize(network: str, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
-            for name, module in model.networks().items():  # only this network trains, as in toggled_optimizer
-                module.requires_grad_(name == network)
-            value = descend(optimizers[network], loss())
-            model.requires_grad_(True)
-            return value
-
-        return lambda x: model.adversarial_step(x, minimize)
-    optimizer = model.configure_optimizers()["optimizer"]
-    return lambda x: descend(optimizer, model.training_loss(model.loss_terms(x, model.iwae_k)))
+def fit_rate(cfg: DictConfig, loader: Iterable, device: torch.device, steps: int, warmup: int) -> float:
+    """Images per second of Lightning's ``Trainer.fit`` of the configured model on ``loader``'s batches."""
+    timer = StepTimer(warmup, steps)
+    trainer = L.Trainer(
+        accelerator=device.type, devices=1, max_epochs=1, limit_train_batches=warmup + steps, limit_val_batches=0,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[timer],
+    )  # fmt: skip
+    trainer.fit(instantiate(cfg.model), train_dataloaders=loader)
+    return steps * cfg.data.batch_size / timer.elapsed(warmup, steps)
 
 
 def measure_raw(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
+    """The model's own training step on ready-made batches of the data's tensors (no per-sample work)."""
     datamodule = instantiate(cfg.data)
     datamodule.setup()
-    images = datamodule.splits["train"].images.to(device)  # resident on the device, like the framework's batches
-    order, size = torch.randperm(len(images), device=device), cfg.data.batch_size
-    batches = (datamodule.transform(images[order[i * size % (len(images) - size) :][:size]]) for i in itertools.count())
-    return images_per_second(plain_step(instantiate(cfg.model).to(device)), batches, device, warmup, steps)
+    images = datamodule.transform(datamodule.splits["train"].images[: (warmup + steps) * cfg.data.batch_size])
+    dataset = torch.utils.data.TensorDataset(images, torch.zeros(len(images)))
+    return fit_rate(cfg, torch.utils.data.DataLoader(dataset, cfg.data.batch_size, shuffle=True), device, steps, warmup)
 
 
-def measure_classic(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
+def classic_loader(cfg: DictConfig, device: torch.device, root: str) -> torch.utils.data.DataLoader:
+    """torchvision's MNIST with per-sample PIL transforms, as the pytorch/examples scripts load it."""
     data = cfg.data
     pipeline = [transforms.Resize(data.image_size)] if data.image_size != 28 else []
     pipeline.append(transforms.ToTensor())
     if data.pixel_range == "symmetric":
         pipeline.append(transforms.Normalize((0.5,), (0.5,)))
-    with tempfile.TemporaryDirectory() as root:  # torchvision's layout: <root>/MNIST/raw
-        (Path(root) / "MNIST").mkdir()
-        (Path(root) / "MNIST" / "raw").symlink_to(raw_dir(data.data_dir, data.dataset).resolve())
-        dataset = datasets.MNIST(root, train=True, transform=transforms.Compose(pipeline))
-        workers = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
-        loader = torch.utils.data.DataLoader(dataset, batch_size=data.batch_size, shuffle=True, **workers)
-        batches = (x.to(device) for x, _ in itertools.chain.from_iterable(itertools.repeat(loader)))
-        return images_per_second(plain_step(instantiate(cfg.model).to(device)), batches, device, warmup, steps)
+    (Path(root) / "MNIST").mkdir()  # torchvision's layout: <root>/MNIST/raw
+    (Path(root) / "MNIST" / "raw").symlink_to(raw_dir(data.data_dir, data.dataset).resolve())
+    dataset = datasets.MNIST(root, train=True, transform=transforms.Compose(pipeline))
+    workers = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
+    return torch.utils.data.DataLoader(dataset, batch_size=data.batch_size, shuffle=True, **workers)
+
+
+def measure_classic(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
+    with tempfile.TemporaryDirectory() as root:
+        return fit_rate(cfg, classic_loader(cfg, device, root), device, steps, warmup)
 
 
 class StepTimer(L.Callback):
@@ -175,26 +166,28 @@ class StepTimer(L.Callback):
             synchronize(pl_module.device)
             self.seconds = time.perf_counter() - self.started
 
+    def elapsed(self, warmup: int, steps: int) -> float:
+        if self.seconds is None:
+            raise RuntimeError(f"an epoch is shorter than {warmup} + {steps} batches: time fewer steps")
+        return self.seconds
+
 
 def measure_framework(model_name: str, device: torch.device, steps: int, warmup: int, overrides: Sequence[str]):
     timer = f"+callbacks.step_timer={{_target_:{__name__}.StepTimer,warmup:{warmup},steps:{steps}}}"
-    epoch = ["test=false", "trainer.max_epochs=1", f"trainer.limit_train_batches={warmup + steps}"]
-    quiet = ["trainer.limit_val_batches=0", "trainer.enable_model_summary=false"]
+    epoch = ["test=false", f"trainer.limit_train_batches={warmup + steps}", "trainer.limit_val_batches=0"]
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
-        cfg = training_config(model_name, device, [f"paths.output_dir={out}", *epoch, *quiet, timer, *overrides])
+        cfg = training_config(model_name, device, [f"paths.output_dir={out}", *epoch, timer, *overrides])
         trainer = train(cfg)[1]["trainer"]
     timer = next(callback for callback in trainer.callbacks if isinstance(callback, StepTimer))
-    if timer.seconds is None:
-        raise RuntimeError(f"an epoch is shorter than {warmup} + {steps} batches: time fewer steps")
-    return steps * cfg.data.batch_size / timer.seconds
+    return steps * cfg.data.batch_size / timer.elapsed(warmup, steps)
 
 
 def flops_per_image(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
     """FLOPs of one training step per image (matmuls and convolutions, forward and backward)."""
     x = instantiate(cfg.data).transform(torch.randint(0, 256, (cfg.data.batch_size, 28, 28), dtype=torch.uint8))
-    step = plain_step(instantiate(cfg.model).to(device))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(len(x))), len(x))
     with FlopCounterMode(display=False) as counter:
-        step(x.to(device))
+        fit_rate(cfg, loader, device, steps=1, warmup=0)
     return counter.get_total_flops() / len(x)
 
 
