@@ -7,9 +7,9 @@
 The models are those of the composed training config (``experiment=report_vae_latent20``;
 ``experiment=report_dcgan``, at 32x32 on a CPU). Images per second of training are measured along three
 paths, each in a fresh process and repeated in interleaved order (medians reported): **framework**,
-``genmodels.train.train`` with figure and sample-score callbacks off; **raw**, a plain PyTorch loop over the
-same in-memory tensor with the model's own training step and optimizers; **classic**, torchvision's MNIST
-with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do, with the same step.
+``genmodels.train.train`` with ``debug=tiny``'s callbacks (no figures, no logger) and no sample scores; **raw**,
+a bare ``lightning.Trainer.fit`` of the configured model on ready-made in-memory batches; **classic**, the same fit
+on torchvision's MNIST with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do.
 Also: the float32 matmul rate, FLOPs per image of a training step (``torch.utils.flop_counter``), and the IWAE
 evaluation rate at k=5000. ``--speed-options`` times the framework path with each speed option against fp32
 eager; ``--threads`` with 1 and 2 CPU threads, OpenMP's default and passive wait policy, alone and busy.
@@ -18,42 +18,24 @@ eager; ``--threads`` with 1 and 2 CPU threads, OpenMP's default and passive wait
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-# torch (imported by lightning) loads OpenMP before genmodels sets OMP_WAIT_POLICY, which --threads varies.
-import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from omegaconf import DictConfig
-from torch.utils.flop_counter import FlopCounterMode
-from torchvision import datasets, transforms
+from measurements import IWAE_K, MODELS, REPO, measure, training_config  # this folder's measurement module
 
-from genmodels.data.provision import raw_dir
 from genmodels.evaluate import pick_device
-from genmodels.metrics.likelihood import dataset_iwae_nll
-from genmodels.models.gan import GAN, NETWORK_ORDER
 from genmodels.runs.info import write_json
-from genmodels.train import train
 
-REPO = Path(__file__).resolve().parents[1]
-MODELS = {"vae": "experiment=report_vae_latent20", "dcgan": "experiment=report_dcgan"}
 PATHS = ("framework", "raw", "classic")
-# Figures and sample scores are evaluation, not training: off in every path.
-UNTIMED = ("curves", "samples", "reconstructions", "manifold", "latent_scatter", "interpolation", "sample_quality")
-IWAE_K = 5000
 SPEED_OPTIONS = {
     "bf16": ["trainer.precision=bf16-mixed"],
     "compile": ["speed.compile=true"],
@@ -68,157 +50,6 @@ THREAD_SETTINGS = {
     "2 threads, passive": (2, "PASSIVE"),
 }
 LOADS = ("alone", "busy")
-
-
-def training_config(model_name: str, device: torch.device, overrides: Sequence[str] = ()) -> DictConfig:
-    """The composed ``genmodels.train`` config of a benchmarked model on ``device``, with ``overrides``."""
-    size = ["data.image_size=32"] if model_name == "dcgan" and device.type == "cpu" else []
-    untimed = [f"++callbacks.{name}=null" for name in UNTIMED] + ["monitor.metric=null"]
-    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
-        return compose("train", [MODELS[model_name], *size, f"trainer.accelerator={device.type}", *untimed, *overrides])
-
-
-# ----------------------------------------------------------------------------------------------
-# One measurement, in a child process: ``measure`` returns its rate and the process's peak memory.
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def images_per_second(
-    step: Callable, batches: Iterable[torch.Tensor], device: torch.device, warmup: int, steps: int = 0, seconds=0.0
-) -> float:
-    """Rows per second of ``step`` on the batches after ``warmup`` ones, for ``steps`` batches or ``seconds``."""
-    batches = iter(batches)
-    for _ in range(warmup):
-        step(next(batches))
-    synchronize(device)
-    count, done, started = 0, 0, time.perf_counter()
-    while done < steps or time.perf_counter() - started < seconds:
-        x = next(batches)
-        step(x)
-        count, done = count + len(x), done + 1
-    synchronize(device)
-    return count / (time.perf_counter() - started)
-
-
-def matmul_gflops(device: torch.device, seconds: float = 1.0) -> float:
-    """Sustained float32 matmul rate of this device: 2048x2048 products, each row 2 * 2048**2 FLOPs."""
-    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
-    return images_per_second(lambda x: x @ b, itertools.repeat(a), device, 3, seconds=seconds) * 2 * 2048**2 / 1e9
-
-
-def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def plain_step(model: L.LightningModule) -> Callable[[torch.Tensor], object]:
-    """The model's own training step on a batch in plain PyTorch (its losses and optimizers, no Lightning)."""
-    if isinstance(model, GAN):
-        optimizers = dict(zip(NETWORK_ORDER, (entry["optimizer"] for entry in model.configure_optimizers())))
-
-        def minimize(network: str, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
-            for name, module in model.networks().items():  # only this network trains, as in toggled_optimizer
-                module.requires_grad_(name == network)
-            value = descend(optimizers[network], loss())
-            model.requires_grad_(True)
-            return value
-
-        return lambda x: model.adversarial_step(x, minimize)
-    optimizer = model.configure_optimizers()["optimizer"]
-    return lambda x: descend(optimizer, model.training_loss(model.loss_terms(x, model.iwae_k)))
-
-
-def measure_raw(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
-    datamodule = instantiate(cfg.data)
-    datamodule.setup()
-    images = datamodule.splits["train"].images.to(device)  # resident on the device, like the framework's batches
-    order, size = torch.randperm(len(images), device=device), cfg.data.batch_size
-    batches = (datamodule.transform(images[order[i * size % (len(images) - size) :][:size]]) for i in itertools.count())
-    return images_per_second(plain_step(instantiate(cfg.model).to(device)), batches, device, warmup, steps)
-
-
-def measure_classic(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
-    data = cfg.data
-    pipeline = [transforms.Resize(data.image_size)] if data.image_size != 28 else []
-    pipeline.append(transforms.ToTensor())
-    if data.pixel_range == "symmetric":
-        pipeline.append(transforms.Normalize((0.5,), (0.5,)))
-    with tempfile.TemporaryDirectory() as root:  # torchvision's layout: <root>/MNIST/raw
-        (Path(root) / "MNIST").mkdir()
-        (Path(root) / "MNIST" / "raw").symlink_to(raw_dir(data.data_dir, data.dataset).resolve())
-        dataset = datasets.MNIST(root, train=True, transform=transforms.Compose(pipeline))
-        workers = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
-        loader = torch.utils.data.DataLoader(dataset, batch_size=data.batch_size, shuffle=True, **workers)
-        batches = (x.to(device) for x, _ in itertools.chain.from_iterable(itertools.repeat(loader)))
-        return images_per_second(plain_step(instantiate(cfg.model).to(device)), batches, device, warmup, steps)
-
-
-class StepTimer(L.Callback):
-    """Times training batches ``warmup`` to ``warmup + steps - 1``, the device synchronized."""
-
-    def __init__(self, warmup: int, steps: int) -> None:
-        self.warmup, self.last, self.started, self.seconds = warmup, warmup + steps - 1, 0.0, None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        if batch_idx == self.warmup:
-            synchronize(pl_module.device)
-            self.started = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if batch_idx == self.last:
-            synchronize(pl_module.device)
-            self.seconds = time.perf_counter() - self.started
-
-
-def measure_framework(model_name: str, device: torch.device, steps: int, warmup: int, overrides: Sequence[str]):
-    timer = f"+callbacks.step_timer={{_target_:{__name__}.StepTimer,warmup:{warmup},steps:{steps}}}"
-    epoch = ["test=false", "trainer.max_epochs=1", f"trainer.limit_train_batches={warmup + steps}"]
-    quiet = ["trainer.limit_val_batches=0", "trainer.enable_model_summary=false"]
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
-        cfg = training_config(model_name, device, [f"paths.output_dir={out}", *epoch, *quiet, timer, *overrides])
-        trainer = train(cfg)[1]["trainer"]
-    timer = next(callback for callback in trainer.callbacks if isinstance(callback, StepTimer))
-    if timer.seconds is None:
-        raise RuntimeError(f"an epoch is shorter than {warmup} + {steps} batches: time fewer steps")
-    return steps * cfg.data.batch_size / timer.seconds
-
-
-def flops_per_image(cfg: DictConfig, device: torch.device, steps: int, warmup: int) -> float:
-    """FLOPs of one training step per image (matmuls and convolutions, forward and backward)."""
-    x = instantiate(cfg.data).transform(torch.randint(0, 256, (cfg.data.batch_size, 28, 28), dtype=torch.uint8))
-    step = plain_step(instantiate(cfg.model).to(device))
-    with FlopCounterMode(display=False) as counter:
-        step(x.to(device))
-    return counter.get_total_flops() / len(x)
-
-
-def measure_iwae(cfg: DictConfig, device: torch.device, images: int, warmup: int) -> float:
-    model = instantiate(cfg.model).to(device).eval()
-    x = torch.rand(images, 1, cfg.data.image_size, cfg.data.image_size, device=device).bernoulli()
-    iwae = functools.partial(dataset_iwae_nll, model=model, k=IWAE_K, batch_size=min(images, 20))
-    return images_per_second(iwae, [x], device, warmup=0, steps=1)
-
-
-def measure(what: str, device: str, model: str = "vae", steps: int = 0, warmup: int = 0, overrides=()) -> dict:
-    """``what``: matmul, framework, raw, classic, flops or iwae (``steps``: its number of images)."""
-    torch.manual_seed(0)
-    on = pick_device(device)
-    if what == "matmul":
-        rate = matmul_gflops(on)
-    elif what == "framework":
-        rate = measure_framework(model, on, steps, warmup, overrides)
-    else:
-        by_name = {"raw": measure_raw, "classic": measure_classic, "flops": flops_per_image, "iwae": measure_iwae}
-        rate = by_name[what](training_config(model, on, overrides), on, steps, warmup)
-    if on.type == "cuda":
-        return {"rate": rate, "peak_memory_mb": torch.cuda.max_memory_allocated(on) / 2**20}
-    return {"rate": rate, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 import genmodels  # noqa: F401  (registers the config schemas that the configs start from)
+from genmodels.models import dcgan
+from genmodels.models.gan import GAN
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -174,3 +176,10 @@ def idx_bytes(array: torch.Tensor) -> bytes:
     """The IDX file (the MNIST format) holding ``array`` as unsigned bytes."""
     header = bytes([0, 0, 0x08, array.dim()]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
     return header + array.to(torch.uint8).numpy().tobytes()
+
+
+def small_dcgan(latent_dim: int = 4, image_size: int = 32, width: int = 8, **options) -> GAN:
+    """A narrow DCGAN (the networks of ``model=dcgan``, 8 channels wide) for unit tests."""
+    return GAN(
+        dcgan.Generator(latent_dim, image_size, width), dcgan.Discriminator(image_size, width), latent_dim, **options
+    )

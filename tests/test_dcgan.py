@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -11,10 +12,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from genmodels.models.dcgan import DCGAN, Discriminator, Generator, init_weights
-from genmodels.models.gan import real_labels
+from genmodels.models.dcgan import Discriminator, Generator, init_weights
+from genmodels.models.gan import GAN, real_labels
 from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.train import train
+from tests.helpers import small_dcgan
 
 
 def tiny_trainer(**kwargs) -> L.Trainer:
@@ -76,7 +78,9 @@ def test_widths_follow_radford() -> None:
 @pytest.mark.parametrize("image_size", [28, 16, 128])
 def test_unsupported_image_size_is_refused(image_size: int) -> None:
     with pytest.raises(ValueError, match=r"data\.image_size.*\[32, 64\]"):
-        DCGAN(image_size=image_size)
+        Generator(image_size=image_size)
+    with pytest.raises(ValueError, match=r"data\.image_size.*\[32, 64\]"):
+        Discriminator(image_size=image_size)
 
 
 def test_weight_init() -> None:
@@ -167,18 +171,13 @@ def test_discriminator_loss_closed_form() -> None:
 @pytest.mark.parametrize("tricks", [True, False])
 def test_one_training_step_updates_both_networks(tricks: bool) -> None:
     torch.manual_seed(0)
-    model = DCGAN(
-        latent_dim=8,
-        image_size=32,
-        generator_width=8,
-        discriminator_width=8,
-        non_saturating=tricks,
-        label_smoothing=tricks,
-    )
+    model = small_dcgan(latent_dim=8, non_saturating=tricks, label_smoothing=tricks)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     images = torch.rand(16, 1, 32, 32) * 2 - 1
     trainer = tiny_trainer(max_epochs=1, limit_train_batches=1)
-    trainer.fit(model, train_dataloaders=image_loader(images, 16))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*no `validation_step`")  # the GAN validates: no such warning
+        trainer.fit(model, train_dataloaders=image_loader(images, 16), val_dataloaders=image_loader(images, 16))
     for prefix in ("generator.", "discriminator."):
         changed = [not torch.equal(before[n], p) for n, p in model.named_parameters() if n.startswith(prefix)]
         assert changed and all(changed), prefix  # every tensor of both networks moved
@@ -187,36 +186,20 @@ def test_one_training_step_updates_both_networks(tricks: bool) -> None:
         assert torch.isfinite(trainer.callback_metrics[f"train_step/{key}"])  # logged at step 0
         assert torch.isfinite(trainer.callback_metrics[f"train/{key}"])  # the epoch mean
     assert 0 < trainer.callback_metrics["train/d_real"] < 1
+    assert 0 < trainer.callback_metrics["val/d_real"] < 1  # the discriminator on held-out images
 
 
 def test_non_finite_losses_stop_training() -> None:
     from genmodels.callbacks.safety import FiniteLossGuard, TrainingDiverged
 
-    model = DCGAN(latent_dim=4, image_size=32, generator_width=8, discriminator_width=8)
+    model = small_dcgan()
     images = torch.full((8, 1, 32, 32), float("nan"))
     with pytest.raises(TrainingDiverged, match="d_loss"):
         tiny_trainer(max_epochs=1, callbacks=[FiniteLossGuard()]).fit(model, train_dataloaders=image_loader(images, 8))
 
 
-def test_a_few_steps_on_real_mnist_stay_finite(mnist_dir: Path) -> None:
-    from genmodels.data import MNISTDataModule
-
-    datamodule = MNISTDataModule(data_dir=str(mnist_dir), pixel_range="symmetric", image_size=32)
-    images, _ = datamodule.example_batch("train", 96)
-    assert images.min() >= -1 and images.max() <= 1 and images.min() < -0.9
-    torch.manual_seed(0)
-    model = DCGAN(latent_dim=16, image_size=32, generator_width=8, discriminator_width=8)
-    trainer = tiny_trainer(max_epochs=2)
-    trainer.fit(model, train_dataloaders=image_loader(images, 32))
-    metrics = trainer.callback_metrics
-    assert trainer.global_step == 2 * 3 * 2
-    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
-        assert torch.isfinite(metrics[f"train/{key}"]), key
-    assert 0 < metrics["train/d_fake"] < metrics["train/d_real"] < 1
-
-
 def test_generate_is_unit_range_and_keeps_mode() -> None:
-    model = DCGAN(latent_dim=4, image_size=32, generator_width=8, discriminator_width=8)
+    model = small_dcgan()
     model.train()
     z = torch.randn(5, 4)
     with torch.enable_grad():
@@ -227,7 +210,7 @@ def test_generate_is_unit_range_and_keeps_mode() -> None:
     model.eval()
     torch.testing.assert_close(model.generate(z), model.generate(z))  # eval BN: deterministic
     assert not model.generator.training
-    torch.testing.assert_close(DCGAN.to_unit_range(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(GAN.to_unit_range(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
 
 
 # ---------------------------------------------------------------- a run
@@ -241,8 +224,8 @@ def test_fast_dev_run_draws_the_gan_figures(train_config) -> None:
             "data.image_size=32",
             "trainer.fast_dev_run=true",
             "data.batch_size=16",
-            "model.generator_width=8",
-            "model.discriminator_width=8",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
         ]
     )
     train(cfg)
@@ -258,4 +241,4 @@ def test_one_sided_smoothing_gives_constant_real_labels_and_bad_ranges_are_refus
     wide = real_labels(20_000, True, 0.0, generator=torch.Generator().manual_seed(0), real_range=(0.2, 0.6))
     assert wide.min() >= 0.2 and wide.max() <= 0.6 and abs(wide.mean().item() - 0.4) < 0.01
     with pytest.raises(ValueError, match=r"model.real_label_range must be \[low, high\] with 0 <= low <= high"):
-        DCGAN(latent_dim=8, image_size=32, real_label_range=(1.0, 0.5))
+        small_dcgan(real_label_range=(1.0, 0.5))

@@ -27,7 +27,7 @@ def test_shortened_experiment_runs_and_draws_its_figures(train_config, caplog, n
     """In this process: the report's experiments run from the command line in test_report and the README's test."""
     full = train_config([f"experiment={name}"]).trainer
     assert full.max_epochs == 40 if name.startswith("report_") else full.max_time is not None
-    small = ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"] if "gan" in name else []
+    small = ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"] if "gan" in name else []
     small += QUICK_CLASSIFIER  # a GAN's sample scores
     cfg = train_config(
         [

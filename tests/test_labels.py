@@ -7,9 +7,9 @@ import matplotlib.pyplot as plt
 from genmodels import compare
 from genmodels.data.datamodule import MNISTDataModule
 from genmodels.evaluation.publish import print_table, table_markdown, table_rows
-from genmodels.models.dcgan import DCGAN
 from genmodels.models.vae import VAE
 from genmodels.runs.info import targets_note
+from tests.helpers import small_dcgan
 
 SETTINGS = {"elbo_samples": 10, "iwae_k": 5000, "pr_k": 3, "inception_samples": 2000}
 
@@ -29,9 +29,9 @@ def evaluation(model, dataset: str, metrics: dict[str, float]) -> dict:
 
 
 def test_a_gan_evaluation_names_no_likelihood_targets(capsys):
-    gan = DCGAN(latent_dim=4, image_size=32, generator_width=8, discriminator_width=8)
+    gan = small_dcgan()
     result = evaluation(gan, "mnist", {"fid_classifier": 120.0, "classifier_test_accuracy": 0.993})
-    assert result["binarization_note"] == "not applicable: DCGAN has no likelihood"
+    assert result["binarization_note"] == "not applicable: GAN has no likelihood"
     print_table(result)
     shown = capsys.readouterr().out + table_markdown(result)
     assert "grey-level" not in shown and "binarized" not in shown and "Targets" not in shown
@@ -45,7 +45,7 @@ def test_a_vae_evaluation_states_its_targets(capsys):
 
 
 def test_fashion_mnist_scores_name_the_fashion_classifier():
-    gan = DCGAN(latent_dim=4, image_size=32, generator_width=8, discriminator_width=8)
+    gan = small_dcgan()
     metrics = {"fid_classifier": 80.0, "inception_score": 5.0, "classifier_test_accuracy": 0.913}
     labels = {row[0]: row[1] for row in table_rows(evaluation(gan, "fashion_mnist", metrics))}
     assert labels["FID (Fashion-MNIST classifier)"] == "80.00"

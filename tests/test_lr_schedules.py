@@ -14,8 +14,8 @@ MODELS = ("vae", "dcgan", "gan_mlp")
 SCHEDULES = {"exponential": torch.optim.lr_scheduler.ExponentialLR, "step": torch.optim.lr_scheduler.StepLR}
 SMALL = {  # the smallest networks and images each model accepts
     "vae": ["model.hidden_dims=[16]"],
-    "dcgan": ["data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"],
-    "gan_mlp": ["model.generator_dims=[16,32]", "model.discriminator_dims=[16]"],
+    "dcgan": ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"],
+    "gan_mlp": ["model.generator.hidden_dims=[16,32]", "model.discriminator.hidden_dims=[16]"],
 }
 
 

@@ -23,12 +23,10 @@ from genmodels.contract import (
     require,
 )
 from genmodels.evaluate import evaluate
-from genmodels.models.dcgan import DCGAN
-from genmodels.models.gan_mlp import MLPGAN
 from genmodels.models.vae import VAE
 from genmodels.speed import apply_speed_options
 from genmodels.train import train
-from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, compose_evaluate
+from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, compose_evaluate, small_dcgan
 
 
 class LinearImages(L.LightningModule):
@@ -59,19 +57,18 @@ class ReturnsNothing(LinearImages):
 
 
 def test_the_models_offer_their_capabilities() -> None:
-    vae, dcgan, mlp_gan = VAE(latent_dim=2), DCGAN(image_size=32), MLPGAN()
+    vae, gan = VAE(latent_dim=2), small_dcgan()
     offered = {
         type(model).__name__: {
             cap.__name__
             for cap in (GeneratesImages, ReconstructsImages, EncodesImages, HasLikelihood, NamesNetworks)
             if isinstance(model, cap)
         }
-        for model in (vae, dcgan, mlp_gan, LinearImages())
+        for model in (vae, gan, LinearImages())
     }
     assert offered == {
         "VAE": {"GeneratesImages", "ReconstructsImages", "EncodesImages", "HasLikelihood", "NamesNetworks"},
-        "DCGAN": {"GeneratesImages", "NamesNetworks"},
-        "MLPGAN": {"GeneratesImages", "NamesNetworks"},
+        "GAN": {"GeneratesImages", "NamesNetworks"},
         "LinearImages": {"GeneratesImages"},
     }
 
@@ -112,7 +109,7 @@ def test_a_callback_for_a_missing_capability_stops_the_cli_at_start_up(run_cli, 
     assert result.returncode == 1
     assert (
         "error: the ReconstructionGrid callback needs a model that offers ReconstructsImages (Reconstructs "
-        "data-space images: the reconstruction grid); MLPGAN has no reconstruct.\n"
+        "data-space images: the reconstruction grid); GAN has no reconstruct.\n"
         "Fix: leave the callback out with ~callbacks.<its key>"
     ) in result.stderr, result.stderr
     assert "callbacks=none" in result.stderr
@@ -128,8 +125,8 @@ def test_the_message_names_model_user_and_every_missing_member() -> None:
     assert "Linear has no encode_mean, latent_dim" in message and "Fix: drop it" in message
 
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
-    with pytest.raises(CapabilityError, match="LatentScatter callback .* MLPGAN has no encode_mean"):
-        LatentScatter("unused").setup(trainer, MLPGAN(), "fit")
+    with pytest.raises(CapabilityError, match="LatentScatter callback .* GAN has no encode_mean"):
+        LatentScatter("unused").setup(trainer, small_dcgan(), "fit")
 
 
 def test_speed_compile_needs_named_networks() -> None:

@@ -25,8 +25,8 @@ def test_misspelt_key_names_the_closest_valid_keys(arguments, named, suggested):
     "arguments",
     [
         ["trainer.max_epochs=3", "latent=2", "model.hidden_dims.0=256"],
-        ["model=dcgan", "model.generator_width=8"],  # a key the chosen group brings
-        ["-m", "model=vae,dcgan", "model.generator_width=8"],  # ... or one of the swept groups
+        ["model=dcgan", "model.generator.width=8"],  # a key the chosen group brings
+        ["-m", "model=vae,dcgan", "model.generator.width=8"],  # ... or one of the swept groups
         ["experiment=report_dcgan", "data.image_size=32"],
         ["+callbacks.stop._target_=x", "+callbacks.stop.step=6", "~logger"],  # additions and deletions
         ["hydra.run.dir=/tmp/x", "hydra/launcher=joblib"],  # Hydra's own keys

@@ -16,8 +16,8 @@ from tests.helpers import QUICK_CLASSIFIER
 TINY_GAN = [
     "model=dcgan",
     "data.image_size=32",
-    "model.generator_width=8",
-    "model.discriminator_width=8",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
     "trainer.limit_train_batches=2",
     "figures.sample_epochs=[1]",
     *QUICK_CLASSIFIER,

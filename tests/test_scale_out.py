@@ -152,15 +152,15 @@ def test_ddp_dcgan_two_cpu_processes(run_cli, tmp_path):
             "model=dcgan",
             "data.image_size=32",
             "latent=16",
-            "model.generator_width=8",
-            "model.discriminator_width=8",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
             *QUICK_CLASSIFIER,  # the sample-quality scores, of 200 samples
             "callbacks.sample_quality.num_samples=200",
             "~logger",
         ],
     )
     summary = check_one_run_two_shards(run_dir, records, tmp_path)
-    assert summary["model"] == "DCGAN"
+    assert summary["model"] == "GAN"
     assert summary["metrics"]["val/fid_clf"] > 0  # scored on both ranks alike: each checkpoint callback sees it
     assert summary["global_steps"] == 2 * EPOCHS * BATCHES  # one discriminator and one generator step per batch
     assert (run_dir / "figures" / "samples_by_epoch_mean.png").exists()

@@ -15,7 +15,7 @@ from genmodels.train import train
 from genmodels.validation import ConfigError
 
 FAST = ["trainer.fast_dev_run=true", "~logger", "latent=4"]
-DCGAN_FAST = [*FAST, "model=dcgan", "data.image_size=32", "model.generator_width=8", "model.discriminator_width=8"]
+DCGAN_FAST = [*FAST, "model=dcgan", "data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"]
 
 
 def test_compiled_networks_train_and_save_plain_checkpoints(train_config) -> None:
@@ -40,7 +40,7 @@ def test_bf16_autocast_trains_with_float32_losses(train_config, extra) -> None:
     metrics, objects = train(train_config([*extra, "trainer.precision=bf16-mixed"]))
     assert metrics and all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     model = objects["model"]
-    size = model.hparams.image_size
+    size = objects["datamodule"].image_size
     x = torch.rand(4, 1, size, size)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         if hasattr(model, "loss_terms"):  # VAE: the layers run in bf16, the loss terms in float32

@@ -1,23 +1,20 @@
-"""The DCGAN of the report (section 2): convolutional generator and discriminator, trained with tricks.
+"""The DCGAN networks of the report (section 2): a convolutional generator and discriminator.
 
 Architecture (Radford et al. 2016, as modified in the report): the generator maps z ~ N(0, I) through
 transposed convolutions (4x4 at first, then doubling the side) to a tanh image in [-1, 1]; the
 discriminator halves the side with strided convolutions down to 4x4, then one 4x4 convolution gives a
 single logit. Unlike Radford et al., EVERY convolution except the two output ones is followed by
 BatchNorm and LeakyReLU(0.2), in both networks. The number of 2x stages is ``log2(image_size / 4)``.
-Training (and its tricks) is the shared adversarial step of ``gan.py``.
+``model=dcgan`` gives them to the ``GAN`` of ``gan.py``, which trains them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from genmodels.models.gan import GAN
-from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
 from genmodels.validation import ConfigError, require_positive_int
 
 DCGAN_IMAGE_SIZES = (32, 64)  # the sides its convolution stacks are built for: 4x4 doubled 3 or 4 times
@@ -56,6 +53,7 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64) -> None:
         super().__init__()
+        require_positive_int("model.generator.width", width)
         stages = num_stages(image_size)
         channels = width * 2 ** (stages - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, channels, 4, 1, 0, bias=False), *_bn_lrelu(channels)]
@@ -80,6 +78,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, image_size: int = 64, width: int = 64) -> None:
         super().__init__()
+        require_positive_int("model.discriminator.width", width)
         stages = num_stages(image_size)
         layers: list[nn.Module] = [nn.Conv2d(1, width, 4, 2, 1, bias=False), *_bn_lrelu(width)]
         channels = width
@@ -92,40 +91,3 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast
-
-
-class DCGAN(GAN):
-    """DCGAN on single-channel images in [-1, 1] (``data.pixel_range=symmetric``).
-
-    Args:
-        latent_dim: size of z (100 in the report).
-        image_size: side of the images, 32 or 64 (the report: 64).
-        generator_width, discriminator_width: channels of the widest generator layer's last stage and
-            of the discriminator's first layer (64 in Radford et al.).
-        non_saturating, label_smoothing, label_flip_prob, real_label_range, optimizer, scheduler: the training
-            switches of ``GAN``.
-    """
-
-    def __init__(
-        self,
-        latent_dim: int = 100,
-        image_size: int = 64,
-        generator_width: int = 64,
-        discriminator_width: int = 64,
-        non_saturating: bool = True,
-        label_smoothing: bool = True,
-        label_flip_prob: float = 0.05,
-        real_label_range: Sequence[float] = (0.7, 1.2),
-        optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-    ) -> None:
-        super().__init__(
-            latent_dim, non_saturating, label_smoothing, label_flip_prob, optimizer, scheduler, real_label_range
-        )
-        require_positive_int("model.generator_width", generator_width)
-        require_positive_int("model.discriminator_width", discriminator_width)
-        num_stages(image_size)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
-        self.image_size = image_size
-        self.generator = Generator(latent_dim, image_size, generator_width)
-        self.discriminator = Discriminator(image_size, discriminator_width)

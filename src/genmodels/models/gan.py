@@ -1,11 +1,12 @@
-"""Adversarial training shared by every GAN: the training step, the tricks, sampling and the optimizers.
+"""A GAN: a generator and a discriminator, injected by config, trained against each other.
 
-A GAN here is a generator (z ~ N(0, I) -> images in [-1, 1]) and a discriminator (images -> one logit
-each). Subclasses build the two networks (convolutional in ``dcgan.py``, fully connected in
-``gan_mlp.py``); this module trains them, one discriminator step then one generator step per batch
-(``adversarial_step``, run by Lightning's manual optimization or by a plain loop), each with its own
-optimizer built from the same partial optimizer and, when one is configured, its own learning-rate
-schedule (stepped here after every epoch, as manual optimization leaves that to the model).
+The generator maps z ~ N(0, I) to images in [-1, 1], the discriminator maps images to one logit each.
+The networks come from the model config (``model.generator`` and ``model.discriminator``, built by Hydra:
+convolutional in ``dcgan.py``, fully connected in ``gan_mlp.py``); this module trains them alike, with
+Lightning's manual optimization: per batch, one discriminator step, then one generator step against the
+updated discriminator. Each network has its own optimizer from the same partial optimizer and, when one is
+configured, its own learning-rate schedule (stepped after every epoch, as manual optimization leaves that
+to the model).
 
 Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow et al. 2014):
 
@@ -19,7 +20,7 @@ Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -30,12 +31,8 @@ from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 from genmodels.validation import ConfigError, require_positive_int, require_probability
 
-# The networks in the order of their optimizers (``training_step`` unpacks them so).
-NETWORK_ORDER = ("discriminator", "generator")
 SMOOTH_REAL_RANGE = (0.7, 1.2)
 FLIPPED_REAL_RANGE = (0.0, 0.3)
-# One optimizer step of the named network on the loss the callable computes; returns that loss.
-Minimize = Callable[[str, Callable[[], torch.Tensor]], torch.Tensor]
 
 
 def real_labels(
@@ -67,13 +64,18 @@ def real_labels(
     return labels.to(device) if device is not None else labels
 
 
+def describe(network: nn.Module) -> dict[str, str | int]:
+    """A network's class and parameter count: what the checkpoint records of it, to refuse a different one."""
+    cls = type(network)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": sum(p.numel() for p in network.parameters())}
+
+
 class GAN(L.LightningModule):
     """A generator and a discriminator trained against each other on images in [-1, 1].
 
-    Subclasses call ``super().__init__(...)`` first, then set ``self.generator`` ((B, latent_dim) ->
-    (B, 1, S, S) in [-1, 1]) and ``self.discriminator`` ((B, 1, S, S) -> float32 logits (B,)).
-
     Args:
+        generator: (B, latent_dim) -> images (B, 1, S, S) in [-1, 1].
+        discriminator: images (B, 1, S, S) -> float32 logits (B,) of "real".
         latent_dim: size of z.
         non_saturating: generator maximises log D(G(z)) (else minimises log(1 - D(G(z)))).
         label_smoothing: soft noisy real labels in ``real_label_range``, flipped to [0, 0.3] with ``label_flip_prob``.
@@ -83,18 +85,17 @@ class GAN(L.LightningModule):
         scheduler: a partial learning-rate scheduler, called once per network's optimizer; None = constant rate.
     """
 
-    generator: nn.Module
-    discriminator: nn.Module
-
     def __init__(
         self,
-        latent_dim: int,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int = 100,
         non_saturating: bool = True,
         label_smoothing: bool = True,
         label_flip_prob: float = 0.05,
+        real_label_range: Sequence[float] = SMOOTH_REAL_RANGE,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
-        real_label_range: Sequence[float] = SMOOTH_REAL_RANGE,
     ) -> None:
         super().__init__()
         require_positive_int("latent", latent_dim)
@@ -104,11 +105,11 @@ class GAN(L.LightningModule):
                 f"model.real_label_range must be [low, high] with 0 <= low <= high, got {real_label_range!r}"
             )
         require_probability("model.label_flip_prob", label_flip_prob)
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer", "scheduler"], logger=False)
+        self.hparams.update(generator=describe(generator), discriminator=describe(discriminator))
         self.automatic_optimization = False
+        self.generator, self.discriminator = generator, discriminator
         self.latent_dim = latent_dim
-        self.non_saturating, self.label_smoothing = non_saturating, label_smoothing
-        self.label_flip_prob = label_flip_prob
-        self.real_label_range = (float(low), float(high))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # Losses, mean D(x) and mean D(G(z)) averaged over each epoch.
         self.epoch_means = EpochMeans(["d_loss", "g_loss", "d_real", "d_fake"])
@@ -120,51 +121,47 @@ class GAN(L.LightningModule):
     def sample_noise(self, count: int) -> torch.Tensor:
         return torch.randn(count, self.latent_dim, device=self.device)
 
-    def adversarial_step(self, x: torch.Tensor, minimize: Minimize) -> dict[str, torch.Tensor]:
-        """One discriminator step, then one generator step against the updated discriminator, on real images x.
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """One discriminator step, then one generator step; returns both losses (detached, for callbacks)."""
+        x, _ = batch
+        d_optimizer, g_optimizer = self.optimizers()
+        hp = self.hparams
+        fake = self.generator(self.sample_noise(len(x)))
 
-        ``minimize(network, loss)`` takes one step of that network's optimizer on ``loss()`` (computed inside,
-        with only that network trainable) and returns the loss: Lightning's manual optimization in
-        ``training_step``, or a plain PyTorch loop. Returns both losses, mean D(x) and mean D(G(z)), detached.
-        """
-        batch_size = len(x)
-        # Generated outside the steps, so the graph reaches the generator for its own step below.
-        fake = self.generator(self.sample_noise(batch_size))
-        # Discriminator: real images against (soft) real labels, fakes against 0.
-        real_logits, fake_logits = self.discriminator(x), self.discriminator(fake.detach())
-        targets = real_labels(
-            batch_size, self.label_smoothing, self.label_flip_prob, device=x.device, real_range=self.real_label_range
-        )
-        d_loss = minimize("discriminator", lambda: discriminator_loss(real_logits, fake_logits, targets).mean())
-        g_loss = minimize("generator", lambda: generator_loss(self.discriminator(fake), self.non_saturating).mean())
-        return {
+        # Discriminator: real images against (soft) real labels, fakes (detached) against 0.
+        with self.toggled_optimizer(d_optimizer):  # only the discriminator's parameters get gradients
+            real_logits, fake_logits = self.discriminator(x), self.discriminator(fake.detach())
+            targets = real_labels(len(x), hp.label_smoothing, hp.label_flip_prob, None, x.device, hp.real_label_range)
+            d_loss = discriminator_loss(real_logits, fake_logits, targets).mean()
+            d_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            d_optimizer.step()
+
+        # Generator: fool the updated discriminator.
+        with self.toggled_optimizer(g_optimizer):
+            g_loss = generator_loss(self.discriminator(fake), hp.non_saturating).mean()
+            g_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            g_optimizer.step()
+
+        metrics = {
             "d_loss": d_loss.detach(),
             "g_loss": g_loss.detach(),
             "d_real": torch.sigmoid(real_logits.detach()).mean(),
             "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
         }
-
-    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        """The adversarial step under Lightning; returns both losses (detached, for callbacks)."""
-        x, _ = batch
-        metrics = self.adversarial_step(x, self._manual_step)
         self.epoch_means.update(metrics, weight=len(x))
         if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
             self.log_dict({f"train_step/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=len(x))
         return {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
 
-    def _manual_step(self, network: str, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """One step of ``network``'s optimizer on ``loss()`` with Lightning's manual optimization."""
-        optimizer = self.optimizers()[NETWORK_ORDER.index(network)]
-        with self.toggled_optimizer(optimizer):  # only this network's parameters get gradients
-            value = loss()
-            optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(value)
-            optimizer.step()
-        return value
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Logs ``val/d_real``: mean D(x) on held-out images (well below ``train/d_real``: D overfits)."""
+        x, _ = batch
+        self.log("val/d_real", torch.sigmoid(self.discriminator(x)).mean(), batch_size=len(x))
 
     def on_train_epoch_start(self) -> None:
-        self.log_dict(learning_rates(dict(zip(NETWORK_ORDER, self.trainer.optimizers))))
+        self.log_dict(learning_rates(dict(zip(("discriminator", "generator"), self.trainer.optimizers))))
 
     def on_train_epoch_end(self) -> None:
         self.log_dict({f"train/{k}": v for k, v in self.epoch_means.compute_and_reset().items()})
@@ -172,10 +169,10 @@ class GAN(L.LightningModule):
             config.scheduler.step()
 
     def configure_optimizers(self) -> list[dict]:
-        """The discriminator's optimizer (and schedule), then the generator's: the order of ``NETWORK_ORDER``."""
+        """The discriminator's optimizer (and schedule), then the generator's, as ``training_step`` unpacks them."""
         return [
-            optimizer_config(getattr(self, name).parameters(), self.optimizer_factory, self.scheduler_factory)
-            for name in NETWORK_ORDER
+            optimizer_config(network.parameters(), self.optimizer_factory, self.scheduler_factory)
+            for network in (self.discriminator, self.generator)
         ]
 
     def networks(self) -> dict[str, nn.Module]:
