@@ -163,9 +163,10 @@ def silence_library_noise() -> None:
 
 
 def _build(node: DictConfig) -> Any:
-    """``instantiate``, re-raising a constructor's own validation error instead of Hydra's wrapper."""
+    """``instantiate`` with plain lists and dicts, re-raising a constructor's own validation error instead of Hydra's
+    wrapper. Plain containers keep the checkpoint's hyper-parameters loadable weights-only."""
     try:
-        return instantiate(node)
+        return instantiate(node, _convert_="all")
     except InstantiationException as exc:
         if isinstance(exc.__cause__, USER_ERRORS):
             raise exc.__cause__ from None
