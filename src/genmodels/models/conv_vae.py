@@ -65,7 +65,9 @@ class ConvVAE(GaussianVAE):
         latent_dim: size of z.
         channels: output channels of the encoder's convolutions (the decoder mirrors them), e.g. [32, 64].
         image_size: side of the square input images; divisible by 2 ** len(channels).
-        beta, iwae_k, optimizer, scheduler: the training options of ``GaussianVAE``.
+        optimizer: a partial ``torch.optim`` optimizer (the config's ``model.optimizer``), called with the parameters.
+        scheduler: a partial learning-rate scheduler (``lr_scheduler=...``), called with the optimizer; None: constant.
+        beta, iwae_k: the loss of ``GaussianVAE`` (the -ELBO with the KL weighted by beta, or the IWAE bound).
     """
 
     def __init__(
@@ -73,10 +75,10 @@ class ConvVAE(GaussianVAE):
         latent_dim: int = 20,
         channels: Sequence[int] = (32, 64),
         image_size: int = 28,
-        beta: float = 1.0,
-        iwae_k: int = 1,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        beta: float = 1.0,
+        iwae_k: int = 1,
     ) -> None:
         super().__init__(latent_dim, beta, iwae_k, optimizer, scheduler)
         require_positive_ints("model.channels", channels)
