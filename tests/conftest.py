@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST folder, composed training configs, and a command-line runner."""
+"""Shared fixtures: the real MNIST folder, the quick evaluation classifier, composed training configs, and a
+command-line runner."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from genmodels.classifier import ClassifierSettings, load_or_train_classifier
 from tests import helpers
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -27,8 +29,24 @@ def mnist_dir() -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def quick_classifier(mnist_dir: Path, tmp_path_factory) -> ClassifierSettings:
+    """The settings of the evaluation classifier trained in seconds (``debug=tiny``, ``helpers.QUICK_CLASSIFIER``),
+    with its cache file in the data folder ready for the runs and commands that load it.
+
+    Trained on the first test session that needs it and merely verified (sha256) afterwards. Each xdist worker is
+    a session of its own and calls it too: workers starting on an empty cache each train it (seconds) and replace
+    the files atomically, so no lock is needed; a weights file and sidecar from different workers fail the sha256
+    check and are retrained, never used.
+    """
+    tiny = helpers.compose_train(["debug=tiny"], tmp_path_factory.mktemp("quick_classifier"), mnist_dir)
+    settings = ClassifierSettings(**OmegaConf.to_container(tiny.classifier))
+    load_or_train_classifier(mnist_dir, "mnist", settings, progress=False)
+    return settings
+
+
 @pytest.fixture
-def train_config(tmp_path: Path, mnist_dir: Path):
+def train_config(tmp_path: Path, mnist_dir: Path, quick_classifier: ClassifierSettings):
     """A factory: ``train_config([...overrides])`` -> composed config writing into a fresh tmp folder."""
 
     def make(overrides: list[str] | None = None) -> DictConfig:
@@ -38,13 +56,13 @@ def train_config(tmp_path: Path, mnist_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def run_cli(mnist_dir: Path):
+def run_cli(mnist_dir: Path, quick_classifier: ClassifierSettings):
     """``run_cli(module, *args, check=True, timeout=300, prelude="")``: ``helpers.run_cli`` on the real MNIST."""
     return functools.partial(helpers.run_cli, data=mnist_dir)
 
 
 @pytest.fixture
-def start_cli(mnist_dir: Path):
+def start_cli(mnist_dir: Path, quick_classifier: ClassifierSettings):
     """``start_cli(module, *args, prelude="", separate_stderr=False)``: ``helpers.start_cli`` on the real MNIST;
     a process still running when the test ends (e.g. after a failed assertion) is killed."""
     processes: list[subprocess.Popen] = []

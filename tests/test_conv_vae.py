@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
+from genmodels.contract import EncodesImages, GeneratesImages, HasLikelihood, NamesNetworks, ReconstructsImages
 from genmodels.evaluate import evaluate
-from genmodels.models.base import EncodesImages, GeneratesImages, HasLikelihood, NamesNetworks, ReconstructsImages
 from genmodels.models.conv_vae import ConvVAE
 from genmodels.runs.folder import write_run_files
 from genmodels.train import train

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
+from genmodels.contract import HasLikelihood
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TRAIN_IMAGES, raw_dir
 from genmodels.metrics.likelihood import (
@@ -22,7 +23,6 @@ from genmodels.metrics.likelihood import (
     iwae_log_likelihood,
     mean_and_standard_error,
 )
-from genmodels.models.base import HasLikelihood
 from genmodels.models.losses import bernoulli_nll
 from genmodels.models.vae import VAE
 

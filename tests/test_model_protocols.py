@@ -13,8 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.callbacks import FiniteLossGuard, LatentScatter
-from genmodels.evaluate import evaluate
-from genmodels.models.base import (
+from genmodels.contract import (
     CapabilityError,
     EncodesImages,
     GeneratesImages,
@@ -23,6 +22,7 @@ from genmodels.models.base import (
     ReconstructsImages,
     require,
 )
+from genmodels.evaluate import evaluate
 from genmodels.models.dcgan import DCGAN
 from genmodels.models.gan_mlp import MLPGAN
 from genmodels.models.vae import VAE

@@ -7,6 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels import report
+from genmodels.results import README_BEGIN, README_END, ReportError, render_markdown, update_readme
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train
 
 # The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
@@ -33,7 +34,10 @@ def test_every_preset_composes(preset, tmp_path, mnist_dir):
     for name, run in config.runs.items():
         cfg = compose_train([f"experiment={name}", *run.train], tmp_path, mnist_dir)
         assert cfg.trainer.max_epochs >= 1
-        if preset != "quick":  # full epochs, the report's 40 for the VAEs (and everything in `report`)
+        if preset == "quick":  # the short run of debug=quick, figures on
+            assert cfg.trainer.limit_train_batches == 60 and list(cfg.figures.sample_epochs) == [1, 3, 5]
+            assert cfg.callbacks.samples is not None
+        else:  # full epochs, the report's 40 for the VAEs (and everything in `report`)
             assert cfg.trainer.limit_train_batches is None
             assert cfg.trainer.max_epochs == 40 or (preset == "cpu" and name == "report_dcgan")
         if preset == "report":
@@ -61,9 +65,7 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     out, docs = tmp_path / "out", tmp_path / "docs"
     (docs / "figures").mkdir(parents=True)
     (docs / "figures" / "other.png").write_bytes(b"not a report figure")
-    (tmp_path / "README.md").write_text(
-        f"intro\n{report.README_BEGIN}\nPLACEHOLDER-SECTION\n{report.README_END}\nrest\n"
-    )
+    (tmp_path / "README.md").write_text(f"intro\n{README_BEGIN}\nPLACEHOLDER-SECTION\n{README_END}\nrest\n")
     args = ["--preset", "quick", "--out", str(out), "--docs", str(docs)]
     args += [f"--eval={override}" for override in TINY_EVAL] + ["--", *TINY_TRAIN]
     first = run_cli("genmodels.report", *args, timeout=900).stdout
@@ -88,7 +90,7 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     assert (docs / "figures" / "other.png").read_bytes() == b"not a report figure"  # other figures stay
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("intro\n") and readme.endswith("rest\n") and "PLACEHOLDER-SECTION" not in readme
-    assert report.render_markdown(results, "docs/figures") in readme
+    assert render_markdown(results, "docs/figures") in readme
 
     capsys.readouterr()
     assert report.main(args) == 0  # the same command again, in this process: every stage is reused
@@ -109,17 +111,27 @@ def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch, 
     assert json.loads(timings.read_text()) == {"a evaluate": 30.0, "a train": 120.0}
 
 
+def test_readme_block_is_rewritten_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nold\n{README_END}\nrest\n")
+    update_readme(readme, "new\n")
+    assert readme.read_text() == f"intro\n{README_BEGIN}\nnew\n{README_END}\nrest\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(ReportError, match="has no results markers"):
+        update_readme(readme, "new\n")
+
+
 def test_published_results_match_the_readme():
     """The README's results section is the rendering of docs/results.json (the front page cannot drift); without
     published results the section is empty (nothing unmeasured is shown)."""
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index(report.README_BEGIN) + len(report.README_BEGIN) : readme.index(report.README_END)]
+    section = readme[readme.index(README_BEGIN) + len(README_BEGIN) : readme.index(README_END)]
     published = REPO / "docs" / "results.json"
     if not published.exists():
         assert section.strip() == ""
         return
     results = json.loads(published.read_text())
-    assert section.strip() == report.render_markdown(results, "docs/figures").strip()
+    assert section.strip() == render_markdown(results, "docs/figures").strip()
     for entry in results["experiments"]:
         for figure in entry["figures"]:
             assert (REPO / "docs" / "figures" / figure).is_file()

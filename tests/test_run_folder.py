@@ -73,7 +73,7 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(start_cli, tmp
         assert f"latent={latent}" in yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
         assert yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())["latent"] == latent
         checkpoints = sorted(p.name for p in (folder / "checkpoints").iterdir())
-        assert checkpoints == ["best-epoch000.ckpt", "last.ckpt"]
+        assert checkpoints == ["best-epoch001.ckpt", "last.ckpt"]
         assert load_checkpoint(folder / "checkpoints" / "last.ckpt")["hyper_parameters"]["latent_dim"] == latent
         latents.add(latent)
     assert latents == {2, 7}

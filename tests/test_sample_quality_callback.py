@@ -51,8 +51,8 @@ def test_checkpoint_keeps_the_epoch_with_the_lowest_fid(train_config, monkeypatc
     cfg = train_config([*TINY_GAN, "trainer.max_epochs=4", "~callbacks.interpolation"])
     _, objects = train(cfg)
     best = list((Path(objects["trainer"].default_root_dir) / "checkpoints").glob("best-epoch*.ckpt"))
-    assert best_before == ["", "best-epoch000.ckpt", "best-epoch000.ckpt", "best-epoch002.ckpt"]
-    assert [path.name for path in best] == ["best-epoch002.ckpt"]
+    assert best_before == ["", "best-epoch001.ckpt", "best-epoch001.ckpt", "best-epoch003.ckpt"]
+    assert [path.name for path in best] == ["best-epoch003.ckpt"]
     assert objects["trainer"].checkpoint_callback.best_model_score.item() == 3.0
 
 

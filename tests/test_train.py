@@ -141,6 +141,6 @@ def test_last_checkpoint_is_the_last_epoch_when_an_earlier_one_was_best(train_co
     cfg = train_config(["trainer.max_epochs=3", *few_batches, "monitor.metric=epoch", "monitor.mode=min"])
     train(cfg)
     folder = Path(cfg.paths.output_dir) / "checkpoints"
-    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best-epoch000.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best-epoch001.ckpt", "last.ckpt"]
     last = load_checkpoint(folder / "last.ckpt")
     assert last["epoch"] == 2 and last["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == 3

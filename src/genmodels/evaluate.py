@@ -1,7 +1,7 @@
 """Evaluation entry point: ``python -m genmodels.evaluate run_dir=<a training run's output folder>``.
 
 ``evaluate(cfg)`` rebuilds the run's model and data module from its ``.hydra/config.yaml``, loads
-the checkpoint's weights and computes, for the models offering what each needs (``models.base``):
+the checkpoint's weights and computes, for the models offering what each needs (``genmodels.contract``):
 
 - likelihood (``HasLikelihood``, the VAE): the test negative ELBO and the IWAE estimate of
   -log p(x) with ``metrics.iwae_k`` samples, on the targets the run trained on (binarization stated);
@@ -26,12 +26,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels.contract import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
 from genmodels.data.provision import DataError
 from genmodels.evaluation import EvaluationError, timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
 from genmodels.evaluation.publish import publish
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
-from genmodels.models.base import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
 from genmodels.overrides import exit_on_unknown_keys
 from genmodels.runs.checkpoints import (
     CheckpointError,

@@ -5,7 +5,8 @@ training and evaluation overrides it runs with. For each experiment the command 
 one run, evaluates it with ``genmodels.evaluate``, and assembles ``<out>/``: every report figure under
 ``figures/``, ``results.json``, and ``report.md`` with the measured numbers beside what the report said.
 An interrupted report picks up where it stopped: finished stages are reused, unfinished runs resumed.
-``--docs docs`` also publishes the figures and ``results.json`` there and rewrites the README's results section.
+``--docs docs`` also publishes the figures and ``results.json`` there and rewrites the README's results section
+(what is recorded and how it is published: ``genmodels.results``).
 """
 
 from __future__ import annotations
@@ -18,80 +19,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.tables import format_duration, format_number, markdown_table
+from genmodels.results import EXPERIMENTS, ReportError, publish_docs, render_markdown, results_entry
+from genmodels.tables import format_duration
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = ("report", "cpu", "quick")
-README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
-README_END = "<!-- results:end -->"
-
-
-@dataclass(frozen=True)
-class ReportExperiment:
-    """One experiment config and the report figures it reproduces."""
-
-    name: str
-    figures: dict[str, str]  # report figure file name -> PNG inside the run folder
-    claim: str  # what the report said about this result
-
-
-EXPERIMENTS = {
-    experiment.name: experiment
-    for experiment in (
-        ReportExperiment(
-            "report_vae_latent20",
-            {
-                "fig1_elbo_curve_latent20.png": "figures/curves.png",
-                "fig3_samples_bernoulli_latent20.png": "figures/samples_by_epoch_bernoulli.png",
-                "fig5_samples_mean_latent20.png": "figures/samples_by_epoch_mean.png",
-            },
-            "The ELBO improves over 40 epochs (fig. 1, no value given); latent-20 samples look less "
-            "meaningful than latent-2 ones at the same epochs (figs. 3, 5).",
-        ),
-        ReportExperiment(
-            "report_vae_latent2",
-            {
-                "fig2_samples_bernoulli_latent2.png": "figures/samples_by_epoch_bernoulli.png",
-                "fig4_samples_mean_latent2.png": "figures/samples_by_epoch_mean.png",
-                "fig6_manifold_latent2.png": "figures/manifold.png",
-                "extra_latent_scatter_latent2.png": "figures/latent_scatter.png",
-            },
-            "Samples improve from epoch 1 to 40; Bernoulli draws are sharper but noisier (figs. 2, 4); "
-            "the 2-D manifold morphs smoothly between digits, blurry in low-density corners (fig. 6).",
-        ),
-        ReportExperiment(
-            "report_dcgan",
-            {
-                "fig8_dcgan_samples.png": "figures/samples_by_epoch_mean.png",
-                "fig9_dcgan_interpolation.png": "figures/interpolation.png",
-            },
-            "Meaningful digits after 5 epochs and 'quite impressive' ones after 40 (fig. 8); "
-            "interpolation turns one digit into another, e.g. a 6 into a 4 (fig. 9).",
-        ),
-    )
-}
-
-# Metrics shown in the results table: key in eval.json, column title, decimals.
-COLUMNS = (
-    ("test_neg_elbo", "test −ELBO", 2),
-    ("test_iwae_nll", "IWAE NLL", 2),
-    ("fid_classifier", "FID (clf)", 2),
-    ("inception_score", "IS (clf)", 2),
-    ("class_entropy", "class entropy", 3),
-    ("precision", "precision", 3),
-    ("recall", "recall", 3),
-)
-
-
-class ReportError(RuntimeError):
-    """A preset, experiment or stage failed; the message names it and where its log is."""
 
 
 def default_preset() -> str:
@@ -187,89 +125,6 @@ def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) 
     return "evaluated", args
 
 
-def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str], figures: list[str]) -> dict:
-    """What ``docs/results.json`` records of one experiment, from the run's metrics.json and eval.json."""
-    summary = json.loads((run_dir / "metrics.json").read_text())
-    evaluation = json.loads((run_dir / "eval.json").read_text())
-    metrics = {
-        key: {"value": value, "floor": evaluation["floors"].get(key)}
-        for key, value in evaluation["metrics"].items()
-        if isinstance(value, (int, float))
-    }
-    return {
-        "experiment": name,
-        "preset": preset,
-        "model": summary["model"],
-        "latent": summary["latent"],
-        "image_size": summary["image_size"],
-        "epochs": summary["epochs"],
-        "train_batches_per_epoch": summary.get("train_batches_per_epoch"),
-        "binarization": summary["binarization_note"],
-        "device": summary["device"],
-        "train_wall_time_s": summary["fit_wall_time_s"],
-        "seconds_per_epoch": summary["seconds_per_epoch"],
-        "eval_wall_time_s": evaluation["timings_s"].get("total"),
-        "checkpoint": Path(evaluation["checkpoint"]).name,
-        "checkpoint_epoch": evaluation["checkpoint_epoch"],
-        "eval_settings": {k: evaluation["settings"][k] for k in ("iwae_k", "num_test_images", "num_samples")},
-        "metrics": metrics,
-        "commands": commands,
-        "claim": EXPERIMENTS[name].claim,
-        "figures": figures,
-    }
-
-
-def render_markdown(results: dict[str, Any], figures_path: str) -> str:
-    """The results table and, per experiment, the report's claim beside its figures (Markdown)."""
-
-    def cell(entry: dict, key: str, digits: int) -> str:
-        metric = entry["metrics"].get(key)
-        if metric is None:
-            return ""
-        floor = metric["floor"]
-        return format_number(metric["value"], digits) + ("" if floor is None else f" ({format_number(floor, digits)})")
-
-    lines = [
-        f"Preset `{results['preset']}` ({results['description']}): "
-        f"{format_duration(results['wall_time_s'])} in all on {results['device']}.",
-        "",
-        *markdown_table(
-            ["experiment", "epochs", "checkpoint", "train time", *(title for _, title, _ in COLUMNS)],
-            (
-                [
-                    f"{entry['experiment']} ({entry['image_size']}×{entry['image_size']})",
-                    entry["epochs"],
-                    f"epoch {entry['checkpoint_epoch']} ({entry['checkpoint']})",
-                    format_duration(entry["train_wall_time_s"]),
-                    *(cell(entry, key, digits) for key, _, digits in COLUMNS),
-                ]
-                for entry in results["experiments"]
-            ),
-        ),
-        "",
-        "−ELBO and IWAE NLL: nats per test image (lower is better; IWAE with k = "
-        + ", ".join(sorted({str(e["eval_settings"]["iwae_k"]) for e in results["experiments"]}))
-        + "), on grey-level targets, not comparable with binarized-MNIST numbers. Sample scores use the MNIST "
-        "classifier on generated samples against the test images, followed by their real-vs-real floor in "
-        "parentheses (training images against the same test images).",
-        "",
-    ]
-    for entry in results["experiments"]:
-        lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", ""]
-        lines += [f"![{name}]({figures_path}/{name})" for name in entry["figures"]]
-        lines += ["", f"`{entry['commands']['train']}`", ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def update_readme(readme: Path, markdown: str) -> None:
-    """Replace the README's results section (between the results markers) by ``markdown``."""
-    text = readme.read_text()
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < start:
-        raise ReportError(f"{readme} has no results markers ({README_BEGIN} ... {README_END})")
-    readme.write_text(text[: start + len(README_BEGIN)] + "\n" + markdown + text[end:])
-
-
 def run_report(
     preset_name: str, out: Path, overrides: list[str], fresh: bool, eval_overrides: list[str] = ()
 ) -> dict[str, Any]:
@@ -318,21 +173,6 @@ def run_report(
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "report.md").write_text(f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}")
     return results
-
-
-def publish_docs(out: Path, docs: Path, results: dict[str, Any]) -> None:
-    """Put this report's figures into ``<docs>/figures`` (replacing the report figures there), write
-    ``<docs>/results.json``, and rewrite the results section of the README beside the docs folder."""
-    figures = docs / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    for experiment in EXPERIMENTS.values():
-        for name in experiment.figures:
-            (figures / name).unlink(missing_ok=True)
-    for entry in results["experiments"]:
-        for name in entry["figures"]:
-            shutil.copy(out / "figures" / name, figures / name)
-    (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
 
 
 def main(argv: list[str] | None = None) -> int:

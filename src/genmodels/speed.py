@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from genmodels.models.base import NamesNetworks, require
+from genmodels.contract import NamesNetworks, require
 from genmodels.validation import ConfigError
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 """Lightning callbacks: the report's figures (for any model offering ``generate(z)``), run safety and progress."""
 
+from genmodels.callbacks.best_checkpoint import BestEpochCheckpoint
 from genmodels.callbacks.curves import MetricCurves
 from genmodels.callbacks.fit_record import FitRecord
 from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, LatentScatter
@@ -10,6 +11,7 @@ from genmodels.callbacks.samples import ReconstructionGrid, SampleGrid
 from genmodels.callbacks.seeding import EpochSeeding
 
 __all__ = [
+    "BestEpochCheckpoint",
     "CostEstimate",
     "EpochProgressBar",
     "EpochSeeding",

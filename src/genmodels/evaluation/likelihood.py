@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
+from genmodels.contract import HasLikelihood
 from genmodels.evaluation import timed
 from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
-from genmodels.models.base import HasLikelihood
 
 
 @dataclass

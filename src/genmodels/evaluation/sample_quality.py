@@ -9,14 +9,15 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from genmodels.classifier import ClassifierSettings, load_or_train_classifier
+from genmodels.contract import GeneratesImages
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
 from genmodels.evaluation import timed
-from genmodels.metrics.classifier import ClassifierSettings, classifier_outputs, load_or_train_classifier
+from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
-from genmodels.models.base import GeneratesImages
 
 
 @dataclass

@@ -1,33 +1,14 @@
-"""A small MNIST CNN whose penultimate features and class probabilities the sample metrics use.
+"""The small MNIST CNN whose penultimate features and class probabilities the sample metrics use.
 
-It is trained once per dataset (a few epochs of Adam on the in-memory tensors, grey levels in
-[0, 1] at 28x28) and cached under ``<data_dir>/classifiers/<dataset>_cnn.pt`` as a plain
-state_dict, with a JSON sidecar holding its test accuracy, its training settings and the sha256 of
-the weights file. The checksum is verified on every load; a missing, corrupt or mismatched file
-is retrained (with a log message saying why). Images of other sizes (32/64 from the DCGAN) are
-resized to 28 before the classifier sees them.
+The network sees grey levels in [0, 1] at 28x28; images of other sizes (32/64 from the DCGAN) are
+resized first. Training and caching it live in ``genmodels.classifier``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
-
-from genmodels.data.datamodule import MNISTDataModule
-from genmodels.data.provision import check_writable
-from genmodels.hashing import file_digest
-from genmodels.runs.info import write_json
-from genmodels.runs.locking import exclusive
-
-log = logging.getLogger(__name__)
 
 CLASSIFIER_SIZE = 28
 NUM_CLASSES = 10
@@ -54,27 +35,6 @@ class MNISTClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))
-
-
-@dataclass(frozen=True)
-class ClassifierSettings:
-    """How the classifier is trained; a cached file is reused only if it was trained this way.
-
-    ``train_images``: how many training images to use (None: all 60,000). Settings other than the
-    defaults get their own cache file, so a quick test classifier never replaces the real one.
-    """
-
-    epochs: int = 3
-    batch_size: int = 128
-    lr: float = 3e-3
-    seed: int = 0
-    train_images: int | None = None
-
-    def file_stem(self, dataset: str) -> str:
-        if self == ClassifierSettings():
-            return f"{dataset}_cnn"
-        suffix = f"e{self.epochs}_b{self.batch_size}_lr{self.lr:g}_s{self.seed}_n{self.train_images or 'all'}"
-        return f"{dataset}_cnn_{suffix}"
 
 
 def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
@@ -112,152 +72,3 @@ def accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor,
     """Fraction of images whose most probable class is their label."""
     _, probabilities = classifier_outputs(model, images, batch_size)
     return (probabilities.argmax(dim=1) == labels.cpu()).float().mean().item()
-
-
-def train_classifier(
-    train_images: torch.Tensor,
-    train_labels: torch.Tensor,
-    settings: ClassifierSettings = ClassifierSettings(),
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-) -> MNISTClassifier:
-    """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate.
-
-    ``progress`` shows a progress bar over the training steps (on a terminal).
-    """
-    device = torch.device(device)
-    generator = torch.Generator().manual_seed(settings.seed)
-    cuda_devices = []
-    if device.type == "cuda":
-        cuda_devices = [torch.cuda.current_device() if device.index is None else device.index]
-    with torch.random.fork_rng(devices=cuda_devices):  # leaves the caller's random state untouched
-        torch.manual_seed(settings.seed)
-        model = MNISTClassifier().to(device)
-        images, labels = train_images.to(device), train_labels.to(device)
-        steps_per_epoch = -(-len(images) // settings.batch_size)
-        total_steps = settings.epochs * steps_per_epoch
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total_steps)
-        model.train()
-        bar = tqdm(total=total_steps, desc="Training the evaluation classifier", unit="batch", disable=not progress)
-        for _ in range(settings.epochs):
-            order = torch.randperm(len(images), generator=generator).to(device)
-            for start in range(0, len(images), settings.batch_size):
-                index = order[start : start + settings.batch_size]
-                loss = F.cross_entropy(model(to_classifier_input(images[index])), labels[index].long())
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                bar.update()
-        bar.close()
-        recalibrate_batch_norm(model, images, settings.batch_size)
-    return model.eval()
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int, max_images: int = 10000) -> None:
-    """Replace the running batch-norm statistics by exact averages over (up to) ``max_images`` images.
-
-    The running averages of training lag behind the weights (they mix in batches from early on),
-    which hurts most after short trainings; one pass with the final weights fixes that.
-    """
-    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    model.train()
-    for start in range(0, min(len(images), max_images), batch_size):
-        model(to_classifier_input(images[start : start + batch_size]))
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    model.eval()
-
-
-def classifier_paths(data_dir: str | Path, dataset: str, settings: ClassifierSettings) -> tuple[Path, Path]:
-    """The weights file and its JSON sidecar."""
-    stem = settings.file_stem(dataset)
-    folder = Path(data_dir) / "classifiers"
-    return folder / f"{stem}.pt", folder / f"{stem}.json"
-
-
-def load_cached_classifier(
-    data_dir: str | Path, dataset: str, settings: ClassifierSettings, device: torch.device | str = "cpu"
-) -> tuple[MNISTClassifier | None, dict, str]:
-    """The cached classifier and its sidecar, or (None, {}, why it cannot be used)."""
-    weights, sidecar = classifier_paths(data_dir, dataset, settings)
-    if not weights.exists() or not sidecar.exists():
-        return None, {}, f"no cached classifier at {weights}"
-    try:
-        info = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        return None, {}, f"unreadable sidecar {sidecar} ({exc})"
-    actual = file_digest(weights, "sha256")
-    if info.get("sha256") != actual:
-        return None, {}, f"checksum mismatch for {weights}: sha256 {actual}, sidecar says {info.get('sha256')}"
-    if info.get("settings") != asdict(settings):
-        return None, {}, f"{weights} was trained with {info.get('settings')}, not {asdict(settings)}"
-    model = MNISTClassifier()
-    try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, EOFError) as exc:  # e.g. an older architecture
-        return None, {}, f"{weights} does not load into the current classifier ({exc})"
-    return model.to(device).eval(), info, ""
-
-
-def load_or_train_classifier(
-    data_dir: str | Path,
-    dataset: str = "mnist",
-    settings: ClassifierSettings = ClassifierSettings(),
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-) -> tuple[MNISTClassifier, dict]:
-    """The cached classifier of a dataset, trained (and cached) first if missing or unusable (with a progress bar).
-
-    Returns the model in eval mode and its sidecar information (test accuracy, sha256, settings,
-    training time, and ``trained_now``).
-    """
-    weights, sidecar = classifier_paths(data_dir, dataset, settings)
-    model, info, why = load_cached_classifier(data_dir, dataset, settings, device)  # files are replaced atomically
-    if model is not None:
-        return model, {**info, "path": str(weights), "trained_now": False}
-    check_writable(weights.parent, f"cache the {dataset} evaluation classifier ({why})")
-    with exclusive(weights.with_suffix(".lock")):  # parallel test workers train it only once
-        model, info, why = load_cached_classifier(data_dir, dataset, settings, device)
-        if model is not None:
-            return model, {**info, "path": str(weights), "trained_now": False}
-        log.warning(
-            "Training the %s evaluation classifier first (%s): about 6 minutes on 2 CPU cores, done once and cached.",
-            dataset,
-            why,
-        )
-        datamodule = MNISTDataModule(data_dir=str(data_dir), dataset=dataset)
-        datamodule.setup()
-        train_images = torch.cat([datamodule.splits["train"].images, datamodule.splits["val"].images])
-        train_labels = torch.cat([datamodule.splits["train"].labels, datamodule.splits["val"].labels])
-        if settings.train_images is not None:
-            train_images, train_labels = train_images[: settings.train_images], train_labels[: settings.train_images]
-        started = time.perf_counter()
-        model = train_classifier(train_images, train_labels, settings, device, progress)
-        seconds = time.perf_counter() - started
-        test = datamodule.splits["test"]
-        test_accuracy = accuracy(model, test.images, test.labels)
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        partial = weights.with_suffix(".pt.partial")
-        torch.save(model.state_dict(), partial)
-        partial.replace(weights)
-        info = {
-            "dataset": dataset,
-            "test_accuracy": test_accuracy,
-            "train_seconds": round(seconds, 2),
-            "train_images": len(train_images),
-            "device": str(device),
-            "settings": asdict(settings),
-            "sha256": file_digest(weights, "sha256"),
-        }
-        write_json(sidecar, info)
-        log.info(
-            "Classifier trained in %.1f s: test accuracy %.2f%%, saved to %s", seconds, 100 * test_accuracy, weights
-        )
-        return model.eval(), {**info, "path": str(weights), "trained_now": True}

@@ -1,6 +1,6 @@
 """Likelihood bounds of latent-variable models: the negative ELBO and the IWAE estimate of -log p(x).
 
-Both work with any model offering ``HasLikelihood`` (``models.base``): the prior p(z) and the
+Both work with any model offering ``HasLikelihood`` (``genmodels.contract``): the prior p(z) and the
 approximate posterior q(z|x) as ``torch.distributions``, and ``log_likelihood(x, z)``, log p(x|z)
 summed over the dimensions of x. The importance-weighted estimate (Burda et al. 2016) is
 
@@ -22,7 +22,7 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 from tqdm.auto import tqdm
 
-from genmodels.models.base import HasLikelihood
+from genmodels.contract import HasLikelihood
 
 # Rows (images x samples) one chunk may hold; 8192 rows of a 28x28 decoder are about 25 MB of logits
 # (larger chunks were no faster on a CPU: the time goes into allocating and touching fresh memory).

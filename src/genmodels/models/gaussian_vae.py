@@ -2,7 +2,7 @@
 
 A subclass only builds its two networks: ``self.encoder``, images (B, C, H, W) -> the mean and log-variance
 of q(z|x), each (B, latent_dim); and ``self.decoder``, codes (B, latent_dim) -> Bernoulli logits (B, C, H, W).
-This base turns them into a ``LightningModule`` offering every capability of ``models.base``: the training,
+This base turns them into a ``LightningModule`` offering every capability of ``genmodels.contract``: the training,
 validation and test steps, the optimizer and its schedule, and the likelihood, sampling, reconstruction and
 encoding the figures and ``evaluate`` use.
 
@@ -143,7 +143,7 @@ class GaussianVAE(L.LightningModule):
         """The trainable networks by name (what ``speed.compile`` compiles)."""
         return {"encoder": self.encoder, "decoder": self.decoder}
 
-    # The likelihood the -ELBO and IWAE need (models.base.HasLikelihood).
+    # The likelihood the -ELBO and IWAE need (genmodels.contract.HasLikelihood).
     def prior(self) -> Distribution:
         """p(z) = N(0, I)."""
         zeros = torch.zeros(self.latent_dim, device=self.device)
@@ -157,7 +157,7 @@ class GaussianVAE(L.LightningModule):
         """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
         return -bernoulli_nll(self.decoder(z).float(), x)
 
-    # What the figure callbacks use (models.base: GeneratesImages, ReconstructsImages, EncodesImages).
+    # What the figure callbacks use (genmodels.contract: GeneratesImages, ReconstructsImages, EncodesImages).
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder Bernoulli means in [0, 1], (B, C, H, W)."""

@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.models.base import HasLikelihood
+from genmodels.contract import HasLikelihood
 
 
 def device_description(trainer: L.Trainer) -> str:

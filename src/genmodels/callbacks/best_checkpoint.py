@@ -1,0 +1,19 @@
+"""The checkpoint of the best epoch, named as people count epochs."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class BestEpochCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` with ``{epoch}`` in file names counted from 1, as the progress bar, the
+    figures, ``metrics.json`` and ``genmodels.evaluate`` count them: the best of 7 epochs is ``best-epoch007.ckpt``
+    when it is the last one (Lightning's own numbering would say 006)."""
+
+    def format_checkpoint_name(
+        self, metrics: dict[str, torch.Tensor], filename: str | None = None, ver: int | None = None, prefix=None
+    ) -> str:
+        if "epoch" in metrics:
+            metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+        return super().format_checkpoint_name(metrics, filename=filename, ver=ver, prefix=prefix)
