@@ -16,7 +16,7 @@ from genmodels.callbacks import fit_record
 from genmodels.callbacks.safety import TrainingDiverged
 from genmodels.models.vae import VAE
 from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
-from genmodels.train import train
+from genmodels.train import short_message, train
 from genmodels.validation import ConfigError
 from tests.helpers import compose_train, pause_once, wait_for
 
@@ -306,3 +306,16 @@ def test_failed_sweep_job_does_not_stop_the_others(run_cli, tmp_path):
     )
     assert "latent" in json.loads((tmp_path / "0" / "failed.json").read_text())["error"]
     assert json.loads((tmp_path / "1" / "metrics.json").read_text())["latent"] == 2
+
+
+def test_a_library_error_in_a_model_is_a_short_message_naming_the_model_line():
+    def log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # a Bernoulli on grey levels
+        return torch.distributions.Bernoulli(logits=logits).log_prob(x)
+
+    with pytest.raises(ValueError) as caught:
+        log_likelihood(torch.zeros(64, 1, 28, 28), torch.full((64, 1, 28, 28), 0.5))
+    assert "\ntensor(" in str(caught.value)  # torch prints the whole batch
+    message = short_message(caught.value)
+    assert "support (Boolean())" in message and "tensor(" not in message and len(message.splitlines()) == 2
+    assert f"{__file__}:" in message and "in log_likelihood" in message
+    assert short_message(ConfigError("model.beta must be >= 0, got -1")) == "model.beta must be >= 0, got -1"

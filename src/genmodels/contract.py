@@ -104,5 +104,5 @@ def require(model: object, capability: type, user: str, fix: str) -> None:
     summary = (capability.__doc__ or "").strip().splitlines()[0].rstrip(".")
     raise CapabilityError(
         f"{user} needs a model that offers {capability.__name__} ({summary}); {name} has no "
-        f"{', '.join(missing)}.\nFix: {fix}, or give {name} {', '.join(missing)} (README: Adding a model)."
+        f"{', '.join(missing)}.\nFix: {fix}, or give {name} {', '.join(missing)} (docs/adding_a_model.md)."
     )

@@ -65,7 +65,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             run_cfg.data.data_dir = str(cfg.data_dir)
         datamodule = instantiate(run_cfg.data)
         datamodule.setup()
-        model = instantiate(run_cfg.model)
+        model = instantiate(run_cfg.model, _convert_="all")  # plain lists, as train.py builds it
         try:
             state = load_checkpoint(checkpoint)
         except CheckpointError as exc:

@@ -8,6 +8,8 @@ clear message (and, in a sweep, lets the other jobs go on).
 from __future__ import annotations
 
 import logging
+import sysconfig
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -163,13 +165,28 @@ def silence_library_noise() -> None:
 
 
 def _build(node: DictConfig) -> Any:
-    """``instantiate``, re-raising a constructor's own validation error instead of Hydra's wrapper."""
+    """``instantiate`` with plain lists and dicts, re-raising a constructor's own validation error instead of Hydra's
+    wrapper. Plain containers keep the checkpoint's hyper-parameters loadable weights-only."""
     try:
-        return instantiate(node)
+        return instantiate(node, _convert_="all")
     except InstantiationException as exc:
         if isinstance(exc.__cause__, USER_ERRORS):
             raise exc.__cause__ from None
         raise
+
+
+def short_message(exc: BaseException) -> str:
+    """The error's text for the console, without the tensors some library messages print in full (a
+    ``torch.distributions`` argument check prints the whole batch), and, when a library raised it, the line of
+    project code that called it. The full text and traceback stay in the run's ``failed.json``."""
+    text = str(exc).split("\ntensor(")[0].rstrip(":")
+    frames = traceback.extract_tb(exc.__traceback__)
+    library = sysconfig.get_paths()["purelib"]
+    if frames and frames[-1].filename.startswith(library):
+        caller = next((f for f in reversed(frames) if not f.filename.startswith(library)), None)
+        if caller is not None:
+            text += f"\n(raised by a library called from {caller.filename}:{caller.lineno}, in {caller.name})"
+    return text
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="train")
@@ -190,10 +207,10 @@ def main(cfg: DictConfig) -> float | None:
         raise SystemExit(143) from None  # the conventional exit status after SIGTERM
     except Exception as exc:
         if sweeping:
-            log.error("Job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)
+            log.error("Job failed (the sweep goes on): %s: %s", type(exc).__name__, short_message(exc))
             return None
         if isinstance(exc, USER_ERRORS):
-            raise SystemExit(f"error: {exc}") from None
+            raise SystemExit(f"error: {short_message(exc)}") from None
         raise
     metric = OmegaConf.select(cfg, "monitor.metric")
     return metrics.get(metric) if metric else None

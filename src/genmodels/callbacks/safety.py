@@ -59,7 +59,7 @@ class FiniteLossGuard(L.Callback):
                 f"the FiniteLossGuard callback watches the loss tensors training_step returns, and "
                 f"{type(pl_module).__name__}.training_step returned none (outputs: {outputs!r}).\n"
                 "Fix: return the loss, or a dict of loss tensors such as {'loss': loss, 'kl': kl}, from training_step "
-                "(README: Adding a model), or run without the guard: ~callbacks.finite_loss_guard."
+                "(docs/adding_a_model.md), or run without the guard: ~callbacks.finite_loss_guard."
             )
         values = torch.stack([v.detach() if v.dim() == 0 else v.detach().sum() for v in terms.values()]).float()
         if self._sums is None or self._names != list(terms):

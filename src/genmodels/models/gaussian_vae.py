@@ -1,0 +1,179 @@
+"""What every VAE here shares: a diagonal Gaussian q(z|x), the prior N(0, I) and independent Bernoulli pixels.
+
+A subclass only builds its two networks: ``self.encoder``, images (B, C, H, W) -> the mean and log-variance
+of q(z|x), each (B, latent_dim); and ``self.decoder``, codes (B, latent_dim) -> Bernoulli logits (B, C, H, W).
+This base turns them into a ``LightningModule`` offering every capability of ``genmodels.contract``: the training,
+validation and test steps, the optimizer and its schedule, and the likelihood, sampling, reconstruction and
+encoding the figures and ``evaluate`` use.
+
+Loss per image (nats): ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, with one reparameterized
+sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. With ``iwae_k`` = k > 1 the training loss
+is instead -L_k, the importance-weighted bound of Burda et al. 2016 on k samples per image (tighter than
+the ELBO), computed by the same ``metrics.likelihood`` functions as the IWAE evaluation. The logged
+``*/neg_elbo`` is always the true negative ELBO (beta = 1, positive, lower is better), whatever the training loss.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent, Normal
+
+from genmodels.metrics.likelihood import importance_weights, iwae_bound
+from genmodels.models.epoch_means import EpochMeans
+from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
+from genmodels.validation import ConfigError, require_positive_int
+
+STAGES = ("train", "val", "test")
+
+
+def diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
+    """N(mu, diag exp(logvar)) over the last dimension: batch shape (B,), event shape (latent_dim,).
+
+    Without argument checks: they cost time on every step, and non-finite encoder outputs are left to
+    reach the loss, where the finite-loss guard stops the run naming the step and the term.
+    """
+    return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+
+
+class GaussianVAE(L.LightningModule):
+    """A VAE trained on the -ELBO (or the IWAE bound); the subclass sets ``self.encoder`` and ``self.decoder``.
+
+    Args:
+        latent_dim: size of z.
+        beta: weight of the KL term in the training loss (1 = the ELBO).
+        iwae_k: importance samples per image in the training loss: 1 = the ELBO, k > 1 = the IWAE bound L_k.
+        optimizer: a partial optimizer, called with the parameters (Hydra ``_partial_: true``).
+        scheduler: a partial learning-rate scheduler, called with the optimizer; None keeps the rate constant.
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def __init__(
+        self,
+        latent_dim: int,
+        beta: float = 1.0,
+        iwae_k: int = 1,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        require_positive_int("latent", latent_dim)
+        if beta < 0:
+            raise ConfigError(f"model.beta must be >= 0, got {beta}")
+        require_positive_int("model.iwae_k", iwae_k)
+        if iwae_k > 1 and beta != 1:
+            raise ConfigError(
+                f"model.beta={beta} weighs the KL term of the ELBO, which model.iwae_k={iwae_k} replaces by the "
+                "IWAE bound: set model.beta=1 with model.iwae_k > 1, or model.iwae_k=1 to train a beta-VAE"
+            )
+        self.latent_dim, self.beta, self.iwae_k = latent_dim, beta, iwae_k
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        # -ELBO and its terms per image, averaged over each epoch of each stage.
+        self.epoch_means = nn.ModuleDict(
+            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
+        )
+        # The IWAE training objective, -L_k per image, averaged over each training epoch.
+        self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
+
+    def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
+        """Per-image terms in nats, each (B,), from k reparameterized posterior samples per image.
+
+        ``recon``: -log p(x|z) averaged over the samples; ``kl``: KL(q(z|x) || N(0, I)), analytic; for
+        k > 1 also ``iwae_bound``: L_k, the importance-weighted bound on log p(x) of the same samples.
+        """
+        mu, logvar = (t.float() for t in self.encoder(x))  # float32 terms also under bf16/fp16 autocast
+        posterior, kl = diagonal_gaussian(mu, logvar), gaussian_kl_to_standard_normal(mu, logvar)
+        if k == 1:  # the ELBO needs no importance weights
+            return {"recon": -self.log_likelihood(x, posterior.rsample()), "kl": kl}
+        draws = importance_weights(x, self, k, posterior)
+        return {"recon": -draws.log_likelihood.mean(dim=0), "kl": kl, "iwae_bound": iwae_bound(draws.log_weights)}
+
+    def training_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The batch mean minimised: -L_k when ``terms`` has the IWAE bound, else recon + beta * KL (the -ELBO)."""
+        if "iwae_bound" in terms:
+            return -terms["iwae_bound"].mean()
+        return terms["recon"].mean() + self.beta * terms["kl"].mean()
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        x, _ = batch  # images in [0, 1] (data.pixel_range: unit) and their labels, unused
+        terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1)
+        recon, kl = terms["recon"].mean(), terms["kl"].mean()
+        self.epoch_means[f"{stage}_means"].update(
+            {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
+        )
+        loss = self.training_loss(terms)
+        if self.objective_means is not None and stage == "train":
+            self.objective_means.update({"train/neg_iwae_bound": loss}, weight=len(x))
+        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
+
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        outputs = self._shared_step(batch, "train")
+        if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
+            self.log("train/loss", outputs["loss"], prog_bar=True, batch_size=len(batch[0]))
+        return outputs
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def on_train_epoch_start(self) -> None:
+        self.log_dict(learning_rates({"": self.trainer.optimizers[0]}))
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["train_means"].compute_and_reset())
+        if self.objective_means is not None:
+            self.log_dict(self.objective_means.compute_and_reset())
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["val_means"].compute_and_reset())
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["test_means"].compute_and_reset())
+
+    def configure_optimizers(self) -> dict:
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trainable networks by name (what ``speed.compile`` compiles)."""
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    # The likelihood the -ELBO and IWAE need (genmodels.contract.HasLikelihood).
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I)."""
+        zeros = torch.zeros(self.latent_dim, device=self.device)
+        return diagonal_gaussian(zeros, zeros)  # mean 0, log-variance 0
+
+    def posterior(self, x: torch.Tensor) -> Distribution:
+        """q(z|x): the encoder's diagonal Gaussian, in float32."""
+        return diagonal_gaussian(*(t.float() for t in self.encoder(x)))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
+        return -bernoulli_nll(self.decoder(z).float(), x)
+
+    # What the figure callbacks use (genmodels.contract: GeneratesImages, ReconstructsImages, EncodesImages).
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder Bernoulli means in [0, 1], (B, C, H, W)."""
+        return torch.sigmoid(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder means at the posterior mean of each input."""
+        return self.generate(self.encoder(x)[0])
+
+    @torch.no_grad()
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior means, (B, latent_dim)."""
+        return self.encoder(x)[0]
+
+    @staticmethod
+    def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+        """Data-space images as [0, 1] pictures (a Bernoulli VAE's data already is)."""
+        return x
