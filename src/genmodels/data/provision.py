@@ -41,14 +41,9 @@ class DatasetSpec:
     title: str = ""  # how people write its name, e.g. Fashion-MNIST
 
 
-def idx_md5(train_images: str, train_labels: str, test_images: str, test_labels: str) -> dict[str, str]:
-    """The md5 of each of a dataset's four IDX files, by file name."""
-    return dict(
-        zip(
-            (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS),
-            (train_images, train_labels, test_images, test_labels),
-        )
-    )
+def idx_md5(*digests: str) -> dict[str, str]:
+    """The md5 of a dataset's four IDX files (train images, train labels, test images, test labels), by file name."""
+    return dict(zip((TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS), digests, strict=True))
 
 
 DATASETS: dict[str, DatasetSpec] = {
