@@ -45,7 +45,7 @@ from genmodels.data.provision import raw_dir
 from genmodels.evaluate import pick_device
 from genmodels.metrics.likelihood import dataset_iwae_nll
 from genmodels.models.gan import GAN, NETWORK_ORDER
-from genmodels.runs.info import write_json
+from genmodels.runs.atomic import write_json
 from genmodels.train import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -88,6 +88,10 @@ class TrainConfig:
     ckpt_path: str | None = None
     # Continue a run in its own folder from its last finished epoch: resume=<run dir> [overrides].
     resume: str | None = None
+    # Rebuilding a run from its folder (resume=) instantiates only known classes (docs/reliability.md):
+    # more module prefixes ("mypackage.") or class names to allow, or trust the folder's config entirely.
+    allowed_targets: list[str] = field(default_factory=list)
+    trust_run_config: bool = False
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     figures: FiguresConfig = field(default_factory=FiguresConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)

@@ -12,15 +12,12 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from genmodels.errors import CheckpointError, TrainingDiverged
 from genmodels.models.base import CapabilityError
-from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
+from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.resume import resume_commands
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss term became NaN or infinite; the message names the step, the terms and likely causes."""
 
 
 class FiniteLossGuard(L.Callback):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from genmodels.data.datamodule import MNISTDataModule
 from genmodels.data.provision import check_writable
 from genmodels.hashing import file_digest
-from genmodels.runs.info import write_json
+from genmodels.runs.atomic import write_json
 from genmodels.runs.locking import exclusive
 
 log = logging.getLogger(__name__)
