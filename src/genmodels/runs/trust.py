@@ -55,7 +55,7 @@ def check_run_targets(config: DictConfig, source: Path, allowed: Iterable[str] =
         if not is_allowed(target, extra):
             raise RunFolderError(
                 f"{source} names {key}._target_={target}, which is not a class genmodels rebuilds from a run folder "
-                "(its own models and data, torch optimizers, schedulers and modules, the Lightning Trainer, callbacks and "
-                "loggers): opening a run folder runs no code of its own. Fix: if you trust this folder, add "
-                f"allowed_targets=[{target}] (or trust_run_config=true) to the command."
+                "(its own models and data, torch optimizers, schedulers and modules, the Lightning Trainer, "
+                "callbacks and loggers): opening a run folder runs no code of its own. Fix: if you trust this "
+                f"folder, add allowed_targets=[{target}] (or trust_run_config=true) to the command."
             )
