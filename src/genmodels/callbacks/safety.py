@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from genmodels.errors import CheckpointError, TrainingDiverged
+from genmodels.errors import CheckpointError, ConfigError, TrainingDiverged
 from genmodels.models.base import CapabilityError
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.resume import resume_commands
@@ -33,7 +33,7 @@ class FiniteLossGuard(L.Callback):
 
     def __init__(self, every_n_steps: int = 1, hints: str = "") -> None:
         if every_n_steps < 1:
-            raise ValueError(f"callbacks.finite_loss_guard.every_n_steps must be >= 1, got {every_n_steps}")
+            raise ConfigError(f"callbacks.finite_loss_guard.every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
         self.hints = hints
         self._sums: torch.Tensor | None = None
