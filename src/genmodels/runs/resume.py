@@ -152,7 +152,7 @@ def resume_plan(run_dir: Path, config: DictConfig) -> ResumePlan:
         except CheckpointError as exc:
             reason = str(exc).split(" Fix:")[0]
             raise CheckpointError(
-                f"cannot resume {run_dir}: {reason}\nFix: move {checkpoint} aside (e.g. to last.ckpt.damaged) to "
+                f"cannot resume {run_dir}: {reason} Fix: move {checkpoint} aside (e.g. to last.ckpt.damaged) to "
                 "train the run again from its first epoch, or start a new run; nothing in the folder was changed."
             ) from None
     interrupted = (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
