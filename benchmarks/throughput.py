@@ -33,7 +33,7 @@ import torch
 from measurements import IWAE_K, MODELS, REPO, measure, training_config  # this folder's measurement module
 
 from genmodels.evaluate import pick_device
-from genmodels.runs.info import write_json
+from genmodels.runs.atomic import write_json
 
 PATHS = ("framework", "raw", "classic")
 SPEED_OPTIONS = {

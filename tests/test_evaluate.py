@@ -125,7 +125,7 @@ def test_run_checkpoint_without_a_best_one_names_the_fix(tmp_path):
 def test_cli_error_is_one_message_without_traceback(run_cli, tmp_path):
     missing = tmp_path / "no_such_run"
     result = run_cli("genmodels.evaluate", f"run_dir={missing}", check=False)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert f"run folder {missing} does not exist" in result.stderr and "Fix:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not missing.exists()  # nothing was created there
@@ -142,7 +142,7 @@ def test_checkpoint_of_another_model_names_both_configs(train_config, cli_vae_ru
             "progress=false",
         ]
     )
-    with pytest.raises(EvaluationError) as error:
+    with pytest.raises(CheckpointError) as error:  # reported once, as what it is
         evaluate(cfg)
     message = str(error.value)
     assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 2" in message
@@ -173,8 +173,7 @@ def test_ctrl_c_is_one_line_and_exit_status_130(start_cli, cli_vae_run):
         watchdog.cancel()
     assert process.returncode == 130
     assert stderr.strip().splitlines() == [
-        "genmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. "
-        "Fix: run the same command again to evaluate."
+        "interrupted (Ctrl-C); nothing finished was lost. Run the same command again to go on."
     ]
 
 
@@ -183,8 +182,8 @@ def test_a_file_that_is_no_checkpoint_is_one_line(run_cli, cli_vae_run):
     if not not_a_checkpoint.is_file():
         pytest.skip("needs /etc/passwd")
     result = run_cli("genmodels.evaluate", f"run_dir={cli_vae_run}", f"ckpt_path={not_a_checkpoint}", check=False)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"genmodels.evaluate: error: {not_a_checkpoint} is not a checkpoint")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {not_a_checkpoint} is not a checkpoint")
     assert (
         len(result.stderr.strip().splitlines()) == 1 and "Fix: pass a checkpoint written by genmodels" in result.stderr
     )
@@ -219,6 +218,16 @@ def test_an_unwritable_classifier_cache_is_one_line(run_cli, cli_vae_run, mnist_
         *QUICK_EVAL_CLASSIFIER,
         check=False,
     )
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"genmodels.evaluate: error: cannot write into {data_dir / 'classifiers'} (")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot write into {data_dir / 'classifiers'} (")
     assert len(result.stderr.strip().splitlines()) == 1 and "data_dir=<folder>" in result.stderr
+
+
+def test_a_sweep_folder_is_named_as_such_with_its_jobs(tmp_path):
+    for job in ("0", "1"):
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "config.yaml").write_text("model: {}\n")
+    with pytest.raises(
+        EvaluationError, match=rf"(?s)is a sweep folder.*{tmp_path / '0'}\n.*{tmp_path / '1'}\n.*compare"
+    ):
+        resolve_run(str(tmp_path), None)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from genmodels.errors import ConfigError
 from genmodels.models.optimization import learning_rates, optimizer_config
 from genmodels.train import train
-from genmodels.validation import ConfigError
 
 MODELS = ("vae", "dcgan", "gan_mlp")
 SCHEDULES = {"exponential": torch.optim.lr_scheduler.ExponentialLR, "step": torch.optim.lr_scheduler.StepLR}

@@ -12,7 +12,8 @@ import torch
 
 from genmodels import classifier
 from genmodels.classifier import ClassifierSettings, classifier_paths, load_cached_classifier, load_or_train_classifier
-from genmodels.data.provision import DataError, raw_dir
+from genmodels.data.provision import raw_dir
+from genmodels.errors import DataError
 from genmodels.metrics.classifier import MNISTClassifier, accuracy, classifier_outputs, to_classifier_input
 
 SYSFS = Path("/sys/kernel")

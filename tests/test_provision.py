@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from genmodels.data import provision
-from genmodels.data.provision import DataError, DatasetSpec, LocalFolder, SourceFailed, ensure_dataset
+from genmodels.data.provision import DatasetSpec, LocalFolder, SourceFailed, ensure_dataset
+from genmodels.errors import DataError
 from tests.helpers import idx_bytes
 
 FILES = (provision.TRAIN_IMAGES, provision.TRAIN_LABELS, provision.TEST_IMAGES, provision.TEST_LABELS)

@@ -1,9 +1,11 @@
 """Bad input, divergence, interruption and resume, determinism, and unsafe checkpoints."""
 
+import errno
 import json
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,13 +13,26 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import OmegaConf
 
 from genmodels.callbacks import fit_record
-from genmodels.callbacks.safety import TrainingDiverged
+from genmodels.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    CheckpointError,
+    ConfigError,
+    GenmodelsError,
+    RunFolderError,
+    TrainingDiverged,
+    command_errors,
+)
 from genmodels.models.vae import VAE
-from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
+from genmodels.runs.atomic import AtomicCheckpointIO, write_json
+from genmodels.runs.checkpoints import load_checkpoint
+from genmodels.runs.trust import check_run_targets
 from genmodels.train import short_message, train
-from genmodels.validation import ConfigError
 from tests.helpers import compose_train, pause_once, wait_for
 
 SHORT = [
@@ -85,12 +100,12 @@ def test_bad_values_fail_before_training(train_config, override, key):
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
 
-def test_a_config_error_on_the_cli_is_one_line_naming_the_key_and_the_allowed_values(run_cli, tmp_path):
-    result = run_cli("genmodels.train", "latent=0", f"hydra.run.dir={tmp_path}", check=False)
+def test_a_config_error_on_the_cli_is_one_line_and_leaves_no_folder(run_cli, tmp_path):
+    folder = tmp_path / "run"
+    result = run_cli("genmodels.train", "latent=0", f"hydra.run.dir={folder}", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["error: latent must be a positive integer (1, 2, ...), got 0"]
-    assert "latent must be" in json.loads((tmp_path / "failed.json").read_text())["error"]
-    assert not (tmp_path / "checkpoints").exists()
+    assert not folder.exists()  # checked before the run claims a folder
 
 
 def test_unknown_group_option_lists_valid_ones(run_cli):
@@ -319,3 +334,78 @@ def test_a_library_error_in_a_model_is_a_short_message_naming_the_model_line():
     assert "support (Boolean())" in message and "tensor(" not in message and len(message.splitlines()) == 2
     assert f"{__file__}:" in message and "in log_likelihood" in message
     assert short_message(ConfigError("model.beta must be >= 0, got -1")) == "model.beta must be >= 0, got -1"
+
+
+# ----------------------------------------------------------------------------------------------
+# Nothing finished is lost: atomic writes, one exit convention
+
+
+def test_config_error_is_not_a_value_error():
+    assert not issubclass(ConfigError, ValueError) and issubclass(ConfigError, GenmodelsError)
+
+
+@pytest.mark.parametrize(
+    "raised, status",
+    [(ConfigError("bad"), EXIT_ERROR), (KeyboardInterrupt(), EXIT_INTERRUPTED), (SIGTERMException(), EXIT_TERMINATED)],
+)
+def test_every_command_ends_with_one_exit_convention(raised, status, capsys):
+    with pytest.raises(SystemExit) as ended, command_errors():
+        raise raised
+    assert ended.value.code == status
+    if isinstance(raised, ConfigError):
+        assert capsys.readouterr().err == "error: bad\n"
+
+
+def test_a_genuine_value_error_keeps_its_traceback():
+    with pytest.raises(ValueError), command_errors():
+        raise ValueError("a bug")
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_keeps_the_previous_file_and_leaves_no_partial(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"old": 1})
+    monkeypatch.setattr(os, "fsync", _full_disk)
+    with pytest.raises(
+        RunFolderError, match=rf"cannot write metrics.json into {tmp_path}: No space left .* bytes needed"
+    ):
+        write_json(target, {"new": 2})
+    assert json.loads(target.read_text()) == {"old": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_a_checkpoint_is_written_in_its_own_folder_and_a_full_disk_keeps_the_last_good_one(tmp_path, monkeypatch):
+    last = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}}, last)
+    good = last.read_bytes()
+    monkeypatch.setattr(os, "fsync", _full_disk)
+    with pytest.raises(RunFolderError, match="last.ckpt"):
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(1000)}}, last)
+    assert last.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_real_full_disk_keeps_the_last_good_checkpoint(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        last = disk / "last.ckpt"
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(250_000)}}, last)  # 1 MB
+        good = last.read_bytes()
+        with pytest.raises(RunFolderError, match="No space left"):
+            AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(600_000)}}, last)  # 2.4 MB
+        assert last.read_bytes() == good and [p.name for p in disk.iterdir()] == ["last.ckpt"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_only_allowed_targets_are_built_from_a_run_folder():
+    config = OmegaConf.create({"model": {"_target_": "genmodels.models.vae.VAE", "opt": {"_target_": "os.system"}}})
+    with pytest.raises(RunFolderError, match=r"model.opt._target_=os.system"):
+        check_run_targets(config, Path("config.yaml"))
+    check_run_targets(config, Path("config.yaml"), allowed=["os.system"])
+    check_run_targets(config, Path("config.yaml"), trust=True)

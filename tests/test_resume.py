@@ -5,7 +5,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from genmodels.runs.resume import ResumeError, merge_overrides, resumed_config
+from genmodels.errors import ConfigError
+from genmodels.runs.resume import merge_overrides, resumed_config
 from tests.helpers import CONFIGS
 
 SAVED = ["latent=2", "trainer.max_epochs=3", "model.beta=0.5"]
@@ -56,7 +57,7 @@ def test_no_new_overrides_give_the_saved_config(hydra_configs):
     [("latent=3", "latent"), ("model.beta=2", "model.beta"), ("seed=1", "seed"), ("data=fashion_mnist", "data.")],
 )
 def test_changes_to_the_model_data_or_seed_are_refused_by_name(hydra_configs, override, named):
-    with pytest.raises(ResumeError, match=f"{override} would change {named}"):
+    with pytest.raises(ConfigError, match=f"{override} would change {named}"):
         resumed_config(saved_config(), SAVED, [override])
 
 

@@ -2,12 +2,15 @@
 
 import json
 import shlex
+import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from omegaconf import OmegaConf
 
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.folder import sweep_folder
@@ -95,6 +98,59 @@ def test_resume_refuses_to_change_the_model_and_names_the_override(run_cli, fini
     result = run_cli("genmodels.train", f"resume={finished_run}", "latent=3", "model.beta=2", check=False)
     assert "latent=3 model.beta=2 would change latent, model.beta" in one_line_error(result)
     assert files_of(finished_run) == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_resume_refused_for_its_device_leaves_the_finished_run_byte_identical(run_cli, finished_run):
+    before = files_of(finished_run)
+    args = ["trainer.max_epochs=5", "trainer.accelerator=gpu"]
+    result = run_cli("genmodels.train", f"resume={finished_run}", *args, check=False)
+    assert "needs a CUDA GPU" in one_line_error(result)
+    assert files_of(finished_run) == before  # metrics.json kept, .hydra not rewritten, no failed.json
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda text: text[:300], "is not valid YAML"),
+        (lambda text: "model: [\n  a: b\n", "is not valid YAML"),
+        (lambda text: "", "is empty or cut short"),
+        (lambda text: text.replace("_target_: genmodels.models.vae.VAE", "_target_: shutil.copyfile"), "shutil"),
+    ],
+)
+def test_a_damaged_or_foreign_config_is_refused_in_one_line_and_nothing_changes(
+    run_cli, finished_run, tmp_path, damage, expected
+):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    config = run / ".hydra" / "config.yaml"
+    config.write_text(damage(config.read_text()))
+    before = files_of(run)
+    assert expected in one_line_error(run_cli("genmodels.train", f"resume={run}", check=False))
+    assert files_of(run) == before
+
+
+def test_evaluate_refuses_a_config_that_names_a_foreign_callable(run_cli, finished_run, tmp_path):
+    run, copied = tmp_path / "run", tmp_path / "copied"
+    shutil.copytree(finished_run, run)
+    config = run / ".hydra" / "config.yaml"
+    cfg = OmegaConf.load(config)
+    cfg.model = {"_target_": "shutil.copyfile", "_args_": [str(config), str(copied)]}
+    OmegaConf.save(cfg, config)
+    message = one_line_error(run_cli("genmodels.evaluate", f"run_dir={run}", check=False))
+    assert "model._target_=shutil.copyfile" in message and "trust_run_config=true" in message
+    assert not copied.exists()
+
+
+def test_a_truncated_last_checkpoint_gives_one_fix_and_is_kept(run_cli, finished_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    before = files_of(run)
+    result = run_cli("genmodels.train", f"resume={run}", "trainer.max_epochs=2", check=False)
+    assert "Fix: move" in one_line_error(result) and result.stderr.count("Fix:") == 1
+    assert files_of(run) == before
 
 
 def test_a_folder_in_use_is_refused(run_cli, finished_run):

@@ -8,8 +8,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from genmodels.callbacks import SampleQualityMonitor
+from genmodels.errors import ConfigError
 from genmodels.train import train
-from genmodels.validation import ConfigError
 from tests.helpers import QUICK_CLASSIFIER
 
 # A tiny DCGAN on a few batches, scored with a classifier trained in seconds (its own cache file).

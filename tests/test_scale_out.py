@@ -20,8 +20,8 @@ from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
 from submitit.core.utils import FailedJobError
 
 from genmodels.data.datamodule import EpochShuffle
+from genmodels.errors import ConfigError
 from genmodels.train import check_ddp_fits_sweep
-from genmodels.validation import ConfigError
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER
 
 DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]

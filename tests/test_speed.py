@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from genmodels.errors import ConfigError
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
-from genmodels.validation import ConfigError
 
 FAST = ["trainer.fast_dev_run=true", "~logger", "latent=4"]
 DCGAN_FAST = [*FAST, "model=dcgan", "data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"]

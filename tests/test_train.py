@@ -10,9 +10,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+from genmodels.errors import ConfigError
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
-from genmodels.validation import ConfigError, validate_train_config
+from genmodels.validation import validate_train_config
 from tests.helpers import CONFIGS, REPO
 
 SHORT = [

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from genmodels.validation import ConfigError
+from genmodels.errors import ConfigError
 
 
 @runtime_checkable

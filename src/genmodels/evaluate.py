@@ -16,7 +16,6 @@ under ``"eval"``, logs them to the run's TensorBoard folder and prints a table.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,21 +25,22 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.contract import CapabilityError, GeneratesImages, HasLikelihood, missing_members, require
-from genmodels.data.provision import DataError
-from genmodels.evaluation import EvaluationError, timed
+from genmodels.contract import GeneratesImages, HasLikelihood, missing_members, require
+from genmodels.errors import CheckpointError, ConfigError, EvaluationError, command_errors
+from genmodels.evaluation import timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
 from genmodels.evaluation.publish import publish
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
 from genmodels.overrides import exit_on_unknown_keys
 from genmodels.runs.checkpoints import (
-    CheckpointError,
     check_same_model,
     checkpoint_file,
     load_checkpoint,
     run_checkpoint,
 )
+from genmodels.runs.folder import read_run_config
 from genmodels.runs.info import targets_note
+from genmodels.runs.trust import check_run_targets
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +61,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     with timed(timings, "load"):
         run_cfg = load_run_config(run_dir)
+        config_file = run_dir / ".hydra" / "config.yaml"
+        check_run_targets(run_cfg, config_file, cfg.get("allowed_targets") or (), cfg.get("trust_run_config"))
         if cfg.get("data_dir"):
             run_cfg.data.data_dir = str(cfg.data_dir)
         datamodule = instantiate(run_cfg.data)
         datamodule.setup()
         model = instantiate(run_cfg.model, _convert_="all")  # plain lists, as train.py builds it
-        try:
-            state = load_checkpoint(checkpoint)
-        except CheckpointError as exc:
-            raise EvaluationError(str(exc)) from None
+        state = load_checkpoint(checkpoint)
         try:
             check_same_model(state.get("hyper_parameters", {}), dict(model.hparams), str(checkpoint))
         except CheckpointError as exc:
-            raise EvaluationError(f"{exc}\n(The model options come from {run_dir}/.hydra/config.yaml.)") from None
+            raise CheckpointError(f"{exc}\n(The model options come from {run_dir}/.hydra/config.yaml.)") from None
         model.load_state_dict(state["state_dict"])
         model = model.to(device).eval()
 
@@ -125,7 +124,7 @@ def wanted(model: torch.nn.Module, key: str, setting: bool | str, capability: ty
     A group left out under ``auto`` is recorded in ``skipped`` with the reason (and printed with the table).
     """
     if setting not in (True, False, "auto"):
-        raise CapabilityError(f"metrics.{key} must be auto, true or false, got {setting!r}")
+        raise ConfigError(f"metrics.{key} must be auto, true or false, got {setting!r}")
     if setting is True:
         require(model, capability, f"metrics.{key}=true", f"set metrics.{key}=false (or auto)")
     if setting is False:
@@ -149,17 +148,12 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
             "(e.g. outputs/train/runs/<date>) or ckpt_path=<its checkpoints/last.ckpt>."
         )
     if ckpt_path:
-        try:
-            checkpoint = checkpoint_file(ckpt_path)  # a .ckpt file, or a run folder's last.ckpt
-        except CheckpointError as exc:
-            raise EvaluationError(str(exc)) from None
+        checkpoint = checkpoint_file(ckpt_path)  # a .ckpt file, or a run folder's last.ckpt
         run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
     else:
         run = Path(run_dir).expanduser()
-        try:
-            checkpoint = run_checkpoint(run, choice)
-        except CheckpointError as exc:
-            raise EvaluationError(str(exc)) from None
+        check_not_a_sweep(run)
+        checkpoint = run_checkpoint(run, choice)
     if not run.is_dir():
         raise EvaluationError(
             f"run folder {run} does not exist.\nFix: pass run_dir=<the output folder a training run printed "
@@ -180,9 +174,20 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
     return run, checkpoint
 
 
+def check_not_a_sweep(run: Path) -> None:
+    """Refuse a sweep folder (its jobs are the runs), naming the job folders to evaluate one by one."""
+    jobs = sorted(config.parent.parent for config in run.glob("*/.hydra/config.yaml"))
+    if jobs and not (run / ".hydra" / "config.yaml").is_file():
+        listed = "\n".join(f"  {job}" for job in jobs)
+        raise EvaluationError(
+            f"{run} is a sweep folder; each of its {len(jobs)} jobs is a run of its own:\n{listed}\n"
+            f"Fix: pass run_dir=<one of them>, or compare them all with python -m genmodels.compare {run}."
+        )
+
+
 def load_run_config(run_dir: Path) -> DictConfig:
     """The training run's config, with its output folder pointed at ``run_dir`` (no Hydra context needed)."""
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    cfg = read_run_config(run_dir / ".hydra" / "config.yaml")
     for key in ("model", "data"):
         if key not in cfg:
             raise EvaluationError(
@@ -204,22 +209,14 @@ def pick_device(name: str) -> torch.device:
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: a missing run, checkpoint, config, capability or data file ends in one message (exit 2)."""
-    try:
+    """Hydra entry point: a failure the user can fix ends in one line (exit 1), Ctrl-C in exit 130.
+
+    Results are written only once every number is computed, so an interrupted evaluation changes nothing.
+    """
+    with command_errors():
         evaluate(cfg)
-    except (EvaluationError, CapabilityError, DataError) as exc:
-        print(f"genmodels.evaluate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
     exit_on_unknown_keys("evaluate")
-    try:
-        main()
-    except KeyboardInterrupt:  # Ctrl-C; results are written only once every number is computed
-        print(  # on a line of its own, also after a progress bar
-            "\ngenmodels.evaluate: interrupted (Ctrl-C) before the evaluation finished. Fix: run the same command "
-            "again to evaluate.",
-            file=sys.stderr,
-        )
-        sys.exit(130)
+    main()

@@ -88,6 +88,10 @@ class TrainConfig:
     ckpt_path: str | None = None
     # Continue a run in its own folder from its last finished epoch: resume=<run dir> [overrides].
     resume: str | None = None
+    # Rebuilding a run from its folder (resume=) instantiates only known classes (docs/reliability.md):
+    # more module prefixes ("mypackage.") or class names to allow, or trust the folder's config entirely.
+    allowed_targets: list[str] = field(default_factory=list)
+    trust_run_config: bool = False
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     figures: FiguresConfig = field(default_factory=FiguresConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)
@@ -140,6 +144,10 @@ class EvaluateConfig:
     run_dir: str | None = None  # the run to evaluate (the folder holding .hydra/config.yaml and checkpoints/)
     ckpt_path: str | None = None  # or a checkpoint file; without run_dir, the run folder is <run>/checkpoints/..
     checkpoint: str = "auto"  # with run_dir alone: auto (a GAN's best epoch by sample quality, else last) | best | last
+    # The run's config may name only known classes (docs/reliability.md): add module prefixes ("mypackage.") or
+    # class names of your own, or trust the folder's config entirely.
+    allowed_targets: list[str] = field(default_factory=list)
+    trust_run_config: bool = False
     data_dir: str | None = None  # null keeps the run's own data.data_dir
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:1 ...
     seed: int = 0  # seeds the posterior samples, the generated samples and dynamic binarization

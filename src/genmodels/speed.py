@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from genmodels.contract import NamesNetworks, require
-from genmodels.validation import ConfigError
+from genmodels.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -22,33 +22,32 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
-from genmodels.callbacks.safety import TrainingDiverged
-from genmodels.data.provision import DataError
+from genmodels.errors import ConfigError, GenmodelsError, command_errors
 from genmodels.overrides import exit_on_unknown_keys
-from genmodels.runs.checkpoints import CheckpointError, check_checkpoint_fits, checkpoint_file, resume_checkpoint
-from genmodels.runs.folder import claim_run_folder, finished_metric
-from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note, write_json
+from genmodels.runs.atomic import AtomicCheckpointIO, write_json
+from genmodels.runs.checkpoints import check_checkpoint_fits, checkpoint_file, resume_checkpoint
+from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
+from genmodels.runs.hparams import log_hparams_with_metrics
+from genmodels.runs.info import device_description, scalar_metrics, targets_note
 from genmodels.speed import apply_speed_options, check_speed_options
-from genmodels.validation import ConfigError, validate_train_config
+from genmodels.validation import validate_train_config
 
 log = logging.getLogger(__name__)
 
-# Failures caused by the configuration, the data or the run itself: reported as one message, no traceback.
-USER_ERRORS = (ValueError, DataError, CheckpointError, TrainingDiverged)
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 
-def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the configured model, test it, and write ``metrics.json`` into the run's output folder.
 
     With ``cfg.resume`` (a run folder) training continues there from its last finished epoch; ``cfg`` is
     then that run's config (``main`` builds it from the saved one).
 
+    ``extra_callbacks`` join the configured ones (a resume's ``RunFilesOnStart``).
     Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
     """
     silence_library_noise()
@@ -70,11 +69,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         check_checkpoint_fits(ckpt_path, model)
     apply_speed_options(model, cfg.speed)
     record = FitRecord()  # fit time and final metrics, summed over the parts of a resumed run
-    callbacks = [*instantiate_all(cfg.get("callbacks")), record]
+    callbacks = [*instantiate_all(cfg.get("callbacks")), record, *extra_callbacks]
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
         callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # Checkpoints are replaced atomically in their own folder: a full disk never truncates the last good one.
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     check_ddp_fits_sweep(trainer)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -94,7 +96,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "binarize": datamodule.binarize,
         "binarization_note": targets_note(model, datamodule),
         "image_size": datamodule.image_size,
-        "latent": cfg.get("latent"),
+        "latent": getattr(model, "latent_dim", None),  # the size the model uses (model.latent_dim)
         "seed": cfg.seed,
         "epochs": epochs,
         "global_steps": trainer.global_step,
@@ -109,7 +111,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", summary)
-        log_hparams_with_metrics(trainer, cfg, metrics)
+        log_hparams_with_metrics(trainer, cfg, metrics, latent=summary["latent"])
     log.info("Run folder: %s", output_dir)
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer, "summary": summary}
 
@@ -170,7 +172,7 @@ def _build(node: DictConfig) -> Any:
     try:
         return instantiate(node, _convert_="all")
     except InstantiationException as exc:
-        if isinstance(exc.__cause__, USER_ERRORS):
+        if isinstance(exc.__cause__, GenmodelsError):
             raise exc.__cause__ from None
         raise
 
@@ -197,23 +199,24 @@ def main(cfg: DictConfig) -> float | None:
     finished one is continued or skipped. A failure then writes ``failed.json`` into the run folder. A single
     run stops with one message; in a multirun the failure is logged and the sweep goes on with its other jobs.
     """
-    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
-    try:
-        with claim_run_folder(cfg) as run:
-            if run.finished:
-                return finished_metric(run.folder, OmegaConf.select(cfg, "monitor.metric"))
-            metrics, _ = train(run.config)
-    except SIGTERMException:
-        raise SystemExit(143) from None  # the conventional exit status after SIGTERM
-    except Exception as exc:
-        if sweeping:
+    with command_errors():  # one line and exit 1 for a GenmodelsError (Hydra would print its own report)
+        sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+        if not cfg.get("resume"):  # checks that need no folder: a refused new run leaves none behind
+            with remove_unused_folder(Path(HydraConfig.get().runtime.output_dir)):
+                validate_train_config(cfg)
+                check_speed_options(cfg.speed)
+        try:
+            with claim_run_folder(cfg) as run:
+                if run.finished:
+                    return finished_metric(run.folder, OmegaConf.select(cfg, "monitor.metric"))
+                metrics, _ = train(run.config, (run.pending,) if run.pending else ())
+        except (Exception, SystemExit) as exc:
+            if not sweeping or isinstance(exc, SystemExit):  # SystemExit: Ctrl-C or SIGTERM end the sweep too
+                raise
             log.error("Job failed (the sweep goes on): %s: %s", type(exc).__name__, short_message(exc))
             return None
-        if isinstance(exc, USER_ERRORS):
-            raise SystemExit(f"error: {short_message(exc)}") from None
-        raise
-    metric = OmegaConf.select(cfg, "monitor.metric")
-    return metrics.get(metric) if metric else None
+        metric = OmegaConf.select(cfg, "monitor.metric")
+        return metrics.get(metric) if metric else None
 
 
 if __name__ == "__main__":

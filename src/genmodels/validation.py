@@ -7,9 +7,7 @@ from collections.abc import Iterable
 import torch
 from omegaconf import DictConfig
 
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the key, the value and what is allowed."""
+from genmodels.errors import ConfigError
 
 
 def require_positive_int(key: str, value: object) -> None:

@@ -10,7 +10,7 @@ from matplotlib.ticker import MaxNLocator
 
 from genmodels.callbacks.base import FigureCallback
 from genmodels.images import save_figure
-from genmodels.runs.info import write_json
+from genmodels.runs.atomic import write_json
 
 
 class MetricCurves(FigureCallback):

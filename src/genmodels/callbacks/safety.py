@@ -13,14 +13,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from genmodels.contract import CapabilityError
-from genmodels.runs.checkpoints import CheckpointError, load_checkpoint
+from genmodels.errors import CheckpointError, ConfigError, TrainingDiverged
+from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.resume import resume_commands
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss term became NaN or infinite; the message names the step, the terms and likely causes."""
 
 
 class FiniteLossGuard(L.Callback):
@@ -36,7 +33,7 @@ class FiniteLossGuard(L.Callback):
 
     def __init__(self, every_n_steps: int = 1, hints: str = "") -> None:
         if every_n_steps < 1:
-            raise ValueError(f"callbacks.finite_loss_guard.every_n_steps must be >= 1, got {every_n_steps}")
+            raise ConfigError(f"callbacks.finite_loss_guard.every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
         self.hints = hints
         self._sums: torch.Tensor | None = None

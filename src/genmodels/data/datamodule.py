@@ -21,12 +21,11 @@ from genmodels.data.provision import (
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
-    DataError,
     ensure_dataset,
     raw_dir,
 )
+from genmodels.errors import ConfigError, DataError
 from genmodels.seeds import epoch_seed
-from genmodels.validation import ConfigError
 
 PixelRange = Literal["unit", "symmetric"]
 Binarize = Literal["none", "dynamic", "static"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from genmodels.errors import DataError
 from genmodels.hashing import file_digest
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,6 @@ DATASETS: dict[str, DatasetSpec] = {
         title="Fashion-MNIST",
     ),
 }
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing, corrupt or cannot be fetched; the message says how to fix it."""
 
 
 class SourceFailed(Exception):

@@ -14,6 +14,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from genmodels.errors import EvaluationError
+
+__all__ = ["EvaluationError", "timed"]
+
 
 @contextmanager
 def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
@@ -23,7 +27,3 @@ def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         seconds[key] = time.perf_counter() - started
-
-
-class EvaluationError(RuntimeError):
-    """A run folder, checkpoint or config is missing or unusable; the message names the path and the fix."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from genmodels.data.provision import dataset_title
 from genmodels.evaluation import EvaluationError
-from genmodels.runs.info import write_json
+from genmodels.runs.atomic import write_json
 from genmodels.tables import format_number, markdown_table
 
 EVAL_FILE = "eval.json"

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from genmodels.errors import ConfigError
 from genmodels.models.gaussian_vae import GaussianVAE
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
-from genmodels.validation import ConfigError, require_positive_ints
+from genmodels.validation import require_positive_ints
 
 
 class ConvEncoder(nn.Module):

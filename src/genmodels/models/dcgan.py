@@ -15,7 +15,8 @@ import math
 import torch
 from torch import nn
 
-from genmodels.validation import ConfigError, require_positive_int
+from genmodels.errors import ConfigError
+from genmodels.validation import require_positive_int
 
 DCGAN_IMAGE_SIZES = (32, 64)  # the sides its convolution stacks are built for: 4x4 doubled 3 or 4 times
 

@@ -26,10 +26,11 @@ import lightning as L
 import torch
 from torch import nn
 
+from genmodels.errors import ConfigError
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-from genmodels.validation import ConfigError, require_positive_int, require_probability
+from genmodels.validation import require_positive_int, require_probability
 
 SMOOTH_REAL_RANGE = (0.7, 1.2)
 FLIPPED_REAL_RANGE = (0.0, 0.3)

@@ -20,11 +20,12 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
+from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import importance_weights, iwae_bound
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-from genmodels.validation import ConfigError, require_positive_int
+from genmodels.validation import require_positive_int
 
 STAGES = ("train", "val", "test")
 

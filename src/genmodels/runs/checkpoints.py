@@ -13,9 +13,7 @@ import lightning as L
 import torch
 from omegaconf import OmegaConf
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unsafe to load, or belongs to another model configuration."""
+from genmodels.errors import CheckpointError
 
 
 def checkpoint_file(path: str | Path) -> Path:

@@ -17,23 +17,26 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import secrets
+import shutil
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.runs.info import write_json
+from genmodels.errors import ConfigError, RunFolderError
+from genmodels.runs.atomic import write_json, write_yaml
 from genmodels.runs.locking import LockHeld, exclusive
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
-from genmodels.validation import ConfigError
+from genmodels.runs.trust import check_run_targets
+from genmodels.validation import validate_train_config
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +44,6 @@ CONFIG_FILE = Path(".hydra") / "config.yaml"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 LOCK_FILE = ".lock"
-
-
-class RunFolderError(ConfigError):
-    """The run's folder holds another run, is in use, or cannot be continued as asked; nothing was written."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -98,6 +97,8 @@ class ClaimedRun:
     folder: Path
     config: DictConfig
     finished: bool = False
+    # A resume's new definition (.hydra/config.yaml, overrides.yaml), written once its training has started.
+    pending: L.Callback | None = None
 
 
 @contextmanager
@@ -115,7 +116,7 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if rank_zero_only.rank != 0:
         continues = resume or _same_sweep_job(folder, overrides, sweeping)
-        yield ClaimedRun(folder, continued_config(folder, overrides)[0] if continues else cfg)
+        yield ClaimedRun(folder, continued_config(folder, overrides, cfg)[0] if continues else cfg)
         return
     if resume and Path(resume).resolve() != folder.resolve():
         raise RunFolderError(
@@ -126,7 +127,7 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
         with exclusive(folder / LOCK_FILE, wait=False):
             saved = saved_overrides(folder)
             if resume or _same_sweep_job(folder, overrides, sweeping):
-                run = _continue(folder, overrides)
+                run = _continue(folder, overrides, cfg)
             elif saved is None:
                 write_run_files(folder, cfg, overrides, with_hydra=True)
                 run = ClaimedRun(folder, cfg)
@@ -146,6 +147,17 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
             "A run never writes into a folder another run is writing. Fix: wait for that run to end, "
             "or leave out hydra.run.dir / hydra.sweep.dir to get a new folder."
         ) from None
+
+
+@contextmanager
+def remove_unused_folder(folder: Path) -> Iterator[None]:
+    """Remove the new folder Hydra made for this run (holding only its log) when the checks inside fail."""
+    try:
+        yield
+    except Exception:
+        if folder.is_dir() and {entry.name for entry in folder.iterdir()} <= {"train.log", "evaluate.log"}:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _same_sweep_job(folder: Path, overrides: list[str], sweeping: bool) -> bool:
@@ -168,9 +180,9 @@ def _foreign(folder: Path, saved: list[str], overrides: list[str], sweeping: boo
     )
 
 
-def _continue(folder: Path, overrides: list[str]) -> ClaimedRun:
+def _continue(folder: Path, overrides: list[str], command: DictConfig) -> ClaimedRun:
     """Continue the run in ``folder`` with ``overrides`` applied to its saved config, or report it finished."""
-    config, merged, changes = continued_config(folder, overrides)
+    config, merged, changes = continued_config(folder, overrides, command)
     plan = resume_plan(folder, config)
     if plan.finished and (folder / "metrics.json").is_file():
         log.info(
@@ -181,9 +193,6 @@ def _continue(folder: Path, overrides: list[str]) -> ClaimedRun:
             resume_commands(folder)[0],
         )
         return ClaimedRun(folder, config, finished=True)
-    for stale in ("metrics.json", "failed.json"):  # written again when this part ends
-        (folder / stale).unlink(missing_ok=True)
-    write_run_files(folder, config, merged, with_hydra=False)
     changed = ", ".join(f"{key}={value}" for key, value in changes.items())
     log.info(
         "Resuming %s (%s)%s: %s",
@@ -192,19 +201,41 @@ def _continue(folder: Path, overrides: list[str]) -> ClaimedRun:
         f" with {changed}" if changed else "",
         plan.describe(),
     )
-    return ClaimedRun(folder, config)
+    return ClaimedRun(folder, config, pending=RunFilesOnStart(folder, config, merged))
 
 
-def continued_config(folder: Path, overrides: list[str]) -> tuple[DictConfig, list[str], dict]:
+def continued_config(folder: Path, overrides: list[str], command: DictConfig) -> tuple[DictConfig, list[str], dict]:
     """The config of the run in ``folder`` with ``overrides`` applied (see ``resume.resumed_config``)."""
+    saved = read_run_config(folder / CONFIG_FILE)
+    # The trust options come from this command, never from the folder.
+    check_run_targets(
+        saved, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
+    )
     config, merged, changes = resumed_config(
-        OmegaConf.load(folder / CONFIG_FILE),
+        saved,
         saved_overrides(folder) or [],
         overrides,
         HydraConfig.get().job.config_name,
     )
     config.resume = str(folder)
+    validate_train_config(config)  # e.g. trainer.accelerator=gpu on a machine without one, before any write
     return config, merged, changes
+
+
+def read_run_config(path: Path) -> DictConfig:
+    """Read a run's ``.hydra/config.yaml``; an unreadable, invalid, empty or truncated file is one ``ConfigError``."""
+    fix = "Fix: restore the file from a copy, or start a new run (its checkpoints stay usable with ckpt_path=)."
+    try:
+        config = OmegaConf.load(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}. {fix}") from None
+    except Exception as exc:  # a YAML syntax error
+        first = (str(exc).splitlines() or [""])[0]
+        raise ConfigError(f"{path} is not valid YAML ({type(exc).__name__}: {first}). {fix}") from None
+    missing = [key for key in ("model", "data", "trainer") if not isinstance(config, DictConfig) or key not in config]
+    if missing:
+        raise ConfigError(f"{path} is empty or cut short (no {', '.join(missing)} section). {fix}")
+    return config
 
 
 def saved_overrides(folder: Path) -> list[str] | None:
@@ -224,11 +255,18 @@ def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hy
     if with_hydra:
         files[HYDRA_FILE] = OmegaConf.create({"hydra": HydraConfig.get()})
     for name, content in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        OmegaConf.save(content, partial)
-        os.replace(partial, path)
+        write_yaml(folder / name, content)
+
+
+class RunFilesOnStart(L.Callback):
+    """Write a resumed run's new definition once its training has started: a refused resume changes nothing."""
+
+    def __init__(self, folder: Path, config: DictConfig, overrides: list[str]) -> None:
+        self.folder, self.config, self.overrides = folder, config, overrides
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            write_run_files(self.folder, self.config, self.overrides, with_hydra=False)
 
 
 def finished_metric(folder: Path, metric: str | None) -> float | None:

@@ -1,17 +1,12 @@
-"""What a finished run reports: its device, its metrics file and its TensorBoard hyper-parameters."""
+"""What a finished run's ``metrics.json`` says beyond its metrics: the device and the targets of its likelihood."""
 
 from __future__ import annotations
 
-import json
-import math
 import platform
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
 
 from genmodels.contract import HasLikelihood
 
@@ -40,51 +35,3 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             result[key] = float(value)
     return result
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> Path:
-    """Write a JSON file atomically (a half-written file never replaces a good one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
-    partial.replace(path)
-    return path
-
-
-def flat_hparams(cfg: DictConfig, sections: tuple[str, ...] = ("model", "data", "trainer")) -> dict[str, Any]:
-    """The resolved config sections as flat ``a.b.c`` keys with TensorBoard-friendly values."""
-    flat: dict[str, Any] = {"seed": cfg.get("seed"), "latent": cfg.get("latent")}
-    container = OmegaConf.to_container(cfg, resolve=True)
-
-    def visit(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key not in ("_target_", "_partial_"):
-                    visit(f"{prefix}.{key}", value)
-        else:
-            flat[prefix] = node if isinstance(node, (int, float, str, bool)) else str(node)
-
-    for section in sections:
-        if section in container:
-            visit(section, container[section])
-    return flat
-
-
-def log_hparams_with_metrics(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """Record hyper-parameters with the final metrics so TensorBoard's HParams tab can compare runs.
-
-    Called after testing, when Lightning has closed the logger's event writer: logging opens a new one,
-    whose events wait in a queue written by a background thread. Unless that writer is closed, the events
-    still queued when the process exits are lost (the HParams entry of some runs was missing); so it is.
-    """
-    final = {f"hp/{key.replace('/', '_')}": value for key, value in metrics.items() if math.isfinite(value)}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(flat_hparams(cfg), metrics=final)
-            logger.finalize("success")  # flushes and closes the writer
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -22,16 +22,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.runs.checkpoints import CheckpointError, epochs_completed, load_checkpoint, resume_checkpoint
-from genmodels.validation import ConfigError
+from genmodels.errors import CheckpointError, ConfigError
+from genmodels.runs.checkpoints import epochs_completed, load_checkpoint, resume_checkpoint
 
 # Top-level keys a resume may not change: they define the model, the data and the random draws.
 PROTECTED = ("model", "data", "latent", "seed", "ckpt_path")
 REMOVED = "<removed>"
-
-
-class ResumeError(ConfigError):
-    """A resume that cannot continue the run as asked; the message names the overrides and the fix."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,7 +65,7 @@ def resumed_config(
     }
     refused = sorted({key for key in changes if key.split(".")[0] in PROTECTED})
     if refused:
-        raise ResumeError(
+        raise ConfigError(
             f"a resume continues the run with its own model, data and seed; {' '.join(overrides)} would change "
             f"{', '.join(refused)}. Fix: leave these overrides out to continue the run, or start a new run "
             "(without resume=) for other settings."
@@ -154,8 +150,10 @@ def resume_plan(run_dir: Path, config: DictConfig) -> ResumePlan:
         try:
             done = epochs_completed(load_checkpoint(checkpoint))
         except CheckpointError as exc:
-            raise ResumeError(
-                f"{exc}\nFix: delete {checkpoint} to resume from the start of the run, or start a new run."
+            reason = str(exc).split(" Fix:")[0]
+            raise CheckpointError(
+                f"cannot resume {run_dir}: {reason} Fix: move {checkpoint} aside (e.g. to last.ckpt.damaged) to "
+                "train the run again from its first epoch, or start a new run; nothing in the folder was changed."
             ) from None
     interrupted = (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
     return ResumePlan(checkpoint, done, OmegaConf.select(config, "trainer.max_epochs"), interrupted)

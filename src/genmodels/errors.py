@@ -1,0 +1,66 @@
+"""The failures a user can fix. Every command prints one of these as ``error: <message>`` and exits with 1.
+
+Each message names the cause and the fix. Anything else that escapes a command is a bug: it keeps its
+traceback (on the console and in the run's ``failed.json``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# Exit statuses of every command: a GenmodelsError (and any unexpected error, after its traceback), Ctrl-C, SIGTERM.
+EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
+
+
+class GenmodelsError(Exception):
+    """A failure the user can fix; the message names the cause and the fix."""
+
+
+class ConfigError(GenmodelsError):
+    """A configuration value is invalid or unusable here; the message names the key and what is allowed."""
+
+
+class DataError(GenmodelsError):
+    """A data file is missing, unreadable or corrupt, or a folder for it cannot be written."""
+
+
+class CheckpointError(GenmodelsError):
+    """A checkpoint is missing, unsafe to load, or belongs to another model configuration."""
+
+
+class RunFolderError(GenmodelsError):
+    """A run folder holds another run, is in use, cannot be continued as asked, or cannot be written."""
+
+
+class TrainingDiverged(GenmodelsError):
+    """A loss term became NaN or infinite; the message names the step, the terms and likely causes."""
+
+
+class EvaluationError(GenmodelsError):
+    """A run folder, checkpoint or config cannot be evaluated; the message names the path and the fix."""
+
+
+@contextmanager
+def command_errors() -> Iterator[None]:
+    """How every command ends on a failure: ``error: <message>`` and exit 1 for a ``GenmodelsError``, exit 130
+    after Ctrl-C, 143 after SIGTERM; anything else propagates with its traceback."""
+    try:
+        yield
+    except GenmodelsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from None
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted (Ctrl-C); nothing finished was lost. Run the same command again to go on.", file=sys.stderr
+        )
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit as exc:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException  # loaded: it is what was raised
+
+        if isinstance(exc, SIGTERMException):
+            raise SystemExit(EXIT_TERMINATED) from None
+        if isinstance(exc.__context__, KeyboardInterrupt):  # Lightning ends a fit stopped by Ctrl-C with exit(1)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        raise
