@@ -31,7 +31,7 @@ from genmodels.evaluation import timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
 from genmodels.evaluation.publish import publish
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
-from genmodels.overrides import exit_on_unknown_keys
+from genmodels.overrides import composition_errors
 from genmodels.runs.checkpoints import (
     check_same_model,
     checkpoint_file,
@@ -218,5 +218,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    exit_on_unknown_keys("evaluate")
-    main()
+    with composition_errors("evaluate"):
+        main()

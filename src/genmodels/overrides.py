@@ -1,16 +1,20 @@
-"""Misspelt keys on the command line, caught before Hydra creates a run folder.
+"""Composition errors of a command line, worded for people: a misspelt key gets the closest valid keys.
 
-Hydra answers ``trainer.max_epoch=3`` with advice to add the key (``+trainer.max_epoch=3``), which then
-fails inside Lightning. ``exit_on_unknown_keys`` composes the entry point's config first and, for every
-``key=value`` whose key does not exist, names the closest existing keys and exits with status 1.
+Hydra answers ``trainer.max_epoch=3`` with advice to add the key (``+trainer.max_epoch=3``), which would then
+fail inside Lightning. ``composition_errors`` lets Hydra raise its composition errors (before it creates any
+folder) and, only then, composes the entry point's config to name, for every ``key=value`` whose key does not
+exist, the closest existing keys; other composition errors (an unknown group option, a value of the wrong type)
+are printed as Hydra words them. Each ends with exit status 1.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
-from hydra.errors import HydraException
+from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -59,12 +63,16 @@ def unknown_key_message(config_name: str, arguments: Sequence[str], config_dir: 
     return "\n".join(lines)
 
 
-def exit_on_unknown_keys(config_name: str, arguments: Sequence[str] | None = None) -> None:
-    """Print ``unknown_key_message`` and exit with status 1 if there is one (the command line by default)."""
-    message = unknown_key_message(config_name, sys.argv[1:] if arguments is None else arguments)
-    if message:
-        print(message, file=sys.stderr)
-        raise SystemExit(1)
+@contextmanager
+def composition_errors(config_name: str) -> Iterator[None]:
+    """Around a Hydra ``main``: a composition error ends in one message (the closest keys for a misspelt one)."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to us instead of printing its own report
+    try:
+        yield
+    except ConfigCompositionException as exc:
+        cause = f"\n{exc.__cause__}" if exc.__cause__ else ""
+        print(unknown_key_message(config_name, sys.argv[1:]) or f"error: {exc}{cause}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def parse_overrides(arguments: Sequence[str]) -> list[Override] | None:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
 from genmodels.errors import ConfigError, GenmodelsError, command_errors
-from genmodels.overrides import exit_on_unknown_keys
+from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import check_checkpoint_fits, checkpoint_file, resume_checkpoint
 from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
@@ -220,5 +220,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    exit_on_unknown_keys("train")  # before Hydra creates a run folder
-    main()
+    with composition_errors("train"):
+        main()
