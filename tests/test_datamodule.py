@@ -5,6 +5,7 @@ import torch
 
 from genmodels.data import MNISTDataModule, provision
 from genmodels.data.provision import DatasetSpec
+from genmodels.errors import ConfigError
 from tests.helpers import idx_bytes
 
 
@@ -106,7 +107,7 @@ def test_static_binarization_is_drawn_once(numbered_dataset):
     ],
 )
 def test_bad_arguments_name_the_key(kwargs, key):
-    with pytest.raises(ValueError, match=key):
+    with pytest.raises(ConfigError, match=key):
         MNISTDataModule(**kwargs)
 
 

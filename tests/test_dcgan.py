@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from genmodels.errors import ConfigError
 from genmodels.models.dcgan import Discriminator, Generator, init_weights
 from genmodels.models.gan import GAN, real_labels
 from genmodels.models.losses import discriminator_loss, generator_loss
@@ -77,9 +78,9 @@ def test_widths_follow_radford() -> None:
 
 @pytest.mark.parametrize("image_size", [28, 16, 128])
 def test_unsupported_image_size_is_refused(image_size: int) -> None:
-    with pytest.raises(ValueError, match=r"data\.image_size.*\[32, 64\]"):
+    with pytest.raises(ConfigError, match=r"data\.image_size.*\[32, 64\]"):
         Generator(image_size=image_size)
-    with pytest.raises(ValueError, match=r"data\.image_size.*\[32, 64\]"):
+    with pytest.raises(ConfigError, match=r"data\.image_size.*\[32, 64\]"):
         Discriminator(image_size=image_size)
 
 
@@ -134,7 +135,7 @@ def test_real_labels_are_seedable_and_switchable() -> None:
     assert torch.equal(real_labels(50, smoothing=False, flip_prob=0.05), torch.ones(50))
     none_flipped = real_labels(10_000, True, 0.0, generator=torch.Generator().manual_seed(0))
     assert none_flipped.min() >= 0.7
-    with pytest.raises(ValueError, match="label_flip_prob"):
+    with pytest.raises(ConfigError, match="label_flip_prob"):
         real_labels(4, True, 1.5)
 
 
@@ -240,5 +241,5 @@ def test_one_sided_smoothing_gives_constant_real_labels_and_bad_ranges_are_refus
     assert torch.allclose(one_sided, torch.full((1000,), 0.9))
     wide = real_labels(20_000, True, 0.0, generator=torch.Generator().manual_seed(0), real_range=(0.2, 0.6))
     assert wide.min() >= 0.2 and wide.max() <= 0.6 and abs(wide.mean().item() - 0.4) < 0.01
-    with pytest.raises(ValueError, match=r"model.real_label_range must be \[low, high\] with 0 <= low <= high"):
+    with pytest.raises(ConfigError, match=r"model.real_label_range must be \[low, high\] with 0 <= low <= high"):
         small_dcgan(real_label_range=(1.0, 0.5))

@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.data import MNISTDataModule
+from genmodels.errors import ConfigError
 from genmodels.models.gan import GAN
 from genmodels.models.gan_mlp import MLPDiscriminator, MLPGenerator
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
@@ -73,7 +74,7 @@ def test_classic_architecture() -> None:
     ],
 )
 def test_bad_options_are_refused(build, key) -> None:
-    with pytest.raises(ValueError, match=key):
+    with pytest.raises(ConfigError, match=key):
         build()
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from genmodels.data import MNISTDataModule
+from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import elbo, iwae_log_likelihood
 from genmodels.models.vae import VAE
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
@@ -35,7 +36,7 @@ def test_gradients_reach_encoder_through_reparameterization():
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True])
 def test_latent_must_be_positive_int(bad):
-    with pytest.raises(ValueError, match="latent"):
+    with pytest.raises(ConfigError, match="latent"):
         VAE(latent_dim=bad)
 
 
@@ -87,7 +88,7 @@ def test_the_training_bound_is_the_evaluation_iwae_estimate_on_the_same_samples(
 
 @pytest.mark.parametrize(("kwargs", "key"), [({"iwae_k": 0}, "model.iwae_k"), ({"iwae_k": 5, "beta": 0.5}, "beta")])
 def test_bad_iwae_options_are_refused(kwargs, key):
-    with pytest.raises(ValueError, match=key):
+    with pytest.raises(ConfigError, match=key):
         VAE(latent_dim=2, **kwargs)
 
 
