@@ -197,7 +197,7 @@ def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(cli_vae_run, tmp_pa
     assert Path(report["run_dir"]) == cli_vae_run.resolve() and report["checkpoint"] == str(
         cli_vae_run / "checkpoints" / "last.ckpt"
     )
-    with pytest.raises(EvaluationError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
         resolve_run(None, str(tmp_path))
 
 

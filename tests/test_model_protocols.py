@@ -88,6 +88,7 @@ def test_a_protocol_only_model_gets_samples_interpolation_and_sample_quality(tra
     (run / ".hydra").mkdir()
     OmegaConf.save(cfg, run / ".hydra" / "config.yaml", resolve=True)
     settings = [f"run_dir={run}", f"data_dir={mnist_dir}", "metrics.num_samples=300", "progress=false"]
+    settings.append(f"allowed_targets=[{__name__}.LinearImages]")  # a model class of its own, trusted by name
     report = evaluate(compose_evaluate([*settings, *QUICK_EVAL_CLASSIFIER]))
     assert {"fid_classifier", "inception_score", "precision", "recall"} <= set(report["metrics"])
     assert report["skipped"] == {

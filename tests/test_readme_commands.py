@@ -37,7 +37,7 @@ TINY_EVALUATION = [
 # Placeholders, in the order they are replaced: (pattern, replacement; {run} and {sweep} are folders made here).
 PLACEHOLDERS = [
     (r"outputs/train/runs/<[^>]+>|<run(?: dir| folder)?>", "{run}"),
-    (r"outputs/train/multiruns/<[^>]+>|<sweep dir>", "{sweep}"),
+    (r"outputs/train/multiruns/<[^>]+>|<sweep (?:dir|folder)>", "{sweep}"),
     (r"experiment=<name>", "experiment=report_vae_latent2"),
     (r"<job>", "0"),
     (r"<([^<>|]+)\|[^<>]+>", r"\1"),  # <2|20> -> 2

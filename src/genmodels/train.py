@@ -201,7 +201,8 @@ def main(cfg: DictConfig) -> float | None:
     """
     with command_errors():  # one line and exit 1 for a GenmodelsError (Hydra would print its own report)
         sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
-        if not cfg.get("resume"):  # checks that need no folder: a refused new run leaves none behind
+        # Checks that need no folder: a refused new run leaves none behind (a sweep job records its failure there).
+        if not cfg.get("resume") and not sweeping:
             with remove_unused_folder(Path(HydraConfig.get().runtime.output_dir)):
                 validate_train_config(cfg)
                 check_speed_options(cfg.speed)

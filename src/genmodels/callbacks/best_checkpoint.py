@@ -7,9 +7,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 class BestEpochCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` with ``{epoch}`` in file names counted from 1, as the progress bar, the
-    figures, ``metrics.json`` and ``genmodels.evaluate`` count them: the best of 7 epochs is ``best-epoch007.ckpt``
-    when it is the last one (Lightning's own numbering would say 006)."""
+    """Lightning's ``ModelCheckpoint`` for a metric that some epochs may lack, with ``{epoch}`` in file names counted
+    from 1, as the progress bar, the figures, ``metrics.json`` and ``genmodels.evaluate`` count them: the best of 7
+    epochs is ``best-epoch007.ckpt`` when it is the last one (Lightning's own numbering would say 006)."""
+
+    def _save_topk_checkpoint(self, trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
+        """Skip an epoch without the monitored metric (a GAN scored every n epochs); Lightning would stop the run."""
+        if self.monitor is None or self.monitor in monitor_candidates:
+            super()._save_topk_checkpoint(trainer, monitor_candidates)
 
     def format_checkpoint_name(
         self, metrics: dict[str, torch.Tensor], filename: str | None = None, ver: int | None = None, prefix=None
