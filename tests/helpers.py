@@ -166,9 +166,13 @@ class PauseOnce(L.Callback):
             time.sleep(0.05)
 
 
+TRUST_PAUSE = f"allowed_targets=[{__name__}.PauseOnce]"
+
+
 def pause_once(flag: Path, step: int, latent: int | None = None) -> list[str]:
     """Overrides adding ``PauseOnce`` to a run's callbacks."""
     overrides = [f"+callbacks.pause._target_={__name__}.PauseOnce", f"+callbacks.pause.flag={flag}"]
+    overrides.append(TRUST_PAUSE)  # a resume rebuilds it from the run folder
     return [*overrides, f"+callbacks.pause.step={step}"] + ([f"+callbacks.pause.latent={latent}"] if latent else [])
 
 

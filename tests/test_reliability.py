@@ -33,7 +33,7 @@ from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.trust import check_run_targets
 from genmodels.train import short_message, train
-from tests.helpers import compose_train, pause_once, wait_for
+from tests.helpers import TRUST_PAUSE, compose_train, pause_once, wait_for
 
 SHORT = [
     "trainer.max_epochs=3",
@@ -298,7 +298,7 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, star
 
     config = {name: (run_dir / ".hydra" / name).read_text() for name in ("config.yaml", "overrides.yaml")}
 
-    resumed = run_cli("genmodels.train", f"resume={run_dir}")  # no other argument
+    resumed = run_cli("genmodels.train", f"resume={run_dir}", TRUST_PAUSE)  # no option of the run
     assert "epoch 1 of 3 done (checkpoints/last.ckpt), 2 to go" in resumed.stdout
     assert not logs.exists()  # the resume logged into its own folder, and made no other
     assert "Resuming" in (run_dir / "train.log").read_text()
@@ -309,7 +309,7 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, star
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best-epoch003.ckpt", "last.ckpt"]
 
     # Overrides given with resume= apply on top of the run's own ones, and the run's config says so.
-    run_cli("genmodels.train", f"resume={run_dir}", "trainer.max_epochs=4")
+    run_cli("genmodels.train", f"resume={run_dir}", TRUST_PAUSE, "trainer.max_epochs=4")
     assert "trainer.max_epochs=4" in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert "trainer.max_epochs=3" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 4

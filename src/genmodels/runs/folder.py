@@ -29,7 +29,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.errors import ConfigError, RunFolderError
 from genmodels.runs.atomic import write_json, write_yaml
@@ -44,6 +44,7 @@ CONFIG_FILE = Path(".hydra") / "config.yaml"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 LOCK_FILE = ".lock"
+COMMAND_ONLY = ("resume=", "allowed_targets=", "trust_run_config=")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,7 +112,8 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
     """
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
-    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
+    # The run is defined by its options; how this command opens folders (resume=, trust options) is not one of them.
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(COMMAND_ONLY)]
     resume = cfg.get("resume")
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if rank_zero_only.rank != 0:
@@ -247,10 +249,13 @@ def saved_overrides(folder: Path) -> list[str] | None:
 
 
 def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hydra: bool) -> None:
-    """Write ``.hydra/config.yaml`` and ``overrides.yaml`` (the run's definition; ``resume`` left out), and
-    ``hydra.yaml`` for a new run, each replaced atomically."""
+    """Write ``.hydra/config.yaml`` and ``overrides.yaml`` (the run's definition, without how this command opened
+    folders: ``resume`` and the trust options), and ``hydra.yaml`` for a new run, each replaced atomically."""
     definition = copy.deepcopy(cfg)
     definition.resume = None
+    with open_dict(definition):
+        definition.pop("allowed_targets", None)
+        definition.pop("trust_run_config", None)
     files = {CONFIG_FILE: definition, OVERRIDES_FILE: OmegaConf.create(overrides)}
     if with_hydra:
         files[HYDRA_FILE] = OmegaConf.create({"hydra": HydraConfig.get()})
@@ -262,7 +267,8 @@ class RunFilesOnStart(L.Callback):
     """Write a resumed run's new definition once its training has started: a refused resume changes nothing."""
 
     def __init__(self, folder: Path, config: DictConfig, overrides: list[str]) -> None:
-        self.folder, self.config, self.overrides = folder, config, overrides
+        # A copy: training points the live config's paths at the folder, and the definition keeps its own.
+        self.folder, self.config, self.overrides = folder, copy.deepcopy(config), overrides
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
