@@ -177,6 +177,7 @@ def test_ctrl_c_is_one_line_and_exit_status_130(start_cli, cli_vae_run):
     ]
 
 
+@pytest.mark.slow
 def test_a_file_that_is_no_checkpoint_is_one_line(run_cli, cli_vae_run):
     not_a_checkpoint = Path("/etc/passwd")
     if not not_a_checkpoint.is_file():
@@ -201,6 +202,7 @@ def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(cli_vae_run, tmp_pa
         resolve_run(None, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_an_unwritable_classifier_cache_is_one_line(run_cli, cli_vae_run, mnist_dir, tmp_path):
     sysfs = Path("/sys/kernel")
     if not sysfs.is_dir():

@@ -108,6 +108,7 @@ def test_a_config_error_on_the_cli_is_one_line_and_leaves_no_folder(run_cli, tmp
     assert not folder.exists()  # checked before the run claims a folder
 
 
+@pytest.mark.slow
 def test_unknown_group_option_lists_valid_ones(run_cli):
     result = run_cli("genmodels.train", "model=transformer", check=False)
     assert result.returncode == 1
@@ -156,6 +157,7 @@ def test_nan_loss_read_every_few_steps_names_the_window_and_keeps_the_checkpoint
     assert all(torch.isfinite(w).all() for w in final_weights(run_dir).values())
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(mnist_dir, tmp_path):
     for name in ("a", "b"):
         train(compose_train([*SHORT, "trainer.max_epochs=2", "data.binarize=dynamic"], tmp_path / name, mnist_dir))

@@ -61,6 +61,7 @@ def test_unknown_preset_is_one_message(capsys):
     assert exited.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     out, docs = tmp_path / "out", tmp_path / "docs"
     (docs / "figures").mkdir(parents=True)

@@ -51,6 +51,7 @@ def finished_run(tmp_path_factory, run_cli) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_runs_started_in_the_same_second_get_folders_of_their_own(start_cli, tmp_path):
     logs = tmp_path / "logs"
     processes = {
@@ -153,6 +154,7 @@ def test_a_truncated_last_checkpoint_gives_one_fix_and_is_kept(run_cli, finished
     assert files_of(run) == before
 
 
+@pytest.mark.slow
 def test_a_folder_in_use_is_refused(run_cli, finished_run):
     before = files_of(finished_run)
     with exclusive(finished_run / ".lock"):  # as a run still writing there holds it
@@ -174,6 +176,7 @@ def test_resume_inside_a_sweep_is_refused_before_a_folder_is_made():
     assert sweep_folder("multiruns/2024-01-01_12-00-00") != sweep_folder("multiruns/2024-01-01_12-00-00")
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_run_again_finishes_only_the_missing_jobs(run_cli, start_cli, tmp_path):
     sweep = tmp_path / "sweep"
     # Job 1 (latent 3) pauses at its third step, in its second epoch, where SIGTERM stops the sweep.

@@ -1,3 +1,5 @@
+import pytest
+
 """What a run reports: its TensorBoard hyper-parameters, written whatever the machine's load."""
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -29,6 +31,7 @@ def hparams_and_final_metrics(tensorboard_dir) -> tuple[dict, list[str]]:
     return hparams, [tag for tag in events.Tags()["scalars"] if tag.startswith("hp/")]
 
 
+@pytest.mark.slow
 def test_every_run_has_its_hparams(run_cli, tmp_path):
     sweep = tmp_path / "sweep"
     run_cli(

@@ -125,6 +125,7 @@ def check_one_run_two_shards(run_dir: Path, records: list[dict], tmp_path: Path)
     return summary
 
 
+@pytest.mark.slow
 def test_ddp_vae_two_cpu_processes(run_cli, tmp_path):
     run_dir, records = run_ddp(
         run_cli,
@@ -143,7 +144,7 @@ def test_ddp_vae_two_cpu_processes(run_cli, tmp_path):
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
-@pytest.mark.slow  # the DDP mechanics are those of the VAE test; this adds the GAN's two optimizers
+@pytest.mark.slow
 def test_ddp_dcgan_two_cpu_processes(run_cli, tmp_path):
     run_dir, records = run_ddp(
         run_cli,
@@ -256,6 +257,7 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
         assert f"#SBATCH {expected}" in directives, directives
 
 
+@pytest.mark.slow
 def test_joblib_runs_sweep_jobs_side_by_side(run_cli, tmp_path):
     result = run_cli(
         "genmodels.train",
@@ -273,6 +275,7 @@ def test_joblib_runs_sweep_jobs_side_by_side(run_cli, tmp_path):
     assert [json.loads((tmp_path / job / "metrics.json").read_text())["latent"] for job in ("0", "1")] == [2, 4]
 
 
+@pytest.mark.slow
 def test_optuna_search_minimises_the_validation_negative_elbo(run_cli, tmp_path):
     run_cli(
         "genmodels.train",
