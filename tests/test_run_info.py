@@ -1,7 +1,6 @@
-import pytest
-
 """What a run reports: its TensorBoard hyper-parameters, written whatever the machine's load."""
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import QUICK
