@@ -154,9 +154,10 @@ def _not_an_advert(record: logging.LogRecord) -> bool:
 
 
 def silence_library_noise() -> None:
-    """Drop Lightning's advert for its cloud logger and its use of a PyTorch API that PyTorch now deprecates.
+    """Drop Lightning's advert for its cloud logger, its use of a PyTorch API that PyTorch now deprecates, and its
+    advice for epochs shorter than ``log_every_n_steps``: every model here logs epoch means, whatever the length.
 
-    Both come from Lightning itself (2.6) on every run, and neither asks anything of us.
+    They come from Lightning itself (2.6), and none asks anything of us.
     """
     for name in LIGHTNING_INFO_LOGGERS:
         logger = logging.getLogger(name)
@@ -164,6 +165,7 @@ def silence_library_noise() -> None:
             logger.addFilter(_not_an_advert)
     leaf_spec = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
     warnings.filterwarnings("ignore", message=leaf_spec, category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
 
 
 def _build(node: DictConfig) -> Any:
