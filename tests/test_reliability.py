@@ -27,12 +27,13 @@ from genmodels.errors import (
     RunFolderError,
     TrainingDiverged,
     command_errors,
+    short_message,
 )
 from genmodels.models.vae import VAE
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.trust import check_run_targets
-from genmodels.train import short_message, train
+from genmodels.train import train
 from tests.helpers import TRUST_PAUSE, compose_train, pause_once, wait_for
 
 SHORT = [
@@ -336,6 +337,14 @@ def test_a_library_error_in_a_model_is_a_short_message_naming_the_model_line():
     assert "support (Boolean())" in message and "tensor(" not in message and len(message.splitlines()) == 2
     assert f"{__file__}:" in message and "in log_likelihood" in message
     assert short_message(ConfigError("model.beta must be >= 0, got -1")) == "model.beta must be >= 0, got -1"
+
+
+def test_a_bug_that_prints_tensors_keeps_its_traceback_without_them(capsys):
+    with pytest.raises(SystemExit) as ended, command_errors():
+        torch.distributions.Bernoulli(logits=torch.zeros(64, 784)).log_prob(torch.full((64, 784), 0.5))
+    err = capsys.readouterr().err
+    assert ended.value.code == EXIT_ERROR and "tensor(" not in err and len(err.splitlines()) < 30
+    assert "ValueError: Expected value argument" in err and "in test_a_bug_that_prints_tensors" in err
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ traceback (on the console and in the run's ``failed.json``).
 from __future__ import annotations
 
 import sys
+import sysconfig
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -42,10 +44,25 @@ class EvaluationError(GenmodelsError):
     """A run folder, checkpoint or config cannot be evaluated; the message names the path and the fix."""
 
 
+def short_message(exc: BaseException) -> str:
+    """The error's text for the console, without the tensors some library messages print in full (a
+    ``torch.distributions`` argument check prints the whole batch), and, when a library raised it, the line of
+    project code that called it. The full text and traceback stay in the run's ``failed.json``."""
+    text = str(exc).split("\ntensor(")[0].rstrip(":")
+    frames = traceback.extract_tb(exc.__traceback__)
+    library = sysconfig.get_paths()["purelib"]
+    if frames and frames[-1].filename.startswith(library):
+        caller = next((f for f in reversed(frames) if not f.filename.startswith(library)), None)
+        if caller is not None:
+            text += f"\n(raised by a library called from {caller.filename}:{caller.lineno}, in {caller.name})"
+    return text
+
+
 @contextmanager
 def command_errors() -> Iterator[None]:
     """How every command ends on a failure: ``error: <message>`` and exit 1 for a ``GenmodelsError``, exit 130
-    after Ctrl-C, 143 after SIGTERM; anything else propagates with its traceback."""
+    after Ctrl-C, 143 after SIGTERM; anything else propagates with its traceback (a message full of printed
+    tensors is shortened by ``short_message``)."""
     try:
         yield
     except GenmodelsError as exc:
@@ -64,3 +81,11 @@ def command_errors() -> Iterator[None]:
         if isinstance(exc.__context__, KeyboardInterrupt):  # Lightning ends a fit stopped by Ctrl-C with exit(1)
             raise SystemExit(EXIT_INTERRUPTED) from None
         raise
+    except Exception as exc:
+        if "\ntensor(" not in str(exc):
+            raise
+        # A bug whose message prints whole tensors (torch.distributions' argument checks): its traceback, then the
+        # message without them, naming the project line that called the library.
+        print("".join(traceback.format_tb(exc.__traceback__)), file=sys.stderr)
+        print(f"{type(exc).__name__}: {short_message(exc)}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from None

@@ -8,8 +8,6 @@ clear message (and, in a sweep, lets the other jobs go on).
 from __future__ import annotations
 
 import logging
-import sysconfig
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
-from genmodels.errors import ConfigError, GenmodelsError, command_errors
+from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_message
 from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import check_checkpoint_fits, checkpoint_file, resume_checkpoint
@@ -177,20 +175,6 @@ def _build(node: DictConfig) -> Any:
         if isinstance(exc.__cause__, GenmodelsError):
             raise exc.__cause__ from None
         raise
-
-
-def short_message(exc: BaseException) -> str:
-    """The error's text for the console, without the tensors some library messages print in full (a
-    ``torch.distributions`` argument check prints the whole batch), and, when a library raised it, the line of
-    project code that called it. The full text and traceback stay in the run's ``failed.json``."""
-    text = str(exc).split("\ntensor(")[0].rstrip(":")
-    frames = traceback.extract_tb(exc.__traceback__)
-    library = sysconfig.get_paths()["purelib"]
-    if frames and frames[-1].filename.startswith(library):
-        caller = next((f for f in reversed(frames) if not f.filename.startswith(library)), None)
-        if caller is not None:
-            text += f"\n(raised by a library called from {caller.filename}:{caller.lineno}, in {caller.name})"
-    return text
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="train")
