@@ -10,11 +10,10 @@ time never see a half-written file.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from genmodels.data.datamodule import MNISTDataModule
 from genmodels.data.provision import check_writable
 from genmodels.hashing import file_digest
 from genmodels.metrics.classifier import MNISTClassifier, accuracy, to_classifier_input
+from genmodels.runs.atomic import write_atomic, write_json
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,9 @@ def load_or_train_classifier(
     seconds = time.perf_counter() - started
     test = datamodule.splits["test"]
     test_accuracy = accuracy(model, test.images, test.labels)
-    write_atomically(weights, lambda path: torch.save(model.state_dict(), path))
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    write_atomic(weights, buffer.getvalue())  # a unique temporary name: parallel test workers never collide
     info = {
         "dataset": dataset,
         "test_accuracy": test_accuracy,
@@ -187,16 +189,6 @@ def load_or_train_classifier(
         "settings": asdict(settings),
         "sha256": file_digest(weights, "sha256"),
     }
-    write_atomically(sidecar, lambda path: path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n"))
+    write_json(sidecar, info)
     log.info("Classifier trained in %.1f s: test accuracy %.2f%%, saved to %s", seconds, 100 * test_accuracy, weights)
     return model.eval(), {**info, "path": str(weights), "trained_now": True}
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write`` on a temporary file of this process beside ``path``, then rename it to ``path``."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)

@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 # Model classes that moved into the models package; configs of older runs still name the old place.
 MOVED_MODELS = {
     "genmodels.vae.VAE": "genmodels.models.vae.VAE",
-    "genmodels.dcgan.DCGAN": "genmodels.models.dcgan.DCGAN",
 }
 
 
