@@ -67,7 +67,6 @@ def test_classic_architecture() -> None:
 @pytest.mark.parametrize(
     "build, key",
     [
-        (lambda: mlp_gan(latent_dim=0), "latent"),
         (lambda: MLPGenerator(hidden_dims=[]), "model.generator.hidden_dims"),
         (lambda: MLPDiscriminator(hidden_dims=[0]), "model.discriminator.hidden_dims"),
         (lambda: GAN(MLPGenerator(), MLPDiscriminator(), label_flip_prob=2), "flip"),

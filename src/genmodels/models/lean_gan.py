@@ -1,0 +1,60 @@
+"""The lean GAN networks of Lucic et al. (2018, "Are GANs Created Equal?") for MNIST: two fully connected
+layers and two (de)convolutions each, at 28x28, about half the multiply-adds per image of the 32x32 DCGAN.
+
+- Generator: z -> FC ``hidden`` -> FC 2w x S/4 x S/4 -> 4x4 transposed conv to w x S/2 x S/2 -> 4x4
+  transposed conv to 1 x S x S, tanh (w = ``width``); BatchNorm and ReLU after every hidden layer.
+- Discriminator: 4x4 conv to w x S/2 x S/2 -> 4x4 conv to 2w x S/4 x S/4 -> FC ``hidden`` -> FC 1 logit;
+  LeakyReLU(0.2) after every hidden layer, BatchNorm on all but the first.
+
+``model=lean_gan`` gives them to the ``GAN`` of ``gan.py``, which trains them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genmodels.errors import ConfigError
+
+
+def quarter_side(image_size: int) -> int:
+    """The side after two 2x downsamplings; ``ConfigError`` unless ``image_size`` is a multiple of 4."""
+    if image_size % 4:
+        raise ConfigError(f"data.image_size must be a multiple of 4 for model=lean_gan, got {image_size}")
+    return image_size // 4
+
+
+class LeanGenerator(nn.Module):
+    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = 64, image_size: int = 28, width: int = 64, hidden: int = 1024) -> None:
+        super().__init__()
+        side = quarter_side(image_size)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, 2 * width * side * side), nn.BatchNorm1d(2 * width * side * side), nn.ReLU(inplace=True),
+            nn.Unflatten(1, (2 * width, side, side)),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh(),
+        )  # fmt: skip
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class LeanDiscriminator(nn.Module):
+    """Images (B, 1, S, S) -> logits (B,) of "real"."""
+
+    def __init__(self, image_size: int = 28, width: int = 64, hidden: int = 1024) -> None:
+        super().__init__()
+        side = quarter_side(image_size)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Flatten(),
+            nn.Linear(2 * width * side * side, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(hidden, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast

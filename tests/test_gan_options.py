@@ -1,0 +1,98 @@
+"""The GAN's options for quality per unit of compute: the lean networks, the generator's moving average,
+one-sided label smoothing and two time-scale learning rates."""
+
+from __future__ import annotations
+
+import hydra
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import lightning as L
+from genmodels.errors import ConfigError
+from genmodels.models.gan import GAN, real_labels
+from genmodels.models.lean_gan import LeanDiscriminator, LeanGenerator
+from genmodels.models.losses import discriminator_loss
+
+
+def lean_gan(**options) -> GAN:
+    return GAN(LeanGenerator(8, 28, width=4, hidden=16), LeanDiscriminator(28, width=4, hidden=16), 8, **options)
+
+
+def test_lean_networks_shapes_ranges_and_sizes() -> None:
+    generator, discriminator = LeanGenerator(), LeanDiscriminator()
+    images = generator(torch.randn(3, 64))
+    assert images.shape == (3, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+    assert discriminator(images).shape == (3,) and discriminator(images).dtype == torch.float32
+    convs = [m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 64), (64, 128)]  # Lucic et al.'s widths
+    assert LeanGenerator(8, 32, width=4, hidden=16)(torch.randn(2, 8)).shape == (2, 1, 32, 32)
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        LeanDiscriminator(30)
+
+
+def test_the_average_moves_toward_the_live_generator_at_the_configured_rate() -> None:
+    model = lean_gan(ema_half_life=1000)
+    assert model.sampler is model.generator_ema
+    live, average = model.generator.state_dict(), model.generator_ema.state_dict()
+    with torch.no_grad():
+        for name, value in live.items():
+            if value.is_floating_point():
+                value.add_(torch.randn_like(value))  # the live generator takes a step (weights and statistics)
+    old = {name: value.clone() for name, value in average.items()}
+    model.update_average(batch_size=500)  # half a half-life: the gap shrinks by 2 ** -0.5
+    for name, value in average.items():
+        if value.is_floating_point():
+            assert not torch.equal(value, live[name]), name
+            expected_gap = (live[name] - old[name]) * 2**-0.5
+            torch.testing.assert_close(live[name] - value, expected_gap, rtol=1e-4, atol=1e-6)
+    z = torch.randn(4, 8)
+    model.generator_ema.eval()
+    torch.testing.assert_close(model.generate(z), model.to_unit_range(model.generator_ema(z)))
+
+
+def test_training_updates_the_average_and_it_is_checkpointed(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = lean_gan(ema_half_life=200)
+    start = {name: p.clone() for name, p in model.generator_ema.named_parameters()}
+    loader = DataLoader(TensorDataset(torch.rand(64, 1, 28, 28) * 2 - 1, torch.zeros(64)), batch_size=16)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(model, train_dataloaders=loader)
+    for name, p in model.generator_ema.named_parameters():
+        assert not p.requires_grad and not torch.equal(p, start[name]), name
+        assert not torch.equal(p, dict(model.generator.named_parameters())[name]), name
+    trainer.save_checkpoint(tmp_path / "gan.ckpt")
+    restored = lean_gan(ema_half_life=200)
+    restored.load_state_dict(torch.load(tmp_path / "gan.ckpt", weights_only=True)["state_dict"])
+    z = torch.randn(4, 8)
+    torch.testing.assert_close(restored.generate(z), model.generate(z))
+    plain = lean_gan()
+    assert plain.generator_ema is None and plain.sampler is plain.generator
+
+
+def test_one_sided_smoothing_softens_only_real_targets() -> None:
+    targets = real_labels(10_000, smoothing=True, flip_prob=0.0, real_range=(0.9, 0.9))
+    assert torch.all(targets == 0.9)
+    real_logits, fake_logits = torch.randn(10_000), torch.randn(10_000)
+    loss = discriminator_loss(real_logits, fake_logits, targets)
+    # The fake targets stay 0: the fake term is -log(1 - D(G(z))) exactly.
+    real_term = torch.nn.functional.binary_cross_entropy_with_logits(real_logits, targets, reduction="none")
+    torch.testing.assert_close(loss - real_term, torch.nn.functional.softplus(fake_logits))
+
+
+def test_the_two_learning_rates_reach_the_two_optimizers(train_config) -> None:
+    cfg = train_config(["experiment=cpu_gan"])
+    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    (d_optimizer, g_optimizer) = [entry["optimizer"] for entry in model.configure_optimizers()]
+    assert d_optimizer.param_groups[0]["lr"] == cfg.model.discriminator_lr == 4e-4
+    assert g_optimizer.param_groups[0]["lr"] == cfg.model.generator_lr == 1e-4
+    assert d_optimizer.param_groups[0]["params"] == list(model.discriminator.parameters())
+    assert d_optimizer.param_groups[0]["betas"] == g_optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+    plain = hydra.utils.instantiate(train_config(["model=lean_gan"]).model, _convert_="all")
+    assert {entry["optimizer"].param_groups[0]["lr"] for entry in plain.configure_optimizers()} == {2e-4}
+
+
+def test_a_bad_half_life_is_refused() -> None:
+    with pytest.raises(ConfigError, match="model.ema_half_life"):
+        lean_gan(ema_half_life=0)
