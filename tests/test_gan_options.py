@@ -4,11 +4,11 @@ one-sided label smoothing and two time-scale learning rates."""
 from __future__ import annotations
 
 import hydra
+import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import lightning as L
 from genmodels.errors import ConfigError
 from genmodels.models.gan import GAN, real_labels
 from genmodels.models.lean_gan import LeanDiscriminator, LeanGenerator
@@ -36,7 +36,7 @@ def test_the_average_moves_toward_the_live_generator_at_the_configured_rate() ->
     assert model.sampler is model.generator_ema
     live, average = model.generator.state_dict(), model.generator_ema.state_dict()
     with torch.no_grad():
-        for name, value in live.items():
+        for value in live.values():
             if value.is_floating_point():
                 value.add_(torch.randn_like(value))  # the live generator takes a step (weights and statistics)
     old = {name: value.clone() for name, value in average.items()}
