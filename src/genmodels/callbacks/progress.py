@@ -101,23 +101,20 @@ class CostEstimate(L.Callback):
         time_left = timers[0].time_remaining() if timers else None
         if time_left is not None and time_left < seconds_per_batch * remaining:
             epochs = trainer.current_epoch + (batches_done + time_left / seconds_per_batch) / per_epoch
-            log.info(time_limit_message(seconds_per_batch, time_left, epochs, trainer.max_epochs))
+            log.info(
+                f"Training on the CPU: trainer.max_time stops the fit in {format_duration(time_left)}, after about "
+                f"{epochs:,.0f} of {trainer.max_epochs:,} epochs ({1 / seconds_per_batch:.2f} batches/s, measured "
+                "over the first batches; validation makes it a few epochs fewer)."
+            )
             return
         image_size = getattr(trainer.datamodule, "image_size", None)
         message = cost_message(seconds_per_batch, remaining, image_size, self.suggest_after_minutes)
         (log.warning if "To shorten it" in message else log.info)(message)
 
 
-def time_limit_message(seconds_per_batch: float, seconds_left: float, epochs: float, max_epochs: int) -> str:
-    """One line: when ``trainer.max_time`` stops the fit, and about how many epochs it reaches by then."""
-    return (
-        f"Training on the CPU: trainer.max_time stops the fit in {format_duration(seconds_left)}, after about "
-        f"{epochs:,.0f} of {max_epochs:,} epochs ({1 / seconds_per_batch:.2f} batches/s, measured over the first "
-        "batches; validation makes it a few epochs fewer)."
-    )
-
-
-def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float):
+def cost_message(
+    seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float
+) -> str:
     """One line: the estimated training time left, and (for long runs) how to shorten it."""
     seconds = seconds_per_batch * batches_left
     batches = f"{batches_left:,} batch" + ("es" if batches_left != 1 else "")

@@ -12,12 +12,7 @@ from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo
 
 
 def evaluate_likelihood(
-    model: HasLikelihood,
-    datamodule: Any,
-    settings: Any,
-    seed: int,
-    device: torch.device,
-    progress: bool = True,
+    model: HasLikelihood, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
 ) -> StepResult:
     """Test -ELBO and IWAE -log p(x) on the targets the run trained on (``settings``: the ``metrics`` config)."""
     test_images = datamodule.splits["test"].images

@@ -19,12 +19,7 @@ from genmodels.metrics.sample_quality import class_coverage, inception_score, pr
 
 
 def evaluate_sample_quality(
-    model: GeneratesImages,
-    datamodule: Any,
-    settings: Any,
-    seed: int,
-    device: torch.device,
-    progress: bool = True,
+    model: GeneratesImages, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
 ) -> StepResult:
     """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config)."""
     seconds: dict[str, float] = {}

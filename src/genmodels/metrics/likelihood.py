@@ -84,10 +84,7 @@ def iwae_log_likelihood(
 
 @torch.no_grad()
 def elbo(
-    x: torch.Tensor,
-    model: HasLikelihood,
-    num_samples: int = 1,
-    generator: torch.Generator | None = None,
+    x: torch.Tensor, model: HasLikelihood, num_samples: int = 1, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """The ELBO per image, (B,) float64: E_q[log p(x|z)] over ``num_samples`` draws minus KL(q || p) (analytic if
     ``torch.distributions`` knows it, else estimated from the same draws)."""
@@ -132,11 +129,7 @@ def dataset_iwae_nll(
 ) -> torch.Tensor:
     """-L_k (the IWAE estimate of -log p(x)) of every image of a (N, ...) tensor, in nats, (N,) float64."""
     return _per_image(
-        images,
-        batch_size,
-        f"IWAE k={k}",
-        progress,
-        lambda x: -iwae_log_likelihood(x, model, k, chunk_size, generator),
+        images, batch_size, f"IWAE k={k}", progress, lambda x: -iwae_log_likelihood(x, model, k, chunk_size, generator)
     )
 
 
