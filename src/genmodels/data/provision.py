@@ -107,9 +107,12 @@ def ensure_dataset(name: str, data_dir: str | Path, timeout: float = 10.0, sourc
     spec = dataset_spec(name)
     target = raw_dir(data_dir, name)
     missing = [fname for fname in spec.md5 if not (target / fname).exists()]
-    for fname in spec.md5:
-        if fname not in missing:
-            _verify(target / fname, spec.md5[fname])
+    for fname, expected in spec.md5.items():
+        if fname not in missing and (actual := file_digest(target / fname, "md5")) != expected:
+            raise DataError(
+                f"checksum mismatch for {target / fname}: md5 {actual}, expected {expected} (corrupt or truncated "
+                f"file).\nFix: delete {target / fname} and run again; it is fetched again."
+            )
     if not missing:
         return target
 
@@ -159,15 +162,6 @@ def default_sources(spec: DatasetSpec) -> list[Source]:
     if spec.debian_package:
         sources.append(DebianPackage())
     return sources
-
-
-def _verify(path: Path, expected_md5: str) -> None:
-    actual = file_digest(path, "md5")
-    if actual != expected_md5:
-        raise DataError(
-            f"checksum mismatch for {path}: md5 {actual}, expected {expected_md5} (corrupt or truncated file).\n"
-            f"Fix: delete {path} and run again; it is fetched again."
-        )
 
 
 def _uncompressed(staging: Path, fname: str, expected_md5: str) -> Path:
