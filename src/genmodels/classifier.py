@@ -1,12 +1,5 @@
-"""Training and caching the evaluation classifier (the CNN of ``genmodels.metrics.classifier``).
-
-It is trained once per dataset (a few epochs of Adam on the in-memory tensors) and cached under
-``<data_dir>/classifiers/<dataset>_cnn.pt`` as a plain state_dict, with a JSON sidecar holding its
-test accuracy, its training settings and the sha256 of the weights file. The checksum is verified on
-every load; a missing, corrupt or mismatched file is retrained (with a log message saying why). Each
-file is written under a temporary name of its process and then renamed, so processes that train at the same
-time never see a half-written file.
-"""
+"""Training and caching the evaluation classifier (``genmodels.metrics.classifier``) once per dataset, under
+``<data_dir>/classifiers/<dataset>_cnn.pt`` with a JSON sidecar (test accuracy, settings, sha256 checked on load)."""
 
 from __future__ import annotations
 
@@ -33,11 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    """How the classifier is trained; a cached file is reused only if it was trained this way.
-
-    ``train_images``: how many training images to use (None: all 60,000). Settings other than the
-    defaults get their own cache file, so a quick test classifier never replaces the real one.
-    """
+    """How the classifier is trained (``train_images``: None for all); other settings get their own cache file."""
 
     epochs: int = 3
     batch_size: int = 128
@@ -59,10 +48,7 @@ def train_classifier(
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> MNISTClassifier:
-    """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate.
-
-    ``progress`` shows a progress bar over the training steps (on a terminal).
-    """
+    """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate."""
     device = torch.device(device)
     generator = torch.Generator().manual_seed(settings.seed)
     cuda_devices = []
@@ -95,11 +81,7 @@ def train_classifier(
 
 @torch.no_grad()
 def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int, max_images: int = 10000) -> None:
-    """Replace the running batch-norm statistics by exact averages over (up to) ``max_images`` images.
-
-    The running averages of training lag behind the weights (they mix in batches from early on),
-    which hurts most after short trainings; one pass with the final weights fixes that.
-    """
+    """Replace the lagging running batch-norm statistics by exact averages over (up to) ``max_images`` images."""
     norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
     momenta = [norm.momentum for norm in norms]
     for norm in norms:
@@ -151,11 +133,7 @@ def load_or_train_classifier(
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> tuple[MNISTClassifier, dict]:
-    """The cached classifier of a dataset, trained (and cached) first if missing or unusable (with a progress bar).
-
-    Returns the model in eval mode and its sidecar information (test accuracy, sha256, settings,
-    training time, and ``trained_now``).
-    """
+    """The cached classifier of a dataset (eval mode) and its sidecar info, trained and cached first if unusable."""
     weights, sidecar = classifier_paths(data_dir, dataset, settings)
     model, info, why = load_cached_classifier(data_dir, dataset, settings, device)
     if model is not None:

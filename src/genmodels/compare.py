@@ -1,9 +1,5 @@
-"""Compare the jobs of a sweep: ``python -m genmodels.compare <multirun dir>``.
-
-Collects each job's ``metrics.json`` (with its evaluation under ``"eval"``, if any), its overrides and
-its status into one table (Markdown and CSV), a plot of the likelihood numbers against the latent
-size, and a plot of the sample-quality scores of each job. Failed and unfinished jobs are listed, not fatal.
-"""
+"""Compare the jobs of a sweep: ``python -m genmodels.compare <multirun dir>`` writes a table (Markdown and CSV) of
+their metrics, a likelihood plot against the latent size and a sample-quality plot; failed jobs are listed."""
 
 from __future__ import annotations
 
@@ -90,33 +86,15 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
     columns = [
         (label.format(classifier=classifier), key) for label, key in COLUMNS if any(key in j.numbers for j in finished)
     ]
-    header = [
-        "job",
-        "overrides",
-        "latent",
-        "epochs",
-        "batches/epoch",
-        *[label for label, _ in columns],
-        "fit s",
-        "s/epoch",
-        "device",
+    before = {"latent": "latent", "epochs": "epochs", "batches/epoch": "train_batches_per_epoch"}
+    after = {"fit s": "fit_wall_time_s", "s/epoch": "seconds_per_epoch", "device": "device"}
+    header = ["job", "overrides", *before, *(label for label, _ in columns), *after]
+    rows = [
+        [j.folder.name, " ".join(j.overrides), *(j.summary.get(k) for k in before.values())]
+        + [format_number(j.numbers[k]) if k in j.numbers else "" for _, k in columns]
+        + [j.summary.get(k) for k in after.values()]
+        for j in finished
     ]
-    rows = []
-    for job in finished:
-        values = [format_number(job.numbers[k]) if k in job.numbers else "" for _, k in columns]
-        rows.append(
-            [
-                job.folder.name,
-                " ".join(job.overrides),
-                job.summary.get("latent"),
-                job.summary.get("epochs"),
-                job.summary.get("train_batches_per_epoch"),
-                *values,
-                job.summary.get("fit_wall_time_s"),
-                job.summary.get("seconds_per_epoch"),
-                job.summary.get("device"),
-            ]
-        )
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "comparison.csv", out_dir / "comparison.md"
     with csv_path.open("w", newline="") as handle:
@@ -135,12 +113,6 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
         lines += [f"- `{j.folder.name}` ({' '.join(j.overrides)}): {j.status}: {j.reason}" for j in problems]
     md_path.write_text("\n".join(lines) + "\n")
     return md_path, csv_path
-
-
-def write_plot(jobs: list[Job], out_dir: Path) -> Path | None:
-    """``comparison.png``: the likelihood figure, if the jobs have the numbers for it."""
-    figure = likelihood_figure(jobs)
-    return None if figure is None else save_figure(figure, out_dir / "comparison.png")
 
 
 def likelihood_figure(jobs: list[Job]) -> plt.Figure | None:
@@ -209,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out_dir = args.out or args.sweep_dir
     md_path, csv_path = write_table(jobs, out_dir)
-    plots = [path for path in (write_plot(jobs, out_dir), write_sample_quality_plot(jobs, out_dir)) if path]
+    figure = likelihood_figure(jobs)
+    plots = [save_figure(figure, out_dir / "comparison.png")] if figure else []
+    plots += [path for path in [write_sample_quality_plot(jobs, out_dir)] if path]
     print(md_path.read_text())
     print(f"Wrote {', '.join(str(path) for path in (md_path, csv_path, *plots))}")
     return 0

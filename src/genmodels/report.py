@@ -1,12 +1,7 @@
 """Reproduce the course report: ``python -m genmodels.report [--preset cpu|report|quick] [-- overrides]``.
 
-A preset (``configs/report/<preset>.yaml``) names, for each report experiment of ``configs/experiment/``, the
-training and evaluation overrides it runs with. For each experiment the command trains (or reuses, or resumes)
-one run, evaluates it with ``genmodels.evaluate``, and assembles ``<out>/``: every report figure under
-``figures/``, ``results.json``, and ``report.md`` with the measured numbers beside what the report said.
-An interrupted report picks up where it stopped: finished stages are reused, unfinished runs resumed.
-``--docs docs`` also publishes the figures and ``results.json`` there and rewrites the README's results section
-(what is recorded and how it is published: ``genmodels.results``).
+Each experiment of the preset (``configs/report/<preset>.yaml``) is trained (or reused, or resumed) and evaluated;
+``<out>/`` gets the figures, ``results.json`` and ``report.md``; ``--docs docs`` also publishes them.
 """
 
 from __future__ import annotations
@@ -52,13 +47,8 @@ def load_preset(name: str) -> DictConfig:
 
 
 class StageClock:
-    """Runs the stages of a report, records their times and prints one line per stage.
-
-    Each line gives the stage's time, the elapsed time and an estimate of what remains: the preset's expected
-    minutes of the remaining stages, scaled by how fast the stages that ran (not the reused ones) went against
-    their own expected minutes. The seconds of every stage that ran are kept in ``timings_path``; a stage
-    reused later keeps the time it took when it ran.
-    """
+    """Runs the stages of a report, keeps their seconds in ``timings_path`` and prints one line per stage with the
+    time left: the expected minutes of the remaining stages, scaled by the pace of the stages that ran."""
 
     def __init__(self, expected_minutes: list[float], timings_path: Path | None = None) -> None:
         self.expected = expected_minutes
@@ -128,10 +118,7 @@ def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) 
 def run_report(
     preset_name: str, out: Path, overrides: list[str], fresh: bool, eval_overrides: list[str] = ()
 ) -> dict[str, Any]:
-    """Train and evaluate every experiment of a preset into ``out``; returns the results (also written there).
-
-    ``overrides`` are added to every training run, ``eval_overrides`` to every evaluation (after the preset's).
-    """
+    """Train (with ``overrides``) and evaluate (with ``eval_overrides``) every experiment of a preset into ``out``."""
     preset = load_preset(preset_name)
     expected = [float(minutes) for run in preset.runs.values() for minutes in (run.minutes.train, run.minutes.evaluate)]
     if fresh:

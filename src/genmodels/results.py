@@ -1,9 +1,5 @@
-"""The report's results: the experiments it reproduces, what ``results.json`` records of each, their Markdown,
-and publishing them into ``docs/`` and the README's generated results block.
-
-The block lies between the ``README_BEGIN`` and ``README_END`` markers; only ``python -m genmodels.report --docs
-docs`` writes between them, and the text around them is left as it is.
-"""
+"""The report's experiments, what ``results.json`` records of each, their Markdown, and publishing them into
+``docs/`` and the README's results block (between ``README_BEGIN`` and ``README_END``)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Speed options of a training run: CPU threads, ``torch.compile`` and the channels_last memory format.
-
-Lightning's own switches cover the rest: ``trainer.precision=bf16-mixed`` (autocast) and
-``trainer.benchmark=true`` (cuDNN autotuning). ``speed.compile`` needs a model that names its networks
-(``NamesNetworks``).
-"""
+"""Speed options of a training run: CPU threads, ``torch.compile`` and the channels_last memory format."""
 
 from __future__ import annotations
 
@@ -24,10 +19,7 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotu
 
 
 def check_speed_options(speed: DictConfig) -> None:
-    """Raise ``ConfigError`` for a ``speed`` value that cannot work, naming the key and what is allowed.
-
-    Types are checked when the config is composed (``schema.SpeedConfig``); this checks values.
-    """
+    """Raise ``ConfigError`` for a ``speed`` value that cannot work, naming the key and what is allowed."""
     threads = speed.get("num_threads")
     if threads is not None and threads < 1:
         raise ConfigError(f"speed.num_threads must be a positive integer, or null for one per core; got {threads!r}")

@@ -7,9 +7,10 @@ from pathlib import Path
 import lightning as L
 import matplotlib.pyplot as plt
 import torch
+from torchvision.utils import save_image
 
 from genmodels.contract import GeneratesImages, require
-from genmodels.images import image_grid, log_figure, log_image, save_figure, save_grid
+from genmodels.images import image_grid, save_figure, tensorboards
 
 LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.reconstructions) or callbacks=none"
 
@@ -32,13 +33,17 @@ class FigureCallback(L.Callback):
 
     def publish(self, trainer: L.Trainer, name: str, images: torch.Tensor, nrow: int = 8) -> Path:
         """Save pictures in [0, 1] as a grid PNG ``<output_dir>/<name>.png`` and log it to TensorBoard."""
-        grid = image_grid(images, nrow=nrow)
-        log_image(trainer, f"figures/{name}", grid)
-        return save_grid(grid, self.output_dir / f"{name}.png")
+        grid, path = image_grid(images, nrow=nrow), self.output_dir / f"{name}.png"
+        for writer in tensorboards(trainer):
+            writer.add_image(f"figures/{name}", grid, global_step=trainer.global_step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        return path
 
     def publish_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
         """Save a matplotlib figure as ``<output_dir>/<name>.png`` (closing it) and log it to TensorBoard."""
-        log_figure(trainer, f"figures/{name}", figure)
+        for writer in tensorboards(trainer):
+            writer.add_figure(f"figures/{name}", figure, global_step=trainer.global_step, close=False)
         return save_figure(figure, self.output_dir / f"{name}.png")
 
 

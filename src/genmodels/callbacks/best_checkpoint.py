@@ -7,9 +7,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 class BestEpochCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` for a metric that some epochs may lack, with ``{epoch}`` in file names counted
-    from 1, as the progress bar, the figures, ``metrics.json`` and ``genmodels.evaluate`` count them: the best of 7
-    epochs is ``best-epoch007.ckpt`` when it is the last one (Lightning's own numbering would say 006)."""
+    """``ModelCheckpoint`` for a metric some epochs lack, with ``{epoch}`` in file names counted from 1."""
 
     def _save_topk_checkpoint(self, trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         """Skip an epoch without the monitored metric (a GAN scored every n epochs); Lightning would stop the run."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import lightning as L
 import matplotlib.pyplot as plt
@@ -14,13 +15,8 @@ from genmodels.runs.atomic import write_json
 
 
 class MetricCurves(FigureCallback):
-    """One panel per epoch-level metric name, with its train and validation values per epoch.
-
-    The history is kept in ``curves.json`` beside the PNG, so a resumed run continues the curves.
-
-    Args:
-        ylabels: axis labels per metric name.
-    """
+    """One panel per epoch-level metric, train and validation per epoch (``ylabels``: axis label per metric name);
+    the history is kept in ``curves.json`` so that a resumed run continues the curves."""
 
     capability = None
 
@@ -30,7 +26,7 @@ class MetricCurves(FigureCallback):
         self.history: dict[str, dict[str, float]] = {}
 
     @property
-    def history_path(self):
+    def history_path(self) -> Path:
         return self.output_dir / "curves.json"
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

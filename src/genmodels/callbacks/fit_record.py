@@ -11,13 +11,7 @@ from genmodels.runs.info import scalar_metrics
 
 
 class FitRecord(L.Callback):
-    """Seconds spent fitting and the latest finished epoch's metrics, summed and kept across resumed parts.
-
-    Each checkpoint stores the time fitted so far and the metrics of its epoch (Lightning saves the
-    end-of-epoch checkpoint after the epoch's train and validation means are logged). A run resumed from
-    that checkpoint adds the time of its own part, and a part that has no epoch left to train (a run stopped
-    while testing) reports the checkpoint's metrics.
-    """
+    """Seconds spent fitting and the latest finished epoch's metrics, kept in checkpoints across resumed parts."""
 
     def __init__(self) -> None:
         self.seconds = 0.0  # time fitted: earlier parts (up to their checkpoint) and this one

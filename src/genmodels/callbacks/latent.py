@@ -26,11 +26,7 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
-    """Points on the great-circle arc from z0 to z1 (spherical interpolation): (steps, D).
-
-    Where the angle between the endpoints is near 0 or pi the arc is undefined (the formula divides by
-    sin(angle) ~ 0), which is always the case for a 1-D latent: those pairs fall back to lerp.
-    """
+    """Points on the great-circle arc from z0 to z1: (steps, D); lerp where the angle is near 0 or pi."""
     cosine = torch.dot(z0, z1) / (z0.norm() * z1.norm())
     omega = torch.arccos(cosine.clamp(-1.0, 1.0))
     if torch.sin(omega) < SLERP_MIN_SINE:
@@ -40,10 +36,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def manifold_grid(grid_size: int, quantile_range: Sequence[float]) -> torch.Tensor:
-    """2-D latent points at the standard-normal quantiles of an even grid: (grid_size**2, 2).
-
-    Rows run from high to low second coordinate so the picture reads like a plot.
-    """
+    """2-D latent points at standard-normal quantiles of an even grid, rows from high to low z2: (grid_size**2, 2)."""
     low, high = quantile_range
     if not 0 < low < high < 1:
         raise ValueError(f"quantile_range must satisfy 0 < low < high < 1, got {list(quantile_range)}")

@@ -17,12 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class EpochProgressBar(TQDMProgressBar):
-    """Lightning's tqdm bar, with the epoch shown 1-based as ``Epoch k/max_epochs`` (as the interrupt message
-    counts it), redrawn every ``refresh_rate`` batches or after ``refresh_seconds``, whichever comes first.
-
-    Redrawing reads the shown metrics (a GPU sync), hence not every batch; the time limit keeps the bar
-    moving when batches are slow (a 64x64 DCGAN on a CPU takes seconds per batch).
-    """
+    """Lightning's tqdm bar showing ``Epoch k/max_epochs`` (1-based), redrawn every ``refresh_rate`` batches or
+    after ``refresh_seconds``, whichever comes first (slow batches still move the bar)."""
 
     def __init__(self, refresh_rate: int = 20, refresh_seconds: float = 2.0, **kwargs) -> None:
         super().__init__(refresh_rate=refresh_rate, **kwargs)
@@ -50,17 +46,9 @@ class EpochProgressBar(TQDMProgressBar):
 
 
 class CostEstimate(L.Callback):
-    """On a CPU, log once, after the first batches, how long the training will take and how to shorten it.
-
-    The rate is measured within one epoch, from the end of its first batch (which includes warm-up) until
-    ``min_batches`` more batches and ``min_seconds`` have passed, or ``max_batches`` batches, whichever
-    comes first; an epoch too short for that is measured whole. Runs estimated to take longer than
-    ``suggest_after_minutes`` also get suggestions. A run that ``trainer.max_time`` stops first is told
-    when it stops and about how many epochs it reaches.
-
-    Args:
-        clock: the time source (seconds); tests give a fake one.
-    """
+    """On a CPU, log once how long the training will take (and, past ``suggest_after_minutes``, how to shorten it),
+    or when ``trainer.max_time`` stops it. The rate is measured after the first batch of an epoch, over at least
+    ``min_batches`` batches and ``min_seconds`` (or ``max_batches``, or the whole epoch); ``clock`` gives seconds."""
 
     def __init__(
         self,
@@ -109,32 +97,24 @@ class CostEstimate(L.Callback):
             return
         remaining = per_epoch * (trainer.max_epochs - trainer.current_epoch) - batches_done
         seconds_per_batch = (self._latest - self._started) / self._measured
-        time_left = max_time_left(trainer)
+        timers = [callback for callback in trainer.callbacks if isinstance(callback, Timer)]
+        time_left = timers[0].time_remaining() if timers else None
         if time_left is not None and time_left < seconds_per_batch * remaining:
             epochs = trainer.current_epoch + (batches_done + time_left / seconds_per_batch) / per_epoch
-            log.info(time_limit_message(seconds_per_batch, time_left, epochs, trainer.max_epochs))
+            log.info(
+                f"Training on the CPU: trainer.max_time stops the fit in {format_duration(time_left)}, after about "
+                f"{epochs:,.0f} of {trainer.max_epochs:,} epochs ({1 / seconds_per_batch:.2f} batches/s, measured "
+                "over the first batches; validation makes it a few epochs fewer)."
+            )
             return
         image_size = getattr(trainer.datamodule, "image_size", None)
         message = cost_message(seconds_per_batch, remaining, image_size, self.suggest_after_minutes)
         (log.warning if "To shorten it" in message else log.info)(message)
 
 
-def max_time_left(trainer: L.Trainer) -> float | None:
-    """Seconds of fitting left before ``trainer.max_time`` stops the run; None without a time limit."""
-    timers = [callback for callback in trainer.callbacks if isinstance(callback, Timer)]
-    return timers[0].time_remaining() if timers else None
-
-
-def time_limit_message(seconds_per_batch: float, seconds_left: float, epochs: float, max_epochs: int) -> str:
-    """One line: when ``trainer.max_time`` stops the fit, and about how many epochs it reaches by then."""
-    return (
-        f"Training on the CPU: trainer.max_time stops the fit in {format_duration(seconds_left)}, after about "
-        f"{epochs:,.0f} of {max_epochs:,} epochs ({1 / seconds_per_batch:.2f} batches/s, measured over the first "
-        "batches; validation makes it a few epochs fewer)."
-    )
-
-
-def cost_message(seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float):
+def cost_message(
+    seconds_per_batch: float, batches_left: int, image_size: int | None, suggest_after_minutes: float
+) -> str:
     """One line: the estimated training time left, and (for long runs) how to shorten it."""
     seconds = seconds_per_batch * batches_left
     batches = f"{batches_left:,} batch" + ("es" if batches_left != 1 else "")

@@ -21,14 +21,10 @@ log = logging.getLogger(__name__)
 
 
 class FiniteLossGuard(L.Callback):
-    """Stop training when a loss term returned by ``training_step`` becomes NaN or infinite.
+    """Stop training when a loss tensor returned by ``training_step`` becomes NaN or infinite.
 
-    ``training_step`` returns its loss tensors (a tensor, or a dict of ``loss`` and its named terms); a step
-    returning none stops the run, as there would be nothing to watch. Each step adds them to a running
-    sum on their own device, which stays non-finite once any term was (no host-device
-    synchronisation per step); the sum is read every ``every_n_steps`` batches and at the end of each
-    epoch, before the epoch's checkpoint is written, so the last checkpoint on disk is always finite.
-    The message names the step (or the steps since the last check) and the terms at fault.
+    The terms are summed on their device (no sync per step) and checked every ``every_n_steps`` batches and at
+    each epoch end, before its checkpoint is written, so the last checkpoint on disk is always finite.
     """
 
     def __init__(self, every_n_steps: int = 1, hints: str = "") -> None:
@@ -92,11 +88,8 @@ class FiniteLossGuard(L.Callback):
 
 
 class InterruptCheckpoint(L.Callback):
-    """On Ctrl-C or SIGTERM, save ``checkpoints/interrupted.ckpt`` and print how to resume.
-
-    A resume continues from the last finished epoch (``last.ckpt``), so ``interrupted.ckpt`` is a record of
-    where the run stopped; it is removed once a resumed run has trained past its step.
-    """
+    """On Ctrl-C or SIGTERM, save ``checkpoints/interrupted.ckpt`` (removed once a resumed run passes its step) and
+    print how to resume."""
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = Path(dirpath)
@@ -142,12 +135,7 @@ class InterruptCheckpoint(L.Callback):
 
 
 class LastEpochCheckpoint(ModelCheckpoint):
-    """``<dirpath>/last.ckpt`` after every epoch: the state a resume continues from and ``evaluate`` reads.
-
-    Lightning 2.6's ``ModelCheckpoint(save_last=True)`` writes ``last.ckpt`` only when it also saves a
-    top-k checkpoint, so with ``save_top_k=1`` it holds the best epoch, not the last. This callback
-    watches no metric and overwrites one file after every validation.
-    """
+    """``<dirpath>/last.ckpt`` after every epoch, whatever a monitored metric says (unlike ``save_last=True``)."""
 
     def __init__(self, dirpath: str | Path) -> None:
         super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)

@@ -1,17 +1,4 @@
-"""Scoring a generator's samples while it trains, so that the checkpoint kept is the best-looking epoch.
-
-A GAN's losses do not say which epoch is best. ``SampleQualityMonitor`` generates a fixed batch of
-samples every ``every_n_epochs`` epochs (and after the last one), and scores it with the cached MNIST
-classifier of ``genmodels.metrics.classifier``:
-
-- ``val/fid_clf``: the Fréchet distance between the samples' classifier features and those of the
-  validation images (lower is better; the test images stay untouched for ``genmodels.evaluate``);
-- ``val/is_clf``: the classifier Inception Score of the samples (higher is better, at most 10).
-
-Both go to TensorBoard and the progress bar, so a ``ModelCheckpoint(monitor="val/fid_clf", mode="min")``
-keeps the best epoch beside ``last.ckpt``. The scores are computed on every rank (same weights, same
-noise), so each rank's checkpoint callback sees the same value.
-"""
+"""Scoring a generator's samples while it trains (classifier FID and IS), so the best-looking epoch is kept."""
 
 from __future__ import annotations
 
@@ -35,15 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class SampleQualityMonitor(L.Callback):
-    """Logs ``val/fid_clf`` and ``val/is_clf`` of ``num_samples`` fixed-noise samples during training.
-
-    Args:
-        num_samples: samples scored each time (the same noise every time).
-        every_n_epochs: score after every n-th epoch; the last epoch is always scored.
-        seed: seed of the fixed noise.
-        batch_size: images per generator / classifier batch.
-        classifier: training settings of the cached classifier (``genmodels.classifier.ClassifierSettings``).
-    """
+    """Logs ``val/fid_clf`` (against the validation images) and ``val/is_clf`` of ``num_samples`` fixed-noise
+    samples every ``every_n_epochs`` epochs and after the last, scored by the cached classifier (``classifier``:
+    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value."""
 
     def __init__(
         self,
@@ -55,12 +36,8 @@ class SampleQualityMonitor(L.Callback):
     ) -> None:
         require_positive_int("callbacks.sample_quality.num_samples", num_samples)
         require_positive_int("callbacks.sample_quality.every_n_epochs", every_n_epochs)
-        self.num_samples, self.every_n_epochs, self.seed, self.batch_size = (
-            num_samples,
-            every_n_epochs,
-            seed,
-            batch_size,
-        )
+        self.num_samples, self.every_n_epochs = num_samples, every_n_epochs
+        self.seed, self.batch_size = seed, batch_size
         self.settings = ClassifierSettings(**(classifier or {}))
         self.seconds_spent = 0.0
         self._classifier: torch.nn.Module | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -16,11 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def figure_epochs(requested: Sequence[int] | None, max_epochs: int) -> tuple[list[int], list[int]]:
-    """The 1-based epochs to draw in a run of ``max_epochs`` epochs, and the requested ones dropped.
-
-    ``None`` asks for the first, middle and last epoch. Requested epochs beyond ``max_epochs`` are
-    dropped (``max_epochs=-1``, no limit, keeps them all); the last epoch is drawn anyway at the end.
-    """
+    """The 1-based epochs to draw (``None``: first, middle, last) and those dropped as beyond ``max_epochs``."""
     if requested is None:
         requested = [1] if max_epochs < 1 else [1, (max_epochs + 1) // 2, max_epochs]
     epochs = sorted({int(epoch) for epoch in requested})
@@ -30,16 +27,8 @@ def figure_epochs(requested: Sequence[int] | None, max_epochs: int) -> tuple[lis
 
 
 class SampleGrid(FigureCallback):
-    """Samples from one fixed noise batch at chosen epochs, and a figure comparing those epochs.
-
-    Args:
-        epochs: 1-based epochs after which to draw (``None``: the first, middle and last); epochs beyond
-            ``trainer.max_epochs`` are dropped with a warning, and the last epoch is always drawn.
-        num_samples: pictures per grid.
-        bernoulli_draws: also draw Bernoulli pixels from the decoder means (VAE; report figs. 2-3),
-            beside the means themselves (figs. 4-5).
-        seed: seed of the fixed noise batch (and of the Bernoulli draws).
-    """
+    """Samples from one fixed noise batch (``seed``) after the chosen 1-based ``epochs`` and the last, and a figure
+    comparing them; ``bernoulli_draws`` also draws Bernoulli pixels from the means (VAE)."""
 
     def __init__(
         self,
@@ -95,7 +84,7 @@ class SampleGrid(FigureCallback):
     def _name(self, epoch: int, variant: str) -> str:
         return f"samples/epoch_{epoch:03d}_{variant}"
 
-    def _path(self, epoch: int, variant: str):
+    def _path(self, epoch: int, variant: str) -> Path:
         return self.output_dir / f"{self._name(epoch, variant)}.png"
 
 

@@ -14,14 +14,8 @@ TEST_STREAM = -1  # the stream of the test loop, apart from every training epoch
 
 
 class EpochSeeding(L.Callback):
-    """Reseed torch, numpy and Python's random module at the start of each epoch from (seed, epoch).
-
-    The noise of an epoch (reparameterization samples, dynamic binarization, GAN noise and label noise)
-    then depends only on the seed and the epoch number, not on what ran before in this process. The
-    test loop is reseeded too, so its draws do not depend on how many epochs this process trained (a
-    resumed run that only has testing left draws what the uninterrupted run drew).
-    The data order is seeded per epoch by the data module's sampler.
-    """
+    """Reseed torch, numpy and Python's random from (seed, epoch) at each epoch start, and the test loop from its
+    own stream, so the draws never depend on what ran before in this process."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed

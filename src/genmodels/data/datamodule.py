@@ -1,9 +1,5 @@
-"""An in-memory LightningDataModule for MNIST-like datasets.
-
-The IDX files are parsed once into one uint8 tensor. Batches are gathered from it with one
-index operation, and every per-batch transform (scaling, binarization, resizing) runs on the
-device the batch was moved to, in ``on_after_batch_transfer``.
-"""
+"""An in-memory LightningDataModule for MNIST-like datasets: batches gathered with one index operation from a
+uint8 tensor, transformed (scaling, binarization, resizing) on their device in ``on_after_batch_transfer``."""
 
 from __future__ import annotations
 
@@ -16,14 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genmodels.data.idx import read_idx
-from genmodels.data.provision import (
-    TEST_IMAGES,
-    TEST_LABELS,
-    TRAIN_IMAGES,
-    TRAIN_LABELS,
-    ensure_dataset,
-    raw_dir,
-)
+from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_dataset, raw_dir
 from genmodels.errors import ConfigError, DataError
 from genmodels.seeds import epoch_seed
 
@@ -78,23 +67,9 @@ def keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, 
 
 
 class MNISTDataModule(L.LightningDataModule):
-    """MNIST or Fashion-MNIST held in memory, with on-device scaling, binarization and resizing.
-
-    Args:
-        data_dir: folder holding ``<dataset>/raw/`` (fetched there if missing).
-        dataset: ``mnist`` or ``fashion_mnist``.
-        batch_size: training batch size; ``eval_batch_size`` is used for validation and test.
-        val_size: images of the 60,000 training images held out for validation.
-        split_seed: seed of the train/validation split (fixed, independent of the run's seed).
-        shuffle_seed: seed of the training order; epoch e is shuffled with (shuffle_seed, e).
-        pixel_range: ``unit`` scales to [0, 1] (VAE), ``symmetric`` to [-1, 1] (GAN with tanh).
-        binarize: ``none`` keeps grey levels, ``dynamic`` draws fresh Bernoulli pixels per batch,
-            ``static`` draws once with ``binarize_seed`` and keeps that draw.
-        image_size: 28 (native), or 32/64 by bilinear resizing.
-        download_timeout: seconds to wait for the normal download before trying other sources.
-        on_device: keep the (uint8) images on the trainer's GPU, so batches are gathered there and
-            no host-to-device copy happens per step (MNIST takes 55 MB); no effect on a CPU.
-    """
+    """MNIST or Fashion-MNIST held in memory (on the trainer's GPU with ``on_device``), ``val_size`` training images
+    held out with ``split_seed``; ``pixel_range`` unit [0, 1] or symmetric [-1, 1]; ``binarize`` none, dynamic (per
+    batch) or static (once, ``binarize_seed``); ``image_size`` 28, or 32/64 by bilinear resizing."""
 
     def __init__(
         self,
@@ -166,8 +141,7 @@ class MNISTDataModule(L.LightningDataModule):
             raise DataError("the data module was not set up; call setup() first")
         dataset = self.splits[split]
         sampler = EpochShuffle(len(dataset), self.shuffle_seed) if shuffle else None
-        # A private generator: creating the loader's iterator then draws nothing from the global RNG,
-        # whose stream per epoch must not depend on when Lightning creates iterators (exact resume).
+        # A private generator: creating an iterator draws nothing from the global RNG (exact resume).
         generator = torch.Generator().manual_seed(self.shuffle_seed)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=keep_batch, generator=generator)
 
@@ -214,10 +188,7 @@ def resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
 
 
 def unit_images(images: torch.Tensor, image_size: int) -> torch.Tensor:
-    """uint8 images (N, H, W) as float (N, 1, S, S) grey levels in [0, 1] at ``image_size``, resized as in training.
-
-    The route real images take to the sample-quality metrics, so that they meet samples of the same size and range.
-    """
+    """uint8 images (N, H, W) as float (N, 1, S, S) grey levels in [0, 1], resized as in training."""
     return resize(images.unsqueeze(1).float().div(255.0), image_size).clamp(0, 1)
 
 

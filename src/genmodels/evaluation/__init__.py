@@ -1,22 +1,26 @@
-"""The steps of ``python -m genmodels.evaluate``, each returning a small result object.
-
-- ``likelihood``: the test negative ELBO and the IWAE estimate of -log p(x) of a model with a likelihood;
-- ``sample_quality``: FID, Inception Score, class coverage and precision/recall of a model's samples, each
-  beside its real-vs-real floor (and, opt-in, the standard Inception FID);
-- ``publish``: ``eval.json``, the run's ``metrics.json``, TensorBoard and the printed table.
-
-The metrics themselves are pure functions on tensors in ``genmodels.metrics``.
-"""
+"""The steps of ``python -m genmodels.evaluate`` (likelihood, sample quality, publishing) and their results."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from genmodels.errors import EvaluationError
 
-__all__ = ["EvaluationError", "timed"]
+__all__ = ["EvaluationError", "StepResult", "timed"]
+
+
+@dataclass
+class StepResult:
+    """The numbers of a step (``metrics``), their real-vs-real ``floors``, how they were obtained, seconds per part."""
+
+    metrics: dict[str, float]
+    details: dict[str, Any]
+    floors: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager

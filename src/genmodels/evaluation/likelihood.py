@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from genmodels.contract import HasLikelihood
-from genmodels.evaluation import timed
+from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
 
 
-@dataclass
-class LikelihoodResult:
-    """The numbers (``metrics``), how they were obtained (``details``) and the seconds each bound took."""
-
-    metrics: dict[str, float]
-    details: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
 def evaluate_likelihood(
-    model: HasLikelihood,
-    datamodule: Any,
-    settings: Any,
-    seed: int,
-    device: torch.device,
-    progress: bool = True,
-) -> LikelihoodResult:
+    model: HasLikelihood, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
+) -> StepResult:
     """Test -ELBO and IWAE -log p(x) on the targets the run trained on (``settings``: the ``metrics`` config)."""
     test_images = datamodule.splits["test"].images
-    count = (
-        len(test_images) if settings.num_test_images is None else min(int(settings.num_test_images), len(test_images))
-    )
+    limit = settings.num_test_images
+    count = len(test_images) if limit is None else min(int(limit), len(test_images))
     torch.manual_seed(seed)  # a dynamic binarization is drawn here, once, for both bounds
     x = datamodule.transform(test_images[:count].to(device))
     seconds: dict[str, float] = {}
@@ -68,4 +52,4 @@ def evaluate_likelihood(
         "targets": datamodule.binarization_note
         + (f"; drawn once with seed {seed} for evaluation" if datamodule.binarize == "dynamic" else ""),
     }
-    return LikelihoodResult(metrics, details, seconds)
+    return StepResult(metrics, details, seconds=seconds)

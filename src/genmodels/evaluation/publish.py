@@ -1,5 +1,4 @@
-"""Publishing an evaluation: ``eval.json``, the run's ``metrics.json`` (under ``"eval"``), TensorBoard scalars
-and the printed table."""
+"""Publishing an evaluation: ``eval.json``, the run's ``metrics.json`` (under ``"eval"``), TensorBoard, a table."""
 
 from __future__ import annotations
 

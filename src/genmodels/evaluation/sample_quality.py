@@ -1,9 +1,7 @@
-"""The sample-quality step of an evaluation: classifier FID, IS, class coverage and precision/recall of samples,
-each beside its real-vs-real floor, and optionally the standard Inception FID."""
+"""The sample-quality step of an evaluation: classifier FID, IS, class coverage, precision/recall, Inception FID."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -14,30 +12,15 @@ from genmodels.contract import GeneratesImages
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
-from genmodels.evaluation import timed
+from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
 
 
-@dataclass
-class SampleQualityResult:
-    """The scores (``metrics``), their real-vs-real ``floors``, how they were obtained and the seconds per part."""
-
-    metrics: dict[str, float]
-    floors: dict[str, float]
-    details: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
 def evaluate_sample_quality(
-    model: GeneratesImages,
-    datamodule: Any,
-    settings: Any,
-    seed: int,
-    device: torch.device,
-    progress: bool = True,
-) -> SampleQualityResult:
+    model: GeneratesImages, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
+) -> StepResult:
     """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config)."""
     seconds: dict[str, float] = {}
     with timed(seconds, "classifier"):
@@ -82,7 +65,7 @@ def evaluate_sample_quality(
             fid, floor, count = inception_fid(samples, test_images, train_images, settings, device, progress)
         metrics["inception_fid"], floors["inception_fid"] = fid, floor
         details["inception_fid_images"] = count
-    return SampleQualityResult(metrics, floors, details, seconds)
+    return StepResult(metrics, details, floors, seconds)
 
 
 @torch.no_grad()
@@ -99,11 +82,7 @@ def generate_samples(
 
 
 def reference_images(datamodule: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Real test images and a seeded training subset, float (N, 1, S, S) in [0, 1] at the model's size.
-
-    Grey levels straight from the IDX files (no binarization), resized to the run's image size the
-    way its training data was, so samples and real images take the same route to the classifier.
-    """
+    """Test images and a seeded training subset: grey levels (not binarized) in [0, 1], resized as in training."""
     folder = datamodule.raw_folder()
     test = read_idx(folder / TEST_IMAGES)
     train = read_idx(folder / TRAIN_IMAGES)

@@ -1,8 +1,4 @@
-"""The small MNIST CNN whose penultimate features and class probabilities the sample metrics use.
-
-The network sees grey levels in [0, 1] at 28x28; images of other sizes (32/64 from the DCGAN) are
-resized first. Training and caching it live in ``genmodels.classifier``.
-"""
+"""The small MNIST CNN whose penultimate features and class probabilities the sample metrics use."""
 
 from __future__ import annotations
 

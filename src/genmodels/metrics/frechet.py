@@ -1,9 +1,6 @@
 """The Fréchet distance between the Gaussians fitted to two feature sets (the "F" of FID).
 
-``d^2 = |mu_1 - mu_2|^2 + tr(S_1) + tr(S_2) - 2 tr((S_1 S_2)^{1/2})``. The trace of the matrix
-square root is computed in float64 from the symmetric form ``(S_1^{1/2} S_2 S_1^{1/2})^{1/2}``,
-which has the same eigenvalues as ``(S_1 S_2)^{1/2}`` and is positive semi-definite, so two
-symmetric eigen-decompositions suffice and no complex parts appear.
+tr((S_1 S_2)^{1/2}) is computed in float64 from the symmetric PSD form (S_1^{1/2} S_2 S_1^{1/2})^{1/2}.
 """
 
 from __future__ import annotations

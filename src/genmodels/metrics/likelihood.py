@@ -1,15 +1,6 @@
-"""Likelihood bounds of latent-variable models: the negative ELBO and the IWAE estimate of -log p(x).
+"""Likelihood bounds of latent-variable models (``HasLikelihood``): the ELBO and the IWAE estimate L_k of log p(x).
 
-Both work with any model offering ``HasLikelihood`` (``genmodels.contract``): the prior p(z) and the
-approximate posterior q(z|x) as ``torch.distributions``, and ``log_likelihood(x, z)``, log p(x|z)
-summed over the dimensions of x. The importance-weighted estimate (Burda et al. 2016) is
-
-    log p(x) >= L_k = E[ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x) ],  z_i ~ q(z|x),
-
-which equals the ELBO for k = 1, never decreases with k (in expectation) and tends to log p(x).
-``importance_weights`` and ``iwae_bound`` compute it with gradients (the VAE's IWAE training objective,
-``model.iwae_k``); ``iwae_log_likelihood`` evaluates it for any k, drawing the samples in chunks so that
-memory stays bounded. All values are nats per image.
+L_k = E[log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)], z_i ~ q(z|x) (Burda et al. 2016), in nats per image.
 """
 
 from __future__ import annotations
@@ -24,18 +15,12 @@ from tqdm.auto import tqdm
 
 from genmodels.contract import HasLikelihood
 
-# Rows (images x samples) one chunk may hold; 8192 rows of a 28x28 decoder are about 25 MB of logits
-# (larger chunks were no faster on a CPU: the time goes into allocating and touching fresh memory).
+# Rows (images x samples) one chunk may hold: about 25 MB of 28x28 logits (larger chunks were no faster on a CPU).
 DEFAULT_MAX_ROWS = 8192
 
 
 def draw(distribution: Distribution, sample_shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
-    """``distribution.rsample(sample_shape)`` with its random numbers taken from ``generator`` when given.
-
-    ``torch.distributions`` draws from the global generator of the device; the draw runs with that
-    generator's state swapped for ``generator``'s (and the global state restored afterwards), so a seeded
-    evaluation is reproducible whatever else used the global generator.
-    """
+    """``distribution.rsample(sample_shape)`` drawing from ``generator`` (if given), the global RNG state restored."""
     if generator is None:
         return distribution.rsample(sample_shape)
     cuda = generator.device.type == "cuda"
@@ -63,11 +48,7 @@ def importance_weights(
     posterior: Distribution | None = None,
     generator: torch.Generator | None = None,
 ) -> ImportanceWeights:
-    """Draw k reparameterized samples from q(z|x) per image and weigh them; differentiable (a training loss).
-
-    ``posterior``: q(z|x) when the caller has it already (default: ``model.posterior(x)``).
-    ``generator``: random source for the samples (on the device of ``x``).
-    """
+    """Draw k reparameterized samples from q(z|x) (default ``model.posterior(x)``) per image and weigh them."""
     posterior = model.posterior(x) if posterior is None else posterior
     z = draw(posterior, (k,), generator)  # (k, B, *event)
     batch = len(x)
@@ -89,12 +70,7 @@ def iwae_log_likelihood(
     chunk_size: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The importance-weighted estimate L_k of log p(x) for each image of a batch, (B,) float64.
-
-    The samples are drawn ``chunk_size`` per image at a time (default: as many as fit ``DEFAULT_MAX_ROWS``),
-    so the decoder's memory stays bounded; their log weights, k x B numbers, are kept in float64.
-    ``generator``: random source for the samples (on the device of ``x``).
-    """
+    """L_k of each image of a batch, (B,) float64, drawing ``chunk_size`` samples per image at a time."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     posterior = model.posterior(x)
@@ -108,16 +84,10 @@ def iwae_log_likelihood(
 
 @torch.no_grad()
 def elbo(
-    x: torch.Tensor,
-    model: HasLikelihood,
-    num_samples: int = 1,
-    generator: torch.Generator | None = None,
+    x: torch.Tensor, model: HasLikelihood, num_samples: int = 1, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The ELBO per image, (B,) float64: E_q[log p(x|z)] over ``num_samples`` draws minus KL(q(z|x) || p(z)).
-
-    The KL is analytic where ``torch.distributions`` knows it (a Gaussian q and prior), else estimated
-    from the same draws.
-    """
+    """The ELBO per image, (B,) float64: E_q[log p(x|z)] over ``num_samples`` draws minus KL(q || p) (analytic if
+    ``torch.distributions`` knows it, else estimated from the same draws)."""
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     posterior, prior = model.posterior(x), model.prior()
@@ -159,11 +129,7 @@ def dataset_iwae_nll(
 ) -> torch.Tensor:
     """-L_k (the IWAE estimate of -log p(x)) of every image of a (N, ...) tensor, in nats, (N,) float64."""
     return _per_image(
-        images,
-        batch_size,
-        f"IWAE k={k}",
-        progress,
-        lambda x: -iwae_log_likelihood(x, model, k, chunk_size, generator),
+        images, batch_size, f"IWAE k={k}", progress, lambda x: -iwae_log_likelihood(x, model, k, chunk_size, generator)
     )
 
 

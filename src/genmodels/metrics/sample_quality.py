@@ -1,15 +1,4 @@
-"""Sample-quality metrics on classifier outputs: Inception Score, class coverage, precision/recall.
-
-All take tensors (class probabilities or features) and return plain numbers:
-
-- ``inception_score``: ``exp(E_x KL(p(y|x) || p(y)))`` (Salimans et al. 2016); 1 when every
-  prediction is the same, the number of classes when predictions are confident and balanced.
-- ``class_coverage``: the histogram of predicted classes and its entropy (mode dropping lowers it).
-- ``precision_recall``: Kynkäänniemi et al. 2019. Each set's manifold is the union of balls around
-  its points, each ball reaching the point's k-th nearest neighbour in the same set; precision is
-  the fraction of generated points inside the real manifold, recall the fraction of real points
-  inside the generated one.
-"""
+"""Sample-quality metrics on classifier outputs: Inception Score, class coverage, precision/recall (k-NN manifolds)."""
 
 from __future__ import annotations
 
@@ -19,10 +8,7 @@ import torch
 
 
 def inception_score(probabilities: torch.Tensor, splits: int = 1, eps: float = 1e-12) -> tuple[float, float]:
-    """Mean and standard deviation over ``splits`` equal parts of exp(E KL(p(y|x) || p(y))).
-
-    ``probabilities``: (N, C) rows summing to 1.
-    """
+    """Mean and standard deviation over ``splits`` parts of exp(E KL(p(y|x) || p(y))) of (N, C) probabilities."""
     p = _check_probabilities(probabilities)
     if not 1 <= splits <= len(p):
         raise ValueError(f"splits must be between 1 and the number of samples ({len(p)}), got {splits}")
@@ -37,11 +23,7 @@ def inception_score(probabilities: torch.Tensor, splits: int = 1, eps: float = 1
 
 
 def class_coverage(probabilities: torch.Tensor) -> dict[str, float | list[float]]:
-    """The histogram of most-probable classes and its entropy.
-
-    Returns ``histogram`` (fractions per class), ``entropy`` (nats), ``normalized_entropy``
-    (entropy / log C, 1 for a uniform histogram) and ``effective_classes`` (exp(entropy)).
-    """
+    """The histogram of most-probable classes, its entropy (nats), entropy / log C and exp(entropy)."""
     p = _check_probabilities(probabilities)
     num_classes = p.shape[1]
     counts = torch.bincount(p.argmax(dim=1), minlength=num_classes).to(torch.float64)
