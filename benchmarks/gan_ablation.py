@@ -19,24 +19,29 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from genmodels.results import fid_per_epoch_figure
 
 # name -> (what it changes, overrides on top of experiment=cpu_gan)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "cpu_gan": ("all options on", []),
     "no_ema": ("no moving average: samples from the live generator", ["model.ema_half_life=null"]),
-    "no_ttur": ("one learning rate, 2e-4 for both networks", ["model.discriminator_lr=null", "model.generator_lr=null"]),
+    "no_ttur": (
+        "one learning rate, 2e-4, for both networks",
+        ["model.discriminator_lr=null", "model.generator_lr=null"],
+    ),
     "report_labels": (
         "the report's soft noisy labels instead of one-sided smoothing",
         ["model.real_label_range=[0.7,1.2]", "model.label_flip_prob=0.05"],
     ),
     "report_recipe": (
         "the report's recipe on the lean networks: no average, one rate, soft noisy labels",
-        ["model.ema_half_life=null", "model.discriminator_lr=null", "model.generator_lr=null",
-         "model.real_label_range=[0.7,1.2]", "model.label_flip_prob=0.05"],
+        [
+            "model.ema_half_life=null",
+            "model.discriminator_lr=null",
+            "model.generator_lr=null",
+            "model.real_label_range=[0.7,1.2]",
+            "model.label_flip_prob=0.05",
+        ],
     ),  # fmt: skip
 }
 SCORES = ("fid_classifier", "inception_score", "precision", "recall")
@@ -59,19 +64,18 @@ def run(variant: str, epochs: int, threads: int, out: Path) -> dict:
             subprocess.run([sys.executable, "-m", *command], check=True, stdout=log, stderr=subprocess.STDOUT)
     summary = json.loads((folder / "metrics.json").read_text())
     scores = json.loads((folder / "eval.json").read_text())["metrics"]
-    curves = json.loads((folder / "figures" / "curves.json").read_text())
     return {
         "variant": variant,
         "change": VARIANTS[variant][0],
         "epochs": summary["epochs"],
         "fit_s": summary["fit_wall_time_s"],
         **{key: scores[key] for key in SCORES},
-        "val_fid_per_epoch": {epoch: row["val/fid_clf"] for epoch, row in curves.items() if "val/fid_clf" in row},
     }
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| variant | what changes | epochs | fit (s) | FID(clf) | IS(clf) | precision | recall |", "|---" * 8 + "|"]
+    header = "| variant | what changes | epochs | fit (s) | FID(clf) | IS(clf) | precision | recall |"
+    lines = [header, "|---" * 8 + "|"]
     for r in rows:
         lines.append(
             f"| `{r['variant']}` | {r['change']} | {r['epochs']} | {r['fit_s']:.0f} | {r['fid_classifier']:.2f} "
@@ -93,15 +97,7 @@ def main() -> None:
         rows = list(pool.map(lambda v: run(v, args.epochs, threads, args.out), args.only))
     (args.out / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
     (args.out / "ablation.md").write_text(markdown(rows))
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for r in rows:
-        epochs = sorted(r["val_fid_per_epoch"], key=int)
-        axis.plot([int(e) for e in epochs], [r["val_fid_per_epoch"][e] for e in epochs], marker="o", label=r["variant"])
-    axis.set(xlabel="epoch", ylabel="validation FID (MNIST classifier)", yscale="log", title="GAN ablation")
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(args.out / "fid_per_epoch.png", dpi=120)
+    fid_per_epoch_figure({variant: args.out / variant for variant in args.only}, args.out / "fid_per_epoch.png")
     print(markdown(rows))
 
 

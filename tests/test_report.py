@@ -7,7 +7,15 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels import report
-from genmodels.results import README_BEGIN, README_END, ReportError, render_markdown, update_readme
+from genmodels.results import (
+    FID_FIGURE,
+    README_BEGIN,
+    README_END,
+    ReportError,
+    fid_per_epoch_figure,
+    render_markdown,
+    update_readme,
+)
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train
 
 # The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
@@ -37,9 +45,10 @@ def test_every_preset_composes(preset, tmp_path, mnist_dir):
         if preset == "quick":  # the short run of debug=quick, figures on
             assert cfg.trainer.limit_train_batches == 60 and list(cfg.figures.sample_epochs) == [1, 3, 5]
             assert cfg.callbacks.samples is not None
-        else:  # full epochs, the report's 40 for the VAEs (and everything in `report`)
+        else:  # full epochs, the report's 40 for the VAEs (and for every report experiment in `report`)
             assert cfg.trainer.limit_train_batches is None
-            assert cfg.trainer.max_epochs == 40 or (preset == "cpu" and name == "report_dcgan")
+            if name.startswith("report_vae") or (preset == "report" and name.startswith("report_")):
+                assert cfg.trainer.max_epochs == 40
         if preset == "report":
             assert cfg.data.image_size == (64 if name == "report_dcgan" else 28)
         GlobalHydra.instance().clear()
@@ -71,7 +80,7 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     args += [f"--eval={override}" for override in TINY_EVAL] + ["--", *TINY_TRAIN]
     first = run_cli("genmodels.report", *args, timeout=900).stdout
     assert "[1/6] report_vae_latent20 train: trained" in first and "left" in first
-    assert "[6/6] report_dcgan evaluate: evaluated" in first
+    assert "[8/8] cpu_gan evaluate: evaluated" in first
 
     results = json.loads((docs / "results.json").read_text())
     assert results == json.loads((out / "results.json").read_text())
@@ -89,13 +98,27 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     assert dcgan["checkpoint"].startswith("best-epoch") and "fid_classifier" in dcgan["metrics"]
     assert "test_iwae_nll" in results["experiments"][0]["metrics"]
     assert (docs / "figures" / "other.png").read_bytes() == b"not a report figure"  # other figures stay
+    assert results["figures"] == [FID_FIGURE] and (docs / "figures" / FID_FIGURE).is_file()
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("intro\n") and readme.endswith("rest\n") and "PLACEHOLDER-SECTION" not in readme
     assert render_markdown(results, "docs/figures") in readme
 
     capsys.readouterr()
     assert report.main(args) == 0  # the same command again, in this process: every stage is reused
-    assert capsys.readouterr().out.count(": reused in") == 6
+    assert capsys.readouterr().out.count(": reused in") == 8
+
+
+def test_fid_per_epoch_figure_draws_the_runs_that_scored_samples(tmp_path):
+    for name, rows in {
+        "gan": {"1": {"val/fid_clf": 90.0}, "2": {"val/fid_clf": 40.0}},
+        "vae": {"1": {"val/kl": 3}},
+    }.items():
+        (tmp_path / name / "figures").mkdir(parents=True)
+        (tmp_path / name / "figures" / "curves.json").write_text(json.dumps(rows))
+    runs = {name: tmp_path / name for name in ("gan", "vae", "missing")}
+    assert fid_per_epoch_figure(runs, tmp_path / "fid.png") and (tmp_path / "fid.png").stat().st_size > 0
+    assert not fid_per_epoch_figure({"vae": tmp_path / "vae"}, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_stage_clock_estimates_from_the_pace_of_stages_run(capsys, monkeypatch, tmp_path):

@@ -20,7 +20,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.results import EXPERIMENTS, ReportError, publish_docs, render_markdown, results_entry
+from genmodels.results import (
+    EXPERIMENTS,
+    FID_FIGURE,
+    ReportError,
+    fid_per_epoch_figure,
+    publish_docs,
+    render_markdown,
+    results_entry,
+)
 from genmodels.tables import format_duration
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -144,6 +152,7 @@ def run_report(
             "evaluate": shlex.join(["python", "-m", "genmodels.evaluate", *eval_args]),
         }
         entries.append(results_entry(name, preset_name, run_dir, commands, figures))
+    runs = {name: out / "runs" / name for name in preset.runs}
     results = {
         "preset": preset_name,
         "description": preset.description,
@@ -156,6 +165,7 @@ def run_report(
         "wall_time_s": round(sum(clock.seconds.values()), 1),
         "stage_seconds": clock.seconds,
         "experiments": entries,
+        "figures": [FID_FIGURE] if fid_per_epoch_figure(runs, out / "figures" / FID_FIGURE) else [],
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "report.md").write_text(f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}")

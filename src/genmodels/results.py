@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+
+from genmodels.images import save_figure
 from genmodels.tables import format_duration, format_number, markdown_table
 
 README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
@@ -61,6 +64,16 @@ EXPERIMENTS = {
             "Meaningful digits after 5 epochs and 'quite impressive' ones after 40 (fig. 8); "
             "interpolation turns one digit into another, e.g. a 6 into a 4 (fig. 9).",
         ),
+        ReportExperiment(
+            "cpu_gan",
+            {
+                "cpu_gan_samples.png": "figures/samples_by_epoch_mean.png",
+                "cpu_gan_interpolation.png": "figures/interpolation.png",
+            },
+            "(not in the report) the best GAN genmodels trains on 2 CPU cores in about 25 minutes: the lean "
+            "networks of Lucic et al. 2018, one-sided label smoothing, two learning rates and a moving average "
+            "of the generator (docs/experiments.md, The GAN on a CPU).",
+        ),
     )
 }
 
@@ -108,6 +121,32 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
     }
 
 
+FID_FIGURE = "gan_fid_per_epoch.png"
+
+
+def fid_per_epoch_figure(runs: dict[str, Path], path: Path) -> bool:
+    """Draw the validation FID after each epoch of every run (label -> run folder) that scored its samples
+    into one figure at ``path``; False (and nothing drawn) when none did."""
+    curves = {}
+    for label, run_dir in runs.items():
+        history = run_dir / "figures" / "curves.json"
+        rows = json.loads(history.read_text()) if history.exists() else {}
+        curve = {int(epoch): row["val/fid_clf"] for epoch, row in rows.items() if "val/fid_clf" in row}
+        if curve:
+            curves[label] = dict(sorted(curve.items()))
+    if not curves:
+        return False
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for label, curve in curves.items():
+        axis.plot(list(curve), list(curve.values()), marker="o", markersize=3, label=label)
+    axis.set(xlabel="epoch", ylabel="validation FID (MNIST classifier)", yscale="log")
+    axis.set_title("FID of 2,000 samples against the validation images, after each epoch", fontsize=9)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend()
+    save_figure(figure, path)
+    return True
+
+
 def render_markdown(results: dict[str, Any], figures_path: str) -> str:
     """The results table and, per experiment, the report's claim beside its figures (Markdown)."""
 
@@ -147,6 +186,7 @@ def render_markdown(results: dict[str, Any], figures_path: str) -> str:
         lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", ""]
         lines += [f"![{name}]({figures_path}/{name})" for name in entry["figures"]]
         lines += ["", f"`{entry['commands']['train']}`", ""]
+    lines += [f"![{name}]({figures_path}/{name})" for name in results.get("figures", [])]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -167,8 +207,8 @@ def publish_docs(out: Path, docs: Path, results: dict[str, Any]) -> None:
     for experiment in EXPERIMENTS.values():
         for name in experiment.figures:
             (figures / name).unlink(missing_ok=True)
-    for entry in results["experiments"]:
-        for name in entry["figures"]:
-            shutil.copy(out / "figures" / name, figures / name)
+    (figures / FID_FIGURE).unlink(missing_ok=True)
+    for name in [*results.get("figures", []), *(n for entry in results["experiments"] for n in entry["figures"])]:
+        shutil.copy(out / "figures" / name, figures / name)
     (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
