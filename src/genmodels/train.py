@@ -31,8 +31,8 @@ from genmodels.runs.checkpoints import check_checkpoint_fits, checkpoint_file, r
 from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
 from genmodels.runs.hparams import log_hparams_with_metrics
 from genmodels.runs.info import device_description, scalar_metrics, targets_note
+from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
-from genmodels.validation import validate_train_config
 
 log = logging.getLogger(__name__)
 

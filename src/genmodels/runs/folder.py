@@ -36,7 +36,7 @@ from genmodels.runs.atomic import write_json, write_yaml
 from genmodels.runs.locking import LockHeld, exclusive
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
-from genmodels.validation import validate_train_config
+from genmodels.schema import validate_train_config
 
 log = logging.getLogger(__name__)
 
