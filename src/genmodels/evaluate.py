@@ -47,8 +47,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     log.info("Evaluating %s (%s) on %s", run_dir, checkpoint.name, device)
 
     with timed(timings, "load"):
-        run_cfg = load_run_config(run_dir)
         config_file = run_dir / ".hydra" / "config.yaml"
+        run_cfg = read_run_config(config_file)  # a ConfigError without a model, data or trainer section
+        if "paths" in run_cfg:
+            run_cfg.paths.output_dir = str(run_dir)
+        run_cfg.model._target_ = MOVED_MODELS.get(run_cfg.model.get("_target_"), run_cfg.model.get("_target_"))
         check_run_targets(run_cfg, config_file, cfg.get("allowed_targets") or (), cfg.get("trust_run_config"))
         if cfg.get("data_dir"):
             run_cfg.data.data_dir = str(cfg.data_dir)
@@ -121,7 +124,8 @@ def wanted(model: torch.nn.Module, key: str, setting: bool | str, capability: ty
 
 
 def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto") -> tuple[Path, Path]:
-    """The run folder and the checkpoint file (``ckpt_path``, else the run's ``choice``), both checked to exist."""
+    """The run folder and the checkpoint file (``ckpt_path``, else the run's ``choice``), both checked to exist; a
+    sweep folder is refused, naming its jobs."""
     if not run_dir and not ckpt_path:
         raise EvaluationError(
             "nothing to evaluate.\nFix: pass run_dir=<a training run's output folder> "
@@ -132,7 +136,13 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
         run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
     else:
         run = Path(run_dir).expanduser()
-        check_not_a_sweep(run)
+        jobs = sorted(config.parent.parent for config in run.glob("*/.hydra/config.yaml"))
+        if jobs and not (run / ".hydra" / "config.yaml").is_file():  # a sweep folder: its jobs are the runs
+            listed = "\n".join(f"  {job}" for job in jobs)
+            raise EvaluationError(
+                f"{run} is a sweep folder; each of its {len(jobs)} jobs is a run of its own:\n{listed}\n"
+                f"Fix: pass run_dir=<one of them>, or compare them all with python -m genmodels.compare {run}."
+            )
         checkpoint = run_checkpoint(run, choice)
     if not run.is_dir():
         raise EvaluationError(
@@ -154,31 +164,9 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
     return run, checkpoint
 
 
-def check_not_a_sweep(run: Path) -> None:
-    """Refuse a sweep folder (its jobs are the runs), naming the job folders to evaluate one by one."""
-    jobs = sorted(config.parent.parent for config in run.glob("*/.hydra/config.yaml"))
-    if jobs and not (run / ".hydra" / "config.yaml").is_file():
-        listed = "\n".join(f"  {job}" for job in jobs)
-        raise EvaluationError(
-            f"{run} is a sweep folder; each of its {len(jobs)} jobs is a run of its own:\n{listed}\n"
-            f"Fix: pass run_dir=<one of them>, or compare them all with python -m genmodels.compare {run}."
-        )
-
-
-def load_run_config(run_dir: Path) -> DictConfig:
-    """The training run's config, with its output folder pointed at ``run_dir`` (no Hydra context needed)."""
-    cfg = read_run_config(run_dir / ".hydra" / "config.yaml")  # ConfigError without a model, data or trainer
-    if "paths" in cfg:
-        cfg.paths.output_dir = str(run_dir)
-    cfg.model._target_ = MOVED_MODELS.get(cfg.model.get("_target_"), cfg.model.get("_target_"))
-    return cfg
-
-
 def pick_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")

@@ -22,10 +22,9 @@ from genmodels.callbacks import FitRecord
 from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_message
 from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
-from genmodels.runs.checkpoints import check_checkpoint_fits, checkpoint_file, resume_checkpoint
+from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, resume_checkpoint
 from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
-from genmodels.runs.hparams import log_hparams_with_metrics
-from genmodels.runs.info import device_description, scalar_metrics, targets_note
+from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note
 from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
 
@@ -50,8 +49,8 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
 
     datamodule: L.LightningDataModule = _build(cfg.data)
     model: L.LightningModule = _build(cfg.model)
-    if ckpt_path:
-        check_checkpoint_fits(ckpt_path, model)
+    if ckpt_path:  # refuse a checkpoint of another model configuration
+        check_same_model(load_checkpoint(ckpt_path).get("hyper_parameters", {}), dict(model.hparams), str(ckpt_path))
     apply_speed_options(model, cfg.speed)
     record = FitRecord()  # fit time and final metrics, summed over the parts of a resumed run
     callbacks = [*instantiate_all(cfg.get("callbacks")), record, *extra_callbacks]

@@ -11,15 +11,18 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -70,6 +73,14 @@ def sweep_folder(stem: str, resume: str | None = None) -> str:
 
 OmegaConf.register_new_resolver("run_folder", run_folder, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("sweep_folder", sweep_folder, use_cache=True, replace=True)
+
+
+class SweepSummary(Callback):
+    """Hydra callback: after a sweep's last job, name the sweep folder and the command that compares its jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = shlex.quote(str(config.hydra.sweep.dir))
+        log.info("Sweep folder: %s. Compare its jobs with: python -m genmodels.compare %s", folder, folder)
 
 
 @dataclass
