@@ -122,9 +122,8 @@ def check_ddp_fits_sweep(trainer: L.Trainer) -> None:
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a config group (callbacks, logger) that has a ``_target_``; others are skipped."""
-    if not group:
-        return []
-    return [instantiate(entry) for entry in group.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+    entries = group.values() if group else []
+    return [instantiate(entry) for entry in entries if isinstance(entry, DictConfig) and "_target_" in entry]
 
 
 def _not_an_advert(record: logging.LogRecord) -> bool:

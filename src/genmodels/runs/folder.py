@@ -177,6 +177,7 @@ def _same_sweep_job(folder: Path, overrides: list[str], sweeping: bool) -> bool:
 
 
 def _foreign(folder: Path, saved: list[str], overrides: list[str], sweeping: bool) -> RunFolderError:
+    """The refusal of a folder that holds another run."""
     fix = (
         "Fix: leave out hydra.sweep.dir to start a new sweep, or run the command of that sweep to continue it."
         if sweeping
