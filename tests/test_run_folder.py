@@ -13,8 +13,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from genmodels.runs.checkpoints import load_checkpoint
-from genmodels.runs.folder import sweep_folder
-from genmodels.runs.locking import exclusive
+from genmodels.runs.folder import folder_lock, sweep_folder
 from tests.helpers import QUICK, pause_once, wait_for
 
 # Every run of the process believes it is 2024-01-01 12:00:00.
@@ -157,7 +156,7 @@ def test_a_truncated_last_checkpoint_gives_one_fix_and_is_kept(run_cli, finished
 @pytest.mark.slow
 def test_a_folder_in_use_is_refused(run_cli, finished_run):
     before = files_of(finished_run)
-    with exclusive(finished_run / ".lock"):  # as a run still writing there holds it
+    with folder_lock(finished_run):  # as a run still writing there holds it
         result = run_cli("genmodels.train", f"resume={finished_run}", check=False)
     assert "is in use by another running process" in one_line_error(result)
     assert files_of(finished_run) == before

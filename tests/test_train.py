@@ -12,8 +12,8 @@ from PIL import Image
 
 from genmodels.errors import ConfigError
 from genmodels.runs.checkpoints import load_checkpoint
+from genmodels.schema import validate_train_config
 from genmodels.train import train
-from genmodels.validation import validate_train_config
 from tests.helpers import CONFIGS, REPO
 
 SHORT = [

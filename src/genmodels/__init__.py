@@ -15,6 +15,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
 
-from genmodels import help_text, schema  # noqa: E402,F401  (the help's group lists, the config schemas)
+from genmodels import schema  # noqa: E402,F401  (the config schemas and the help's group lists)
 
 __version__ = "0.1.0"

@@ -1,7 +1,6 @@
-"""The failures a user can fix. Every command prints one of these as ``error: <message>`` and exits with 1.
+"""The failures a user can fix, printed as ``error: <message>`` (cause and fix) with exit status 1.
 
-Each message names the cause and the fix. Anything else that escapes a command is a bug: it keeps its
-traceback (on the console and in the run's ``failed.json``).
+Anything else that escapes a command is a bug and keeps its traceback (on the console and in ``failed.json``).
 """
 
 from __future__ import annotations
@@ -45,9 +44,8 @@ class EvaluationError(GenmodelsError):
 
 
 def short_message(exc: BaseException) -> str:
-    """The error's text for the console, without the tensors some library messages print in full (a
-    ``torch.distributions`` argument check prints the whole batch), and, when a library raised it, the line of
-    project code that called it. The full text and traceback stay in the run's ``failed.json``."""
+    """The error's text without the tensors some library messages print in full, naming the project line that
+    called the library which raised it; the full text stays in ``failed.json``."""
     text = str(exc).split("\ntensor(")[0].rstrip(":")
     frames = traceback.extract_tb(exc.__traceback__)
     library = sysconfig.get_paths()["purelib"]
@@ -60,9 +58,8 @@ def short_message(exc: BaseException) -> str:
 
 @contextmanager
 def command_errors() -> Iterator[None]:
-    """How every command ends on a failure: ``error: <message>`` and exit 1 for a ``GenmodelsError``, exit 130
-    after Ctrl-C, 143 after SIGTERM; anything else propagates with its traceback (a message full of printed
-    tensors is shortened by ``short_message``)."""
+    """``error: <message>`` and exit 1 for a ``GenmodelsError``, 130 after Ctrl-C, 143 after SIGTERM; anything
+    else propagates with its traceback (a message full of tensors is shortened by ``short_message``)."""
     try:
         yield
     except GenmodelsError as exc:
@@ -84,8 +81,6 @@ def command_errors() -> Iterator[None]:
     except Exception as exc:
         if "\ntensor(" not in str(exc):
             raise
-        # A bug whose message prints whole tensors (torch.distributions' argument checks): its traceback, then the
-        # message without them, naming the project line that called the library.
         print("".join(traceback.format_tb(exc.__traceback__)), file=sys.stderr)
         print(f"{type(exc).__name__}: {short_message(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_ERROR) from None

@@ -1,16 +1,9 @@
 """Evaluation entry point: ``python -m genmodels.evaluate run_dir=<a training run's output folder>``.
 
-``evaluate(cfg)`` rebuilds the run's model and data module from its ``.hydra/config.yaml``, loads
-the checkpoint's weights and computes, for the models offering what each needs (``genmodels.contract``):
-
-- likelihood (``HasLikelihood``, the VAE): the test negative ELBO and the IWAE estimate of
-  -log p(x) with ``metrics.iwae_k`` samples, on the targets the run trained on (binarization stated);
-- sample quality (``GeneratesImages``): FID in the MNIST classifier's feature space, Inception
-  Score, class coverage and precision/recall, each beside its real-vs-real floor;
-- optionally the standard Inception FID (``metrics.inception_fid=true``), with its own floor.
-
-It writes ``eval.json`` into the run folder, merges the numbers into the run's ``metrics.json``
-under ``"eval"``, logs them to the run's TensorBoard folder and prints a table.
+Rebuilds the run's model and data from its ``.hydra/config.yaml``, loads the checkpoint's weights and computes the
+likelihood (``HasLikelihood``: test -ELBO, IWAE) and sample-quality metrics (``GeneratesImages``: FID, IS, coverage,
+precision/recall beside real-vs-real floors); writes ``eval.json``, merges it into ``metrics.json`` under ``"eval"``,
+logs it to TensorBoard and prints a table.
 """
 
 from __future__ import annotations
@@ -32,12 +25,7 @@ from genmodels.evaluation.likelihood import evaluate_likelihood
 from genmodels.evaluation.publish import publish
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
 from genmodels.overrides import composition_errors
-from genmodels.runs.checkpoints import (
-    check_same_model,
-    checkpoint_file,
-    load_checkpoint,
-    run_checkpoint,
-)
+from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, run_checkpoint
 from genmodels.runs.folder import read_run_config
 from genmodels.runs.info import targets_note
 from genmodels.runs.trust import check_run_targets
@@ -59,8 +47,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     log.info("Evaluating %s (%s) on %s", run_dir, checkpoint.name, device)
 
     with timed(timings, "load"):
-        run_cfg = load_run_config(run_dir)
         config_file = run_dir / ".hydra" / "config.yaml"
+        run_cfg = read_run_config(config_file)  # a ConfigError without a model, data or trainer section
+        if "paths" in run_cfg:
+            run_cfg.paths.output_dir = str(run_dir)
+        run_cfg.model._target_ = MOVED_MODELS.get(run_cfg.model.get("_target_"), run_cfg.model.get("_target_"))
         check_run_targets(run_cfg, config_file, cfg.get("allowed_targets") or (), cfg.get("trust_run_config"))
         if cfg.get("data_dir"):
             run_cfg.data.data_dir = str(cfg.data_dir)
@@ -111,17 +102,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         timings.update(quality.seconds)
 
     timings["total"] = time.perf_counter() - started
-    for key, value in timings.items():
-        timings[key] = round(value, 2)
+    timings.update({key: round(value, 2) for key, value in timings.items()})
     publish(run_dir, result)
     return result
 
 
 def wanted(model: torch.nn.Module, key: str, setting: bool | str, capability: type, skipped: dict[str, str]) -> bool:
-    """Whether to compute the ``metrics.<key>`` group: ``true`` requires the capability, ``auto`` follows it.
-
-    A group left out under ``auto`` is recorded in ``skipped`` with the reason (and printed with the table).
-    """
+    """Whether to compute ``metrics.<key>``: ``true`` requires the capability, ``auto`` follows it (recording in
+    ``skipped`` why a group is left out)."""
     if setting not in (True, False, "auto"):
         raise ConfigError(f"metrics.{key} must be auto, true or false, got {setting!r}")
     if setting is True:
@@ -135,12 +123,9 @@ def wanted(model: torch.nn.Module, key: str, setting: bool | str, capability: ty
     return False
 
 
-# ----------------------------------------------------------------------------------------------
-# Loading
-
-
 def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto") -> tuple[Path, Path]:
-    """The run folder and the checkpoint file (``ckpt_path``, else the run's ``choice``), both checked to exist."""
+    """The run folder and the checkpoint file (``ckpt_path``, else the run's ``choice``), both checked to exist; a
+    sweep folder is refused, naming its jobs."""
     if not run_dir and not ckpt_path:
         raise EvaluationError(
             "nothing to evaluate.\nFix: pass run_dir=<a training run's output folder> "
@@ -151,7 +136,13 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
         run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
     else:
         run = Path(run_dir).expanduser()
-        check_not_a_sweep(run)
+        jobs = sorted(config.parent.parent for config in run.glob("*/.hydra/config.yaml"))
+        if jobs and not (run / ".hydra" / "config.yaml").is_file():  # a sweep folder: its jobs are the runs
+            listed = "\n".join(f"  {job}" for job in jobs)
+            raise EvaluationError(
+                f"{run} is a sweep folder; each of its {len(jobs)} jobs is a run of its own:\n{listed}\n"
+                f"Fix: pass run_dir=<one of them>, or compare them all with python -m genmodels.compare {run}."
+            )
         checkpoint = run_checkpoint(run, choice)
     if not run.is_dir():
         raise EvaluationError(
@@ -173,45 +164,15 @@ def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto"
     return run, checkpoint
 
 
-def check_not_a_sweep(run: Path) -> None:
-    """Refuse a sweep folder (its jobs are the runs), naming the job folders to evaluate one by one."""
-    jobs = sorted(config.parent.parent for config in run.glob("*/.hydra/config.yaml"))
-    if jobs and not (run / ".hydra" / "config.yaml").is_file():
-        listed = "\n".join(f"  {job}" for job in jobs)
-        raise EvaluationError(
-            f"{run} is a sweep folder; each of its {len(jobs)} jobs is a run of its own:\n{listed}\n"
-            f"Fix: pass run_dir=<one of them>, or compare them all with python -m genmodels.compare {run}."
-        )
-
-
-def load_run_config(run_dir: Path) -> DictConfig:
-    """The training run's config, with its output folder pointed at ``run_dir`` (no Hydra context needed)."""
-    cfg = read_run_config(run_dir / ".hydra" / "config.yaml")
-    for key in ("model", "data"):
-        if key not in cfg:
-            raise EvaluationError(
-                f"{run_dir / '.hydra' / 'config.yaml'} has no '{key}' section; it is not a training run config.\n"
-                "Fix: pass run_dir=<a folder written by `python -m genmodels.train`>."
-            )
-    if "paths" in cfg:
-        cfg.paths.output_dir = str(run_dir)
-    cfg.model._target_ = MOVED_MODELS.get(cfg.model.get("_target_"), cfg.model.get("_target_"))
-    return cfg
-
-
 def pick_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: a failure the user can fix ends in one line (exit 1), Ctrl-C in exit 130.
-
-    Results are written only once every number is computed, so an interrupted evaluation changes nothing.
-    """
+    """Hydra entry point: a failure the user can fix ends in one line (exit 1), Ctrl-C in exit 130; results are
+    written only once every number is computed, so an interrupted evaluation changes nothing."""
     with command_errors():
         evaluate(cfg)
 

@@ -1,11 +1,5 @@
-"""Composition errors of a command line, worded for people: a misspelt key gets the closest valid keys.
-
-Hydra answers ``trainer.max_epoch=3`` with advice to add the key (``+trainer.max_epoch=3``), which would then
-fail inside Lightning. ``composition_errors`` lets Hydra raise its composition errors (before it creates any
-folder) and, only then, composes the entry point's config to name, for every ``key=value`` whose key does not
-exist, the closest existing keys; other composition errors (an unknown group option, a value of the wrong type)
-are printed as Hydra words them. Each ends with exit status 1.
-"""
+"""Composition errors of a command line in one message; a misspelt key gets the closest valid keys (Hydra would
+advise ``+trainer.max_epoch=3``, which then fails inside Lightning)."""
 
 from __future__ import annotations
 
@@ -15,7 +9,6 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -25,20 +18,22 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+from genmodels import PROJECT_ROOT
+
+CONFIG_DIR = PROJECT_ROOT / "configs"
 MAX_GROUP_COMBINATIONS = 16  # a sweep over more combinations of groups is not checked
 
 
-def unknown_key_message(config_name: str, arguments: Sequence[str], config_dir: Path = CONFIG_DIR) -> str | None:
+def unknown_key_message(config_name: str, arguments: Sequence[str]) -> str | None:
     """The error for the overrides in ``arguments`` that set keys missing from the config, or None.
 
-    Group choices (``model=dcgan``), additions (``+key=...``), deletions (``~key``) and ``hydra.*`` keys
-    are left to Hydra. In a sweep over groups, a key counts as known if one of the swept configs has it.
+    Group choices, additions (``+key``), deletions (``~key``) and ``hydra.*`` keys are left to Hydra. In a sweep
+    over groups, a key counts as known if one of the swept configs has it.
     """
     overrides = parse_overrides(arguments)
     if overrides is None:
         return None
-    is_group = [(config_dir / o.key_or_group).is_dir() for o in overrides]
+    is_group = [(CONFIG_DIR / o.key_or_group).is_dir() for o in overrides]
     checked = [
         o
         for o, group in zip(overrides, is_group)
@@ -50,12 +45,16 @@ def unknown_key_message(config_name: str, arguments: Sequence[str], config_dir: 
     known: set[str] = set()
     try:
         for combination in _combinations(others):
-            with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
                 cfg = compose(config_name=config_name, overrides=combination)
             known |= set(_paths(OmegaConf.to_container(cfg, resolve=False)))
     except Exception:  # noqa: BLE001 - e.g. model=transformer: Hydra's own message, with the options, follows
         return None
-    unknown = [o.key_or_group for o in checked if o.key_or_group not in known and not _is_list_item(o, known)]
+    unknown = [  # an index into a list the config has (model.hidden_dims.0=256) is known too
+        key
+        for key in (o.key_or_group for o in checked)
+        if key not in known and not (key.rpartition(".")[2].isdigit() and key.rpartition(".")[0] in known)
+    ]
     if not unknown:
         return None
     lines = [f"error: {key} is not a key of this configuration{_suggestion(key, known)}" for key in unknown]
@@ -65,7 +64,7 @@ def unknown_key_message(config_name: str, arguments: Sequence[str], config_dir: 
 
 @contextmanager
 def composition_errors(config_name: str) -> Iterator[None]:
-    """Around a Hydra ``main``: a composition error ends in one message (the closest keys for a misspelt one)."""
+    """Around a Hydra ``main``: a composition error ends in one message and exit status 1, before any folder."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to us instead of printing its own report
     try:
         yield
@@ -76,8 +75,7 @@ def composition_errors(config_name: str) -> Iterator[None]:
 
 
 def parse_overrides(arguments: Sequence[str]) -> list[Override] | None:
-    """The ``key=value`` overrides of a Hydra command line; None if it asks for help, names another config
-    (``--config-name``, ``--config-path``, ``--config-dir``) or does not parse."""
+    """The overrides of a command line; None if it asks for help, names another config or does not parse."""
     try:
         args, _ = get_args_parser().parse_known_args(list(arguments))
         if args.help or args.hydra_help or args.config_name or args.config_path or args.config_dir:
@@ -94,8 +92,7 @@ def _combinations(overrides: list[Override]) -> Iterator[list[str]]:
         if not override.is_sweep_override():
             choices.append([override.input_line])
         elif override.is_choice_sweep():
-            key = override.get_key_element()
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            choices.append([f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()])
         else:
             return  # a range or glob sweep over a group: leave it to Hydra
     combinations = list(itertools.product(*choices))
@@ -107,15 +104,8 @@ def _paths(node: Any, prefix: str = "") -> Iterator[str]:
     """Every dotted key of a config container (mappings only; list items are addressed by index)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            path = f"{prefix}{key}"
-            yield path
-            yield from _paths(value, f"{path}.")
-
-
-def _is_list_item(override: Override, known: set[str]) -> bool:
-    """``model.hidden_dims.0=256``: an index into a list the config has."""
-    parent, _, index = override.key_or_group.rpartition(".")
-    return index.isdigit() and parent in known
+            yield f"{prefix}{key}"
+            yield from _paths(value, f"{prefix}{key}.")
 
 
 def _suggestion(key: str, known: set[str]) -> str:

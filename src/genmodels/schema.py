@@ -1,13 +1,8 @@
-"""Typed schemas of the project's own configuration, checked by Hydra when it composes a command's config.
+"""Typed schemas of the project's configuration, checked by Hydra when it composes a command's config.
 
-Each dataclass is the one home of its settings: their types, defaults and meaning. Hydra merges the YAML files
-of ``configs/`` and the command line onto these schemas, so an unknown key (``data.batchsize=64``) or a value of
-the wrong type (``latent=two``, ``speed.compile=maybe``) stops the command before anything runs or any folder is
-made. Value ranges (a positive latent size, a known dataset) are checked by the component that uses the value:
-the model, the data module or the callback, whose constructor names the key.
-
-Sections that configure other libraries' objects (``trainer``, ``callbacks``, ``logger``) and the model
-(``model``, a ``_target_`` class with its own typed signature) are left open here: their constructors check them.
+Each dataclass is the one home of its settings: types, defaults, meaning. An unknown key or a value of the wrong
+type stops the command before anything runs; value ranges are checked by the component that uses the value.
+Sections configuring other libraries' objects and the model (``_target_`` classes) are left open.
 """
 
 from __future__ import annotations
@@ -16,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from genmodels import PROJECT_ROOT
+from genmodels.errors import ConfigError
 
 
 @dataclass
@@ -107,6 +106,29 @@ class TrainConfig:
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 
 
+def validate_train_config(cfg: DictConfig) -> None:
+    """Checks that span several config groups, run before anything is built, trained or written."""
+    latent, epochs = cfg.get("latent"), cfg.figures.get("sample_epochs") or []
+    for key, value in [("latent", latent), *(("figures.sample_epochs entries", epoch) for epoch in epochs)]:
+        if type(value) is not int or value < 1:
+            raise ConfigError(f"{key} must be a positive integer (1, 2, ...), got {value!r}")
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and (type(max_epochs) is not int or max_epochs < -1):
+        raise ConfigError(f"trainer.max_epochs must be a positive integer, or -1 for no limit; got {max_epochs!r}")
+    import torch  # here, not at the top: importing genmodels (every --help) stays free of torch
+
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} needs a CUDA GPU, and PyTorch sees none on this machine. "
+            "Fix: trainer=default (the GPU when there is one, else the CPU) or trainer=cpu."
+        )
+    if max_epochs == 0:
+        raise ConfigError(
+            "trainer.max_epochs must be at least 1, got 0: a run without an epoch trains, draws and checkpoints "
+            "nothing. For a quick check of the whole pipeline use trainer.fast_dev_run=true (one batch of each split)."
+        )
+
+
 @dataclass
 class MetricsConfig:
     """What ``genmodels.evaluate`` computes. Each group: auto = when the model offers what it needs (else noted as
@@ -156,3 +178,12 @@ class EvaluateConfig:
 
 
 ConfigStore.instance().store(name="evaluate_schema", node=EvaluateConfig)
+
+
+def config_groups(names: str) -> str:
+    """``${config_groups:model data}`` in a help template: a ``group: option, ...`` line per group of ``configs/``."""
+    configs = PROJECT_ROOT / "configs"
+    return "\n".join(f"  {g}: {', '.join(sorted(p.stem for p in (configs / g).glob('*.yaml')))}" for g in names.split())
+
+
+OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)

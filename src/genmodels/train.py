@@ -1,9 +1,4 @@
-"""Training entry point: ``python -m genmodels.train model=vae latent=2`` (Hydra overrides).
-
-``train(cfg)`` reads top to bottom: checks, seed, data, model, callbacks, loggers, trainer, fit, test,
-then the run's metrics.json. ``main`` is the thin Hydra wrapper that turns known failures into one
-clear message (and, in a sweep, lets the other jobs go on).
-"""
+"""Training entry point: ``python -m genmodels.train model=vae latent=2`` (Hydra overrides)."""
 
 from __future__ import annotations
 
@@ -27,27 +22,18 @@ from genmodels.callbacks import FitRecord
 from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_message
 from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
-from genmodels.runs.checkpoints import check_checkpoint_fits, checkpoint_file, resume_checkpoint
+from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, resume_checkpoint
 from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
-from genmodels.runs.hparams import log_hparams_with_metrics
-from genmodels.runs.info import device_description, scalar_metrics, targets_note
+from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note
+from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
-from genmodels.validation import validate_train_config
 
 log = logging.getLogger(__name__)
 
-LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
-
 
 def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit the configured model, test it, and write ``metrics.json`` into the run's output folder.
-
-    With ``cfg.resume`` (a run folder) training continues there from its last finished epoch; ``cfg`` is
-    then that run's config (``main`` builds it from the saved one).
-
-    ``extra_callbacks`` join the configured ones (a resume's ``RunFilesOnStart``).
-    Returns the final metrics and the objects built (datamodule, model, trainer) for callers and tests.
-    """
+    """Fit the configured model, test it and write the run's ``metrics.json``; with ``cfg.resume`` (a run folder,
+    ``cfg`` its config) continue from its last finished epoch. Returns the metrics and the objects built."""
     silence_library_noise()
     validate_train_config(cfg)
     check_speed_options(cfg.speed)
@@ -63,8 +49,8 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
 
     datamodule: L.LightningDataModule = _build(cfg.data)
     model: L.LightningModule = _build(cfg.model)
-    if ckpt_path:
-        check_checkpoint_fits(ckpt_path, model)
+    if ckpt_path:  # refuse a checkpoint of another model configuration
+        check_same_model(load_checkpoint(ckpt_path).get("hyper_parameters", {}), dict(model.hparams), str(ckpt_path))
     apply_speed_options(model, cfg.speed)
     record = FitRecord()  # fit time and final metrics, summed over the parts of a resumed run
     callbacks = [*instantiate_all(cfg.get("callbacks")), record, *extra_callbacks]
@@ -115,49 +101,40 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
 
 
 def check_ddp_fits_sweep(trainer: L.Trainer) -> None:
-    """Refuse, in a Hydra sweep, a DDP strategy that starts its other ranks by re-running the command line.
-
-    Lightning starts ranks 1.. of ``strategy=ddp`` as ``python -m genmodels.train <the same arguments>``. In a
-    multirun those arguments are the whole sweep: the other ranks would run the sweep again, in folders and,
-    with a sampler such as Optuna's, with hyper-parameters of their own. Ranks started inside the job
-    (``ddp_spawn``) or by the cluster (one SLURM task per rank) all share the job's config and folder.
-    """
+    """Refuse, in a sweep, a DDP strategy that starts its other ranks by re-running the command line (the whole
+    sweep); ranks started inside the job (``ddp_spawn``) or by the cluster (SLURM) share the job's config."""
     launcher = trainer.strategy.launcher
-    if not (
+    if (
         isinstance(launcher, _SubprocessScriptLauncher)
         and launcher.num_processes > 1
         and not launcher.cluster_environment.creates_processes_externally
         and HydraConfig.initialized()
         and HydraConfig.get().mode == RunMode.MULTIRUN
     ):
-        return
-    raise ConfigError(
-        f"DDP with {launcher.num_processes} processes per node (trainer.strategy=ddp) cannot run in a "
-        "sweep (-m): Lightning would start its other ranks by re-running the command line, i.e. the whole sweep. "
-        "In a sweep, run one device per job with the jobs side by side (hydra/launcher=joblib), or one SLURM task "
-        "per rank (hydra/launcher=slurm with hydra.launcher.tasks_per_node=<trainer.devices>), or start the ranks "
-        "inside the job (trainer.strategy=ddp_spawn)."
-    )
+        raise ConfigError(
+            f"DDP with {launcher.num_processes} processes per node (trainer.strategy=ddp) cannot run in a sweep "
+            "(-m): Lightning would start its other ranks by re-running the command line, i.e. the whole sweep. "
+            "In a sweep, run one device per job with the jobs side by side (hydra/launcher=joblib), or one SLURM "
+            "task per rank (hydra/launcher=slurm with hydra.launcher.tasks_per_node=<trainer.devices>), or start "
+            "the ranks inside the job (trainer.strategy=ddp_spawn)."
+        )
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a config group (callbacks, logger) that has a ``_target_``; others are skipped."""
-    if not group:
-        return []
-    return [instantiate(entry) for entry in group.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+    entries = group.values() if group else []
+    return [instantiate(entry) for entry in entries if isinstance(entry, DictConfig) and "_target_" in entry]
 
 
 def _not_an_advert(record: logging.LogRecord) -> bool:
+    """Whether a log record is not Lightning's advert for its cloud logger."""
     return "litlogger" not in record.getMessage()
 
 
 def silence_library_noise() -> None:
-    """Drop Lightning's advert for its cloud logger, its use of a PyTorch API that PyTorch now deprecates, and its
-    advice for epochs shorter than ``log_every_n_steps``: every model here logs epoch means, whatever the length.
-
-    They come from Lightning itself (2.6), and none asks anything of us.
-    """
-    for name in LIGHTNING_INFO_LOGGERS:
+    """Drop Lightning's (2.6) cloud-logger advert, its use of a deprecated PyTorch API, and its advice for epochs
+    shorter than ``log_every_n_steps`` (every model here logs epoch means): none asks anything of us."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if _not_an_advert not in logger.filters:
             logger.addFilter(_not_an_advert)
@@ -167,8 +144,8 @@ def silence_library_noise() -> None:
 
 
 def _build(node: DictConfig) -> Any:
-    """``instantiate`` with plain lists and dicts, re-raising a constructor's own validation error instead of Hydra's
-    wrapper. Plain containers keep the checkpoint's hyper-parameters loadable weights-only."""
+    """``instantiate`` with plain containers (weights-only loadable hyper-parameters), re-raising a constructor's
+    ``GenmodelsError`` instead of Hydra's wrapper."""
     try:
         return instantiate(node, _convert_="all")
     except InstantiationException as exc:
@@ -179,14 +156,10 @@ def _build(node: DictConfig) -> Any:
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the monitored metric for sweepers (Optuna).
-
-    The run first claims its folder (``run_folder``): a folder of another run is refused, a resumed or
-    finished one is continued or skipped. A failure then writes ``failed.json`` into the run folder. A single
-    run stops with one message; in a multirun the failure is logged and the sweep goes on with its other jobs.
-    """
+    """Hydra entry point: claim the run folder, train, return the monitored metric for sweepers. A failed run
+    stops with one message; a failed sweep job is logged (and its ``failed.json`` written) and the sweep goes on."""
     with command_errors():  # one line and exit 1 for a GenmodelsError (Hydra would print its own report)
-        sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+        sweeping, metric = HydraConfig.get().mode == RunMode.MULTIRUN, OmegaConf.select(cfg, "monitor.metric")
         # Checks that need no folder: a refused new run leaves none behind (a sweep job records its failure there).
         if not cfg.get("resume") and not sweeping:
             with remove_unused_folder(Path(HydraConfig.get().runtime.output_dir)):
@@ -195,14 +168,13 @@ def main(cfg: DictConfig) -> float | None:
         try:
             with claim_run_folder(cfg) as run:
                 if run.finished:
-                    return finished_metric(run.folder, OmegaConf.select(cfg, "monitor.metric"))
+                    return finished_metric(run.folder, metric)
                 metrics, _ = train(run.config, (run.pending,) if run.pending else ())
         except (Exception, SystemExit) as exc:
             if not sweeping or isinstance(exc, SystemExit):  # SystemExit: Ctrl-C or SIGTERM end the sweep too
                 raise
             log.error("Job failed (the sweep goes on): %s: %s", type(exc).__name__, short_message(exc))
             return None
-        metric = OmegaConf.select(cfg, "monitor.metric")
         return metrics.get(metric) if metric else None
 
 

@@ -13,10 +13,10 @@ from genmodels.callbacks.base import fixed_noise
 from genmodels.classifier import ClassifierSettings, load_or_train_classifier
 from genmodels.contract import GeneratesImages, require
 from genmodels.data.datamodule import unit_images
+from genmodels.errors import ConfigError
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import inception_score
-from genmodels.validation import require_positive_int
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,11 @@ class SampleQualityMonitor(L.Callback):
         batch_size: int = 500,
         classifier: dict[str, Any] | None = None,
     ) -> None:
-        require_positive_int("callbacks.sample_quality.num_samples", num_samples)
-        require_positive_int("callbacks.sample_quality.every_n_epochs", every_n_epochs)
+        if num_samples < 1 or every_n_epochs < 1:
+            raise ConfigError(
+                "callbacks.sample_quality.num_samples and every_n_epochs must be positive integers, "
+                f"got {num_samples} and {every_n_epochs}"
+            )
         self.num_samples, self.every_n_epochs = num_samples, every_n_epochs
         self.seed, self.batch_size = seed, batch_size
         self.settings = ClassifierSettings(**(classifier or {}))

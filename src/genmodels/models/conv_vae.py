@@ -19,7 +19,6 @@ from torch import nn
 from genmodels.errors import ConfigError
 from genmodels.models.gaussian_vae import GaussianVAE
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
-from genmodels.validation import require_positive_ints
 
 
 class ConvEncoder(nn.Module):
@@ -82,7 +81,8 @@ class ConvVAE(GaussianVAE):
         iwae_k: int = 1,
     ) -> None:
         super().__init__(latent_dim, beta, iwae_k, optimizer, scheduler)
-        require_positive_ints("model.channels", channels)
+        if not channels or min(channels) < 1:
+            raise ConfigError(f"model.channels must be a non-empty list of positive integers, got {list(channels)}")
         if image_size % 2 ** len(channels):
             raise ConfigError(
                 f"model.channels={list(channels)} halves the image side {len(channels)} times, which "

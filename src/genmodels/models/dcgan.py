@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
-from genmodels.validation import require_positive_int
 
 DCGAN_IMAGE_SIZES = (32, 64)  # the sides its convolution stacks are built for: 4x4 doubled 3 or 4 times
 
@@ -54,7 +53,8 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64) -> None:
         super().__init__()
-        require_positive_int("model.generator.width", width)
+        if width < 1:
+            raise ConfigError(f"model.generator.width must be a positive integer, got {width}")
         stages = num_stages(image_size)
         channels = width * 2 ** (stages - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, channels, 4, 1, 0, bias=False), *_bn_lrelu(channels)]
@@ -79,7 +79,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, image_size: int = 64, width: int = 64) -> None:
         super().__init__()
-        require_positive_int("model.discriminator.width", width)
+        if width < 1:
+            raise ConfigError(f"model.discriminator.width must be a positive integer, got {width}")
         stages = num_stages(image_size)
         layers: list[nn.Module] = [nn.Conv2d(1, width, 4, 2, 1, bias=False), *_bn_lrelu(width)]
         channels = width

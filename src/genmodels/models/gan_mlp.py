@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genmodels.validation import require_positive_int, require_positive_ints
+from genmodels.errors import ConfigError
 
 
 class MLPGenerator(nn.Module):
@@ -23,8 +23,9 @@ class MLPGenerator(nn.Module):
         self, latent_dim: int = 100, hidden_dims: Sequence[int] = (128, 256, 512, 1024), image_size: int = 28
     ) -> None:
         super().__init__()
-        require_positive_int("data.image_size", image_size)
-        hidden_dims = require_positive_ints("model.generator.hidden_dims", hidden_dims)
+        hidden_dims = list(hidden_dims)
+        if not hidden_dims or min(hidden_dims) < 1:
+            raise ConfigError(f"model.generator.hidden_dims needs positive integers, got {hidden_dims}")
         layers: list[nn.Module] = []
         for index, (n_in, n_out) in enumerate(zip([latent_dim, *hidden_dims], hidden_dims)):
             layers.append(nn.Linear(n_in, n_out))
@@ -44,8 +45,9 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, image_size: int = 28, hidden_dims: Sequence[int] = (512, 256)) -> None:
         super().__init__()
-        require_positive_int("data.image_size", image_size)
-        hidden_dims = require_positive_ints("model.discriminator.hidden_dims", hidden_dims)
+        hidden_dims = list(hidden_dims)
+        if not hidden_dims or min(hidden_dims) < 1:
+            raise ConfigError(f"model.discriminator.hidden_dims needs positive integers, got {hidden_dims}")
         layers: list[nn.Module] = []
         for n_in, n_out in zip([image_size * image_size, *hidden_dims], hidden_dims):
             layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2, inplace=True)]

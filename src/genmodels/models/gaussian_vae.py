@@ -25,7 +25,6 @@ from genmodels.metrics.likelihood import importance_weights, iwae_bound
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import bernoulli_nll, gaussian_kl_to_standard_normal
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-from genmodels.validation import require_positive_int
 
 STAGES = ("train", "val", "test")
 
@@ -62,10 +61,11 @@ class GaussianVAE(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__()
-        require_positive_int("latent", latent_dim)
+        for key, value in (("latent", latent_dim), ("model.iwae_k", iwae_k)):
+            if type(value) is not int or value < 1:
+                raise ConfigError(f"{key} must be a positive integer (1, 2, ...), got {value!r}")
         if beta < 0:
             raise ConfigError(f"model.beta must be >= 0, got {beta}")
-        require_positive_int("model.iwae_k", iwae_k)
         if iwae_k > 1 and beta != 1:
             raise ConfigError(
                 f"model.beta={beta} weighs the KL term of the ELBO, which model.iwae_k={iwae_k} replaces by the "

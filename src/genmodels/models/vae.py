@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from genmodels.errors import ConfigError
 from genmodels.models.gaussian_vae import GaussianVAE
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
-from genmodels.validation import require_positive_ints
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -73,7 +73,9 @@ class VAE(GaussianVAE):
         scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__(latent_dim, beta, iwae_k, optimizer, scheduler)
-        hidden_dims = require_positive_ints("model.hidden_dims", hidden_dims)
+        hidden_dims = list(hidden_dims)
+        if not hidden_dims or min(hidden_dims) < 1:
+            raise ConfigError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.encoder = Encoder(image_size * image_size, hidden_dims, latent_dim)
         self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)

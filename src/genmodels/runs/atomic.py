@@ -1,9 +1,5 @@
-"""Writing result files atomically: a file is either its old self or its complete new self, never half of one.
-
-Every result (checkpoints, ``metrics.json``, ``eval.json``, ``failed.json``, ``.hydra/*.yaml``) is written to a
-temporary file in the same folder, flushed to disk and renamed over the old one (a rename within one
-filesystem is atomic). A failed write (a full disk, a read-only folder) removes the temporary file, leaves
-the previous file as it was and raises ``RunFolderError`` naming the folder and the space needed.
+"""Atomic writes of result files: written to a temporary file in the same folder, flushed and renamed over the old
+one, so a file is its old or its complete new self; a failed write raises ``RunFolderError`` naming the space needed.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins.io import TorchCheckpointIO
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genmodels.errors import RunFolderError
 
@@ -44,6 +39,7 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
 
 
 def _write_error(path: Path, size: int, exc: OSError) -> RunFolderError:
+    """The error of a failed write: the folder, the reason, the space needed and free, and the fix."""
     folder = path.parent
     existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
     free = shutil.disk_usage(existing).free
@@ -60,23 +56,16 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     return write_atomic(path, text.encode())
 
 
-def write_yaml(path: str | Path, config: DictConfig | ListConfig) -> Path:
-    """Write an OmegaConf config as YAML, atomically."""
-    return write_atomic(path, OmegaConf.to_yaml(config).encode())
-
-
 def _json_default(value: Any) -> Any:
+    """Paths as strings; anything else is not JSON."""
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer with ``write_atomic``: a full disk never leaves a truncated checkpoint.
-
-    Lightning's own writer stages the file through a temporary folder that may lie on another filesystem;
-    the move then truncates the previous checkpoint before copying the new one in.
-    """
+    """Lightning's checkpoint writer with ``write_atomic``: a full disk never truncates the last good checkpoint
+    (Lightning's own writer stages it in a temporary folder, maybe on another filesystem, and moves it over)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         buffer = io.BytesIO()

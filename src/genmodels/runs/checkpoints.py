@@ -1,7 +1,4 @@
-"""A run's checkpoints: which file to use, loading it safely, and checking it belongs to the configured model.
-
-Every command loads checkpoints here: training (``ckpt_path=``, ``resume=``), evaluation and the benchmark.
-"""
+"""A run's checkpoints: which file to use, loading it safely (weights only), checking it fits the model."""
 
 from __future__ import annotations
 
@@ -9,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from omegaconf import OmegaConf
 
@@ -41,12 +37,8 @@ CHECKPOINT_CHOICES = ("auto", "best", "last")
 
 
 def run_checkpoint(run: Path, choice: str = "auto") -> Path:
-    """The checkpoint of a run folder to evaluate.
-
-    ``last``: ``last.ckpt``; ``best``: the epoch the run's checkpoint callback kept (``best-epoch*.ckpt``);
-    ``auto``: ``best`` for a run that chose its best epoch by sample quality (a GAN, ``val/fid_clf``), else
-    ``last`` (a VAE is evaluated as it ended, as in the report).
-    """
+    """The checkpoint of a run folder to evaluate: ``last.ckpt``, the ``best-*.ckpt`` its checkpoint callback kept,
+    or (``auto``) the best for a run that chose it by sample quality (a GAN), else the last."""
     if choice not in CHECKPOINT_CHOICES:
         raise CheckpointError(f"checkpoint must be one of {list(CHECKPOINT_CHOICES)}, got {choice!r}")
     folder = run / "checkpoints"
@@ -95,12 +87,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def epochs_completed(checkpoint: dict[str, Any]) -> int:
-    """Training epochs finished when a Lightning checkpoint was saved (its fit loop's progress)."""
-    progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
-    return int(progress["processed"])
-
-
 # Model options that say how a model is trained, not what it is: a checkpoint may continue or be evaluated
 # under other values (e.g. a run trained with the ELBO, iwae_k = 1, continued with the IWAE bound).
 TRAINING_OPTIONS = ("optimizer", "scheduler", "iwae_k")
@@ -108,24 +94,11 @@ TRAINING_OPTIONS = ("optimizer", "scheduler", "iwae_k")
 
 def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], source: str) -> None:
     """Raise ``CheckpointError`` naming both configs when two model configs differ (``TRAINING_OPTIONS`` aside)."""
-
-    def essential(config: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in dict(config).items() if key not in TRAINING_OPTIONS}
-
-    if essential(saved) != essential(current):
-        differing = sorted(
-            key
-            for key in set(essential(saved)) | set(essential(current))
-            if essential(saved).get(key) != essential(current).get(key)
-        )
+    saved, current = ({k: v for k, v in dict(c).items() if k not in TRAINING_OPTIONS} for c in (saved, current))
+    if saved != current:
+        differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
         raise CheckpointError(
             f"the checkpoint of {source} was made by another model configuration (differs in {differing}).\n"
-            f"  checkpoint: {essential(saved)}\n  this run:   {essential(current)}\n"
+            f"  checkpoint: {saved}\n  this run:   {current}\n"
             f"Use the same model options as that run (e.g. model=..., latent=...), or start a new run."
         )
-
-
-def check_checkpoint_fits(ckpt_path: str | Path, model: L.LightningModule) -> None:
-    """Refuse a checkpoint whose saved model hyper-parameters differ from ``model``'s, naming both."""
-    saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
-    check_same_model(saved, dict(model.hparams), source=str(ckpt_path))

@@ -1,15 +1,7 @@
-"""Where a training run writes: a folder of its own, claimed before anything is written into it.
-
-New runs get ``<log_dir>/train/runs/<date>_<time>_<random suffix>`` (a sweep ``.../multiruns/<same>``;
-``configs/hydra/default.yaml`` names them with the resolvers below), so runs started in the same second
-never share a folder. Hydra creates the folder; the run then claims it: it holds a lock on
-``<folder>/.lock`` while it runs and writes ``.hydra/`` (config, overrides), which names the run. Hydra's
-own writing of ``.hydra/`` is off (``hydra.output_subdir: null``) because it happens before any code of
-ours could look at the folder.
-
-A folder that already holds a run is refused, except for a continuation of that run: ``resume=<folder>``, or
-a sweep started again with ``hydra.sweep.dir=<its folder>`` whose job has the same overrides as the one there
-(finished jobs are skipped, unfinished ones resumed).
+"""Where a training run writes: a folder of its own (``<date>_<time>_<random suffix>``), claimed before anything
+is written into it. The run holds ``<folder>/.lock`` while it runs and writes ``.hydra/`` itself (Hydra's writing is
+off: it would come before any check). A folder holding a run is refused, except to continue that run: ``resume=``,
+or a sweep run again with ``hydra.sweep.dir=`` whose job has the same overrides (finished jobs are skipped).
 """
 
 from __future__ import annotations
@@ -17,26 +9,29 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import secrets
+import shlex
 import shutil
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.errors import ConfigError, RunFolderError
-from genmodels.runs.atomic import write_json, write_yaml
-from genmodels.runs.locking import LockHeld, exclusive
+from genmodels.runs.atomic import write_atomic, write_json
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
-from genmodels.validation import validate_train_config
+from genmodels.schema import validate_train_config
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +39,7 @@ CONFIG_FILE = Path(".hydra") / "config.yaml"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 HYDRA_FILE = Path(".hydra") / "hydra.yaml"
 LOCK_FILE = ".lock"
-COMMAND_ONLY = ("resume=", "allowed_targets=", "trust_run_config=")
-
-
-# ----------------------------------------------------------------------------------------------
-# Folder names (OmegaConf resolvers used by configs/hydra/default.yaml)
+COMMAND_ONLY = ("resume=", "allowed_targets=", "trust_run_config=")  # how a command opens folders, not the run
 
 
 def unique(stem: str) -> str:
@@ -57,11 +48,8 @@ def unique(stem: str) -> str:
 
 
 def run_folder(stem: str, resume: str | None = None) -> str:
-    """``hydra.run.dir``: the resumed run's own folder, else a new one named ``<stem>_<random suffix>``.
-
-    Resolved by Hydra before it creates the folder, so a ``resume=`` that names no run stops here, with
-    nothing created.
-    """
+    """``hydra.run.dir``: the resumed run's own folder, else ``unique(stem)``; resolved before Hydra creates the
+    folder, so a ``resume=`` that names no run stops here with nothing created."""
     if resume is None:
         return unique(stem)
     if not (Path(resume) / CONFIG_FILE).is_file():
@@ -73,7 +61,7 @@ def run_folder(stem: str, resume: str | None = None) -> str:
 
 
 def sweep_folder(stem: str, resume: str | None = None) -> str:
-    """``hydra.sweep.dir``: a new folder ``<stem>_<random suffix>``; ``resume=`` is refused in a sweep."""
+    """``hydra.sweep.dir``: ``unique(stem)``; ``resume=`` is refused in a sweep."""
     if resume is not None:
         raise SystemExit(
             f"error: resume={resume} continues one run and cannot be part of a sweep (-m). Fix: continue that run "
@@ -87,8 +75,12 @@ OmegaConf.register_new_resolver("run_folder", run_folder, use_cache=True, replac
 OmegaConf.register_new_resolver("sweep_folder", sweep_folder, use_cache=True, replace=True)
 
 
-# ----------------------------------------------------------------------------------------------
-# Claiming the folder
+class SweepSummary(Callback):
+    """Hydra callback: after a sweep's last job, name the sweep folder and the command that compares its jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = shlex.quote(str(config.hydra.sweep.dir))
+        log.info("Sweep folder: %s. Compare its jobs with: python -m genmodels.compare %s", folder, folder)
 
 
 @dataclass
@@ -104,15 +96,11 @@ class ClaimedRun:
 
 @contextmanager
 def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
-    """Claim the Hydra output folder for this run, or raise ``RunFolderError`` having written nothing.
-
-    While inside, the folder's lock is held; an exception escaping is recorded in the folder's
-    ``failed.json`` (what ``genmodels.compare`` lists). DDP ranks that Lightning starts by re-running the
-    command line find the folder claimed by rank 0: they only build the same config.
-    """
+    """Claim the Hydra output folder for this run, or raise ``RunFolderError`` having written nothing. Inside, the
+    folder's lock is held and an escaping exception is recorded in ``failed.json``; DDP ranks other than 0 only
+    build the same config."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
-    # The run is defined by its options; how this command opens folders (resume=, trust options) is not one of them.
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(COMMAND_ONLY)]
     resume = cfg.get("resume")
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -125,30 +113,50 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
             f"resume={resume} continues the run in its own folder, but hydra.run.dir is {folder}. "
             "Fix: leave out hydra.run.dir."
         )
+    with folder_lock(folder):
+        saved = saved_overrides(folder)
+        if resume or _same_sweep_job(folder, overrides, sweeping):
+            run = _continue(folder, overrides, cfg)
+        elif saved is None:
+            write_run_files(folder, cfg, overrides, with_hydra=True)
+            run = ClaimedRun(folder, cfg)
+        else:
+            raise _foreign(folder, saved, overrides, sweeping)
+        try:
+            yield run
+        except Exception as exc:
+            write_json(
+                folder / "failed.json", {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            )
+            raise
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` (an ``flock``, released even on kill -9; none on Windows), or raise
+    ``RunFolderError`` when another process holds it."""
     try:
-        with exclusive(folder / LOCK_FILE, wait=False):
-            saved = saved_overrides(folder)
-            if resume or _same_sweep_job(folder, overrides, sweeping):
-                run = _continue(folder, overrides, cfg)
-            elif saved is None:
-                write_run_files(folder, cfg, overrides, with_hydra=True)
-                run = ClaimedRun(folder, cfg)
-            else:
-                raise _foreign(folder, saved, overrides, sweeping)
-            try:
-                yield run
-            except Exception as exc:
-                write_json(
-                    folder / "failed.json",
-                    {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-                )
-                raise
-    except LockHeld:
-        raise RunFolderError(
-            f"{folder} is in use by another running process (its lock {folder / LOCK_FILE} is held). "
-            "A run never writes into a folder another run is writing. Fix: wait for that run to end, "
-            "or leave out hydra.run.dir / hydra.sweep.dir to get a new folder."
-        ) from None
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(
+                f"{folder} is in use by another running process (its lock {folder / LOCK_FILE} is held). "
+                "A run never writes into a folder another run is writing. Fix: wait for that run to end, "
+                "or leave out hydra.run.dir / hydra.sweep.dir to get a new folder."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
 
 
 @contextmanager
@@ -207,17 +215,13 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
 
 
 def continued_config(folder: Path, overrides: list[str], command: DictConfig) -> tuple[DictConfig, list[str], dict]:
-    """The config of the run in ``folder`` with ``overrides`` applied (see ``resume.resumed_config``)."""
+    """The run's config in ``folder`` with ``overrides`` applied, checked (trust options from this command only)."""
     saved = read_run_config(folder / CONFIG_FILE)
-    # The trust options come from this command, never from the folder.
     check_run_targets(
         saved, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
     )
     config, merged, changes = resumed_config(
-        saved,
-        saved_overrides(folder) or [],
-        overrides,
-        HydraConfig.get().job.config_name,
+        saved, saved_overrides(folder) or [], overrides, HydraConfig.get().job.config_name
     )
     config.resume = str(folder)
     validate_train_config(config)  # e.g. trainer.accelerator=gpu on a machine without one, before any write
@@ -243,14 +247,12 @@ def read_run_config(path: Path) -> DictConfig:
 def saved_overrides(folder: Path) -> list[str] | None:
     """The overrides of the run that owns ``folder``, or None when no run owns it yet."""
     path = folder / OVERRIDES_FILE
-    if not path.is_file():
-        return None
-    return [str(item) for item in OmegaConf.load(path)]
+    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else None
 
 
 def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hydra: bool) -> None:
-    """Write ``.hydra/config.yaml`` and ``overrides.yaml`` (the run's definition, without how this command opened
-    folders: ``resume`` and the trust options), and ``hydra.yaml`` for a new run, each replaced atomically."""
+    """Write, atomically, ``.hydra/config.yaml`` and ``overrides.yaml`` (without ``resume`` and the trust options)
+    and, for a new run, ``hydra.yaml``."""
     definition = copy.deepcopy(cfg)
     definition.resume = None
     with open_dict(definition):
@@ -260,14 +262,13 @@ def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hy
     if with_hydra:
         files[HYDRA_FILE] = OmegaConf.create({"hydra": HydraConfig.get()})
     for name, content in files.items():
-        write_yaml(folder / name, content)
+        write_atomic(folder / name, OmegaConf.to_yaml(content).encode())
 
 
 class RunFilesOnStart(L.Callback):
     """Write a resumed run's new definition once its training has started: a refused resume changes nothing."""
 
     def __init__(self, folder: Path, config: DictConfig, overrides: list[str]) -> None:
-        # A copy: training points the live config's paths at the folder, and the definition keeps its own.
         self.folder, self.config, self.overrides = folder, copy.deepcopy(config), overrides
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -277,6 +278,4 @@ class RunFilesOnStart(L.Callback):
 
 def finished_metric(folder: Path, metric: str | None) -> float | None:
     """The monitored metric of a finished run's ``metrics.json`` (what a sweeper reads), if any."""
-    if not metric:
-        return None
-    return json.loads((folder / "metrics.json").read_text()).get("metrics", {}).get(metric)
+    return json.loads((folder / "metrics.json").read_text()).get("metrics", {}).get(metric) if metric else None

@@ -1,12 +1,15 @@
-"""What a finished run's ``metrics.json`` says beyond its metrics: the device and the targets of its likelihood."""
+"""What a finished run reports beyond its metrics: the device, the likelihood's targets, its hyper-parameters."""
 
 from __future__ import annotations
 
+import math
 import platform
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
 
 from genmodels.contract import HasLikelihood
 
@@ -35,3 +38,35 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             result[key] = float(value)
     return result
+
+
+def flat_hparams(cfg: DictConfig, latent: int | None) -> dict[str, Any]:
+    """The resolved model, data and trainer sections as flat ``a.b.c`` keys with TensorBoard-friendly values;
+    ``latent`` is the size the model uses (``model.latent_dim``), which may differ from ``cfg.latent``."""
+    flat: dict[str, Any] = {"seed": cfg.get("seed"), "latent": latent}
+    container = OmegaConf.to_container(cfg, resolve=True)
+
+    def visit(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key not in ("_target_", "_partial_"):
+                    visit(f"{prefix}.{key}", value)
+        else:
+            flat[prefix] = node if isinstance(node, (int, float, str, bool)) else str(node)
+
+    for section in ("model", "data", "trainer"):
+        if section in container:
+            visit(section, container[section])
+    return flat
+
+
+def log_hparams_with_metrics(
+    trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], latent: int | None
+) -> None:
+    """Record hyper-parameters with the final metrics for TensorBoard's HParams tab, closing the writer that this
+    opens after testing (else events still queued at exit are lost)."""
+    final = {f"hp/{key.replace('/', '_')}": value for key, value in metrics.items() if math.isfinite(value)}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(flat_hparams(cfg, latent), metrics=final)
+            logger.finalize("success")  # flushes and closes the writer

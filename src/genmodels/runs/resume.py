@@ -1,10 +1,8 @@
 """Continuing a run in its own folder: ``python -m genmodels.train resume=<run dir> [overrides]``.
 
-A resume starts from the run's saved config (``.hydra/config.yaml``) and applies only the overrides given
-now; those that would change the model, the data, the seed or the starting checkpoint are refused by name.
-Training continues from the last finished epoch (``last.ckpt``): a resume from an epoch boundary reproduces
-the uninterrupted run exactly, so the steps after it (``interrupted.ckpt``, saved on Ctrl-C or SIGTERM) are
-trained again.
+The saved config gets only the overrides given now; those that would change the model, the data, the seed or the
+starting checkpoint are refused by name. Training continues from the last finished epoch (``last.ckpt``), which
+reproduces the uninterrupted run exactly, so the steps after it (``interrupted.ckpt``) are trained again.
 """
 
 from __future__ import annotations
@@ -23,36 +21,25 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels.errors import CheckpointError, ConfigError
-from genmodels.runs.checkpoints import epochs_completed, load_checkpoint, resume_checkpoint
+from genmodels.runs.checkpoints import load_checkpoint, resume_checkpoint
 
 # Top-level keys a resume may not change: they define the model, the data and the random draws.
 PROTECTED = ("model", "data", "latent", "seed", "ckpt_path")
 REMOVED = "<removed>"
 
 
-# ----------------------------------------------------------------------------------------------
-# The config of a resumed run
-
-
-def override_key(override: str) -> str:
-    """The key (or config group) an override sets, e.g. ``trainer.max_epochs`` or ``model``."""
-    return OverridesParser.create().parse_override(override).get_key_element()
-
-
 def merge_overrides(saved: list[str], new: list[str]) -> list[str]:
-    """The saved overrides, those of a key set anew replaced by the new ones."""
-    keys = {override_key(override) for override in new}
-    return [override for override in saved if override_key(override) not in keys] + new
+    """The saved overrides, those of a key (or config group) set anew replaced by the new ones."""
+    parser = OverridesParser.create()
+    keys = {parser.parse_override(override).get_key_element() for override in new}
+    return [override for override in saved if parser.parse_override(override).get_key_element() not in keys] + new
 
 
 def resumed_config(
     saved_config: DictConfig, saved_overrides: list[str], overrides: list[str], config_name: str = "train"
 ) -> tuple[DictConfig, list[str], dict[str, Any]]:
-    """The run's saved config with the effect of ``overrides`` applied; also the merged overrides and the changes.
-
-    The effect of the new overrides is what they change in a fresh composition of the run's own overrides
-    (so group options such as ``trainer=gpu`` work); only those keys are copied into the saved config.
-    """
+    """The saved config with the effect of ``overrides`` (what they change in a fresh composition of the run's own
+    overrides, so group options work) applied; also the merged overrides and the changes."""
     merged = merge_overrides(saved_overrides, overrides)
     if not overrides:
         return copy.deepcopy(saved_config), merged, {}
@@ -101,14 +88,11 @@ def _removed_root(key: str, after: dict[str, Any]) -> str:
 
 
 def _delete(config: DictConfig, key: str) -> None:
+    """Delete the dotted ``key`` from ``config`` if it is there."""
     parent_key, _, name = key.rpartition(".")
     parent = OmegaConf.select(config, parent_key) if parent_key else config
     if parent is not None and name in parent:
         del parent[name]
-
-
-# ----------------------------------------------------------------------------------------------
-# Where a resume continues
 
 
 @dataclass(frozen=True)
@@ -148,13 +132,14 @@ def resume_plan(run_dir: Path, config: DictConfig) -> ResumePlan:
     done = 0
     if checkpoint is not None:
         try:
-            done = epochs_completed(load_checkpoint(checkpoint))
+            state = load_checkpoint(checkpoint)
         except CheckpointError as exc:
             reason = str(exc).split(" Fix:")[0]
             raise CheckpointError(
                 f"cannot resume {run_dir}: {reason} Fix: move {checkpoint} aside (e.g. to last.ckpt.damaged) to "
                 "train the run again from its first epoch, or start a new run; nothing in the folder was changed."
             ) from None
+        done = int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])  # epochs finished
     interrupted = (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
     return ResumePlan(checkpoint, done, OmegaConf.select(config, "trainer.max_epochs"), interrupted)
 

@@ -1,10 +1,6 @@
-"""Which classes a run folder's config may name: opening a shared run folder runs none of its own code.
-
-``evaluate`` and ``resume=`` rebuild the model, the data module, the callbacks and the loggers from the run's
-``.hydra/config.yaml`` with Hydra's ``instantiate``, which calls whatever a ``_target_`` names. Before that,
-every ``_target_`` in the whole config (nested ones too) must lie in ``ALLOWED``, or in the command's
-``allowed_targets`` (a model of your own: ``allowed_targets=[mypackage.]``); ``trust_run_config=true`` lifts
-the check for a folder you trust.
+"""Which classes a run folder's config may name: ``evaluate`` and ``resume=`` rebuild objects from it with Hydra's
+``instantiate``, so every ``_target_`` must lie in ``ALLOWED`` or the command's ``allowed_targets``, unless
+``trust_run_config=true``: opening a shared run folder runs none of its own code.
 """
 
 from __future__ import annotations
@@ -41,18 +37,14 @@ def _targets(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from _targets(value, f"{key}[{index}]")
 
 
-def is_allowed(target: str, extra: Iterable[str] = ()) -> bool:
-    """Whether ``target`` is one of the allowed names or lies under an allowed prefix (one ending in a dot)."""
-    return any(target == entry or (entry.endswith(".") and target.startswith(entry)) for entry in (*ALLOWED, *extra))
-
-
 def check_run_targets(config: DictConfig, source: Path, allowed: Iterable[str] = (), trust: bool = False) -> None:
-    """Raise ``RunFolderError`` naming the first ``_target_`` of ``config`` (read from ``source``) not allowed."""
+    """Raise ``RunFolderError`` naming the first ``_target_`` of ``config`` (read from ``source``) that is neither an
+    allowed name nor under an allowed prefix (one ending in a dot)."""
     if trust:
         return
-    extra = [str(entry) for entry in allowed or ()]
+    entries = [*ALLOWED, *(str(entry) for entry in allowed or ())]
     for key, target in _targets(OmegaConf.to_container(config, resolve=False)):
-        if not is_allowed(target, extra):
+        if not any(target == entry or (entry.endswith(".") and target.startswith(entry)) for entry in entries):
             raise RunFolderError(
                 f"{source} names {key}._target_={target}, which is not a class genmodels rebuilds from a run folder "
                 "(its own models and data, torch optimizers, schedulers and modules, the Lightning Trainer, "
