@@ -61,6 +61,12 @@ def run_cli(mnist_dir: Path, quick_classifier: ClassifierSettings):
     return functools.partial(helpers.run_cli, data=mnist_dir)
 
 
+@pytest.fixture(scope="session")
+def run_main(mnist_dir: Path, quick_classifier: ClassifierSettings):
+    """``run_main(module, *args, check=True)``: ``helpers.run_main`` (the command in this process) on the real MNIST."""
+    return functools.partial(helpers.run_main, data=mnist_dir)
+
+
 @pytest.fixture
 def start_cli(mnist_dir: Path, quick_classifier: ClassifierSettings):
     """``start_cli(module, *args, prelude="", separate_stderr=False)``: ``helpers.start_cli`` on the real MNIST;
@@ -79,22 +85,18 @@ def start_cli(mnist_dir: Path, quick_classifier: ClassifierSettings):
 
 
 @pytest.fixture(scope="session")
-def cli_vae_run(tmp_path_factory, run_cli) -> Path:
-    """A one-batch VAE run (latent 2) made by the training command, with its ``.hydra`` config and checkpoint.
-
-    Shared by several test modules: a test may evaluate it or resume it when finished, but must not change it.
-    """
+def cli_vae_run(tmp_path_factory, run_main) -> Path:
+    """A one-batch VAE run (latent 2) of the training command (run in this process), with ``.hydra`` and checkpoint.
+    Shared: a test may evaluate it or resume it when finished, but must not change it."""
     run_dir = tmp_path_factory.mktemp("cli_vae_run")
-    run_cli("genmodels.train", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={run_dir}")
+    run_main("genmodels.train", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={run_dir}")
     return run_dir
 
 
 @pytest.fixture(scope="session")
-def cli_sweep(tmp_path_factory, run_cli) -> Path:
-    """A sweep of two one-batch VAE runs (latent 2 and 5, jobs ``0`` and ``1``) made by the training command.
-
-    Shared by several test modules: a test may evaluate or compare its jobs, but must not change them; copy it first.
-    """
+def cli_sweep(tmp_path_factory, run_main) -> Path:
+    """A sweep of two one-batch VAE runs (latent 2 and 5: jobs ``0``, ``1``) of the training command (in this process).
+    Shared: a test may evaluate or compare its jobs, but must not change them; copy it first."""
     sweep = tmp_path_factory.mktemp("cli_sweep")
-    run_cli("genmodels.train", "-m", "latent=2,5", "trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={sweep}")
+    run_main("genmodels.train", "-m", "latent=2,5", "trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={sweep}")
     return sweep

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import runpy
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import genmodels  # noqa: F401  (registers the config schemas that the configs start from)
@@ -120,6 +126,34 @@ def run_cli(
             f"{module} {args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
         )
     return result
+
+
+def run_main(module: str, *args: str, data: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """``run_cli`` in this process (no ~5 s of imports): the module runs as ``__main__`` with ``args`` as its command
+    line; stdout and stderr are captured, the exit status is that of ``SystemExit`` (0 without one). Hydra's global
+    state, the root logger's handlers and the environment are restored afterwards."""
+    out, err, root = io.StringIO(), io.StringIO(), logging.getLogger()
+    handlers, level, code = root.handlers[:], root.level, 0
+    try:
+        with (
+            mock.patch.object(sys, "argv", [module, *args]),
+            mock.patch.dict(os.environ, {"GENMODELS_DATA_DIR": str(data)}),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                runpy.run_module(module, run_name="__main__")
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        for handler in set(root.handlers) - set(handlers):
+            handler.close()
+        root.handlers[:], root.level = handlers, level
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
+    if check and code != 0:
+        raise AssertionError(f"{module} {args} failed ({code}):\n{out.getvalue()[-3000:]}\n{err.getvalue()[-5000:]}")
+    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
 
 
 def start_cli(

@@ -98,8 +98,8 @@ def test_a_protocol_only_model_gets_samples_interpolation_and_sample_quality(tra
         evaluate(compose_evaluate([*settings, *QUICK_EVAL_CLASSIFIER, "metrics.likelihood=true"]))
 
 
-def test_a_callback_for_a_missing_capability_stops_the_cli_at_start_up(run_cli, tmp_path) -> None:
-    result = run_cli(
+def test_a_callback_for_a_missing_capability_stops_the_cli_at_start_up(run_main, tmp_path) -> None:
+    result = run_main(
         "genmodels.train",
         "model=gan_mlp",
         "debug=tiny",  # the classifier the test session prepared

@@ -44,9 +44,9 @@ def test_evaluate_keys_are_checked_against_the_evaluate_config():
     assert unknown_key_message("evaluate", ["run_dir=x", "metrics.iwae_k=50"]) is None
 
 
-def test_cli_typo_exits_1_without_a_run_folder(run_cli, tmp_path):
+def test_cli_typo_exits_1_without_a_run_folder(run_main, tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli("genmodels.train", "trainer.max_epoch=3", f"hydra.run.dir={run_dir}", check=False)
+    result = run_main("genmodels.train", "trainer.max_epoch=3", f"hydra.run.dir={run_dir}", check=False)
     assert result.returncode == 1
     assert "did you mean trainer.max_epochs?" in result.stderr and "Traceback" not in result.stderr
     assert "+trainer.max_epoch" not in result.stderr  # not Hydra's advice to add the key

@@ -118,11 +118,10 @@ def test_a_data_folder_nobody_can_write_is_one_message_with_the_fix(tiny_dataset
     assert "to fetch the missing tiny files" in message and "Fix: make it writable" in message
 
 
-@pytest.mark.slow
-def test_an_unwritable_data_folder_on_the_cli_is_one_line(run_cli, tmp_path):
+def test_an_unwritable_data_folder_on_the_cli_is_one_line(run_main, tmp_path):
     if not Path("/sys/kernel").is_dir():
         pytest.skip("needs Linux's /sys")
-    result = run_cli(
+    result = run_main(
         "genmodels.train",
         "paths.data_dir=/sys/kernel/genmodels-data",
         "trainer.fast_dev_run=true",

@@ -101,17 +101,16 @@ def test_bad_values_fail_before_training(train_config, override, key):
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
 
-def test_a_config_error_on_the_cli_is_one_line_and_leaves_no_folder(run_cli, tmp_path):
+def test_a_config_error_on_the_cli_is_one_line_and_leaves_no_folder(run_main, tmp_path):
     folder = tmp_path / "run"
-    result = run_cli("genmodels.train", "latent=0", f"hydra.run.dir={folder}", check=False)
+    result = run_main("genmodels.train", "latent=0", f"hydra.run.dir={folder}", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["error: latent must be a positive integer (1, 2, ...), got 0"]
     assert not folder.exists()  # checked before the run claims a folder
 
 
-@pytest.mark.slow
-def test_unknown_group_option_lists_valid_ones(run_cli):
-    result = run_cli("genmodels.train", "model=transformer", check=False)
+def test_unknown_group_option_lists_valid_ones(run_main):
+    result = run_main("genmodels.train", "model=transformer", check=False)
     assert result.returncode == 1
     assert "Could not find 'model/transformer'" in result.stderr and "vae" in result.stderr
 
@@ -286,7 +285,9 @@ def test_crafted_checkpoint_does_not_run_its_payload(train_config, tmp_path):
 CLI_RUN = [*SHORT, "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
-def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, start_cli, tmp_path, straight_run):
+def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_main, start_cli, tmp_path, straight_run):
+    """The training command's own process: SIGTERM ends it with 143 and the resume command it prints; the resumes
+    then run in this process."""
     logs = tmp_path / "logs"  # where a stray folder of a resume would appear
     pause = pause_once(tmp_path / "paused", step=6)  # mid second epoch
     run_dir = tmp_path / "run"
@@ -301,7 +302,7 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, star
 
     config = {name: (run_dir / ".hydra" / name).read_text() for name in ("config.yaml", "overrides.yaml")}
 
-    resumed = run_cli("genmodels.train", f"resume={run_dir}", TRUST_PAUSE)  # no option of the run
+    resumed = run_main("genmodels.train", f"resume={run_dir}", TRUST_PAUSE)  # no option of the run
     assert "epoch 1 of 3 done (checkpoints/last.ckpt), 2 to go" in resumed.stdout
     assert not logs.exists()  # the resume logged into its own folder, and made no other
     assert "Resuming" in (run_dir / "train.log").read_text()
@@ -312,14 +313,14 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_cli, star
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best-epoch003.ckpt", "last.ckpt"]
 
     # Overrides given with resume= apply on top of the run's own ones, and the run's config says so.
-    run_cli("genmodels.train", f"resume={run_dir}", TRUST_PAUSE, "trainer.max_epochs=4")
+    run_main("genmodels.train", f"resume={run_dir}", TRUST_PAUSE, "trainer.max_epochs=4")
     assert "trainer.max_epochs=4" in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert "trainer.max_epochs=3" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 4
 
 
-def test_failed_sweep_job_does_not_stop_the_others(run_cli, tmp_path):
-    run_cli(
+def test_failed_sweep_job_does_not_stop_the_others(run_main, tmp_path):
+    run_main(
         "genmodels.train", "-m", "latent=0,2", "trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={tmp_path}"
     )
     assert "latent" in json.loads((tmp_path / "0" / "failed.json").read_text())["error"]
@@ -351,10 +352,6 @@ def test_a_bug_that_prints_tensors_keeps_its_traceback_without_them(capsys):
 # Nothing finished is lost: atomic writes, one exit convention
 
 
-def test_config_error_is_not_a_value_error():
-    assert not issubclass(ConfigError, ValueError) and issubclass(ConfigError, GenmodelsError)
-
-
 @pytest.mark.parametrize(
     "raised, status",
     [(ConfigError("bad"), EXIT_ERROR), (KeyboardInterrupt(), EXIT_INTERRUPTED), (SIGTERMException(), EXIT_TERMINATED)],
@@ -365,10 +362,8 @@ def test_every_command_ends_with_one_exit_convention(raised, status, capsys):
     assert ended.value.code == status
     if isinstance(raised, ConfigError):
         assert capsys.readouterr().err == "error: bad\n"
-
-
-def test_a_genuine_value_error_keeps_its_traceback():
-    with pytest.raises(ValueError), command_errors():
+    assert not issubclass(ConfigError, ValueError) and issubclass(ConfigError, GenmodelsError)
+    with pytest.raises(ValueError), command_errors():  # a genuine ValueError (a bug) keeps its traceback
         raise ValueError("a bug")
 
 
@@ -376,26 +371,29 @@ def _full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_full_disk_keeps_the_previous_file_and_leaves_no_partial(tmp_path, monkeypatch):
-    target = tmp_path / "metrics.json"
-    write_json(target, {"old": 1})
+@pytest.mark.parametrize(
+    "name, write, message",
+    [
+        (
+            "metrics.json",
+            lambda path, v: write_json(path, {"v": v}),
+            r"cannot write metrics.json into .*: No space left .* bytes needed",
+        ),
+        (
+            "last.ckpt",
+            lambda path, v: AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.full((v,), 1.0)}}, path),
+            "last.ckpt",
+        ),
+    ],
+)
+def test_a_full_disk_keeps_the_previous_file_and_leaves_no_partial(tmp_path, monkeypatch, name, write, message):
+    target = tmp_path / name
+    write(target, 3)
+    good = target.read_bytes()
     monkeypatch.setattr(os, "fsync", _full_disk)
-    with pytest.raises(
-        RunFolderError, match=rf"cannot write metrics.json into {tmp_path}: No space left .* bytes needed"
-    ):
-        write_json(target, {"new": 2})
-    assert json.loads(target.read_text()) == {"old": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
-
-
-def test_a_checkpoint_is_written_in_its_own_folder_and_a_full_disk_keeps_the_last_good_one(tmp_path, monkeypatch):
-    last = tmp_path / "last.ckpt"
-    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}}, last)
-    good = last.read_bytes()
-    monkeypatch.setattr(os, "fsync", _full_disk)
-    with pytest.raises(RunFolderError, match="last.ckpt"):
-        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(1000)}}, last)
-    assert last.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+    with pytest.raises(RunFolderError, match=message):
+        write(target, 1000)
+    assert target.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_a_real_full_disk_keeps_the_last_good_checkpoint(tmp_path):

@@ -44,9 +44,9 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, run_cli) -> Path:
+def finished_run(tmp_path_factory, run_main) -> Path:
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    run_cli("genmodels.train", *QUICK, "latent=2", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")
+    run_main("genmodels.train", *QUICK, "latent=2", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")
     return run_dir
 
 
@@ -82,9 +82,9 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(start_cli, tmp
     assert latents == {2, 7}
 
 
-def test_a_new_run_is_refused_the_folder_of_another_run(run_cli, finished_run):
+def test_a_new_run_is_refused_the_folder_of_another_run(run_main, finished_run):
     before = files_of(finished_run)
-    result = run_cli(
+    result = run_main(
         "genmodels.train", *QUICK, "latent=7", "trainer.max_epochs=1", f"hydra.run.dir={finished_run}", check=False
     )
     message = one_line_error(result)
@@ -93,18 +93,18 @@ def test_a_new_run_is_refused_the_folder_of_another_run(run_cli, finished_run):
     assert files_of(finished_run) == before  # not a byte written, not even a failed.json
 
 
-def test_resume_refuses_to_change_the_model_and_names_the_override(run_cli, finished_run):
+def test_resume_refuses_to_change_the_model_and_names_the_override(run_main, finished_run):
     before = files_of(finished_run)
-    result = run_cli("genmodels.train", f"resume={finished_run}", "latent=3", "model.beta=2", check=False)
+    result = run_main("genmodels.train", f"resume={finished_run}", "latent=3", "model.beta=2", check=False)
     assert "latent=3 model.beta=2 would change latent, model.beta" in one_line_error(result)
     assert files_of(finished_run) == before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_a_resume_refused_for_its_device_leaves_the_finished_run_byte_identical(run_cli, finished_run):
+def test_a_resume_refused_for_its_device_leaves_the_finished_run_byte_identical(run_main, finished_run):
     before = files_of(finished_run)
     args = ["trainer.max_epochs=5", "trainer.accelerator=gpu"]
-    result = run_cli("genmodels.train", f"resume={finished_run}", *args, check=False)
+    result = run_main("genmodels.train", f"resume={finished_run}", *args, check=False)
     assert "needs a CUDA GPU" in one_line_error(result)
     assert files_of(finished_run) == before  # metrics.json kept, .hydra not rewritten, no failed.json
 
@@ -119,52 +119,51 @@ def test_a_resume_refused_for_its_device_leaves_the_finished_run_byte_identical(
     ],
 )
 def test_a_damaged_or_foreign_config_is_refused_in_one_line_and_nothing_changes(
-    run_cli, finished_run, tmp_path, damage, expected
+    run_main, finished_run, tmp_path, damage, expected
 ):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     config = run / ".hydra" / "config.yaml"
     config.write_text(damage(config.read_text()))
     before = files_of(run)
-    assert expected in one_line_error(run_cli("genmodels.train", f"resume={run}", check=False))
+    assert expected in one_line_error(run_main("genmodels.train", f"resume={run}", check=False))
     assert files_of(run) == before
 
 
-def test_evaluate_refuses_a_config_that_names_a_foreign_callable(run_cli, finished_run, tmp_path):
+def test_evaluate_refuses_a_config_that_names_a_foreign_callable(run_main, finished_run, tmp_path):
     run, copied = tmp_path / "run", tmp_path / "copied"
     shutil.copytree(finished_run, run)
     config = run / ".hydra" / "config.yaml"
     cfg = OmegaConf.load(config)
     cfg.model = {"_target_": "shutil.copyfile", "_args_": [str(config), str(copied)]}
     OmegaConf.save(cfg, config)
-    message = one_line_error(run_cli("genmodels.evaluate", f"run_dir={run}", check=False))
+    message = one_line_error(run_main("genmodels.evaluate", f"run_dir={run}", check=False))
     assert "model._target_=shutil.copyfile" in message and "trust_run_config=true" in message
     assert not copied.exists()
 
 
-def test_a_truncated_last_checkpoint_gives_one_fix_and_is_kept(run_cli, finished_run, tmp_path):
+def test_a_truncated_last_checkpoint_gives_one_fix_and_is_kept(run_main, finished_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     last = run / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:1000])
     before = files_of(run)
-    result = run_cli("genmodels.train", f"resume={run}", "trainer.max_epochs=2", check=False)
+    result = run_main("genmodels.train", f"resume={run}", "trainer.max_epochs=2", check=False)
     assert "Fix: move" in one_line_error(result) and result.stderr.count("Fix:") == 1
     assert files_of(run) == before
 
 
-@pytest.mark.slow
-def test_a_folder_in_use_is_refused(run_cli, finished_run):
+def test_a_folder_in_use_is_refused(run_main, finished_run):
     before = files_of(finished_run)
     with folder_lock(finished_run):  # as a run still writing there holds it
-        result = run_cli("genmodels.train", f"resume={finished_run}", check=False)
+        result = run_main("genmodels.train", f"resume={finished_run}", check=False)
     assert "is in use by another running process" in one_line_error(result)
     assert files_of(finished_run) == before
 
 
-def test_resume_of_a_folder_without_a_run_creates_nothing(run_cli, tmp_path):
+def test_resume_of_a_folder_without_a_run_creates_nothing(run_main, tmp_path):
     missing, logs = tmp_path / "typo", tmp_path / "logs"
-    result = run_cli("genmodels.train", f"resume={missing}", f"paths.log_dir={logs}", check=False)
+    result = run_main("genmodels.train", f"resume={missing}", f"paths.log_dir={logs}", check=False)
     assert "names no training run" in one_line_error(result)
     assert not missing.exists() and not logs.exists()
 
