@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -128,23 +129,29 @@ def run_cli(
     return result
 
 
-def run_main(module: str, *args: str, data: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run_main(
+    module: str, *args: str, data: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``run_cli`` in this process (no ~5 s of imports): the module runs as ``__main__`` with ``args`` as its command
-    line; stdout and stderr are captured, the exit status is that of ``SystemExit`` (0 without one). Hydra's global
-    state, the root logger's handlers and the environment are restored afterwards."""
+    line (``env``: variables added); stdout and stderr are captured, the exit status is that of ``SystemExit`` (0
+    without one). Hydra's global state, the root logger's handlers and the environment are restored afterwards."""
     out, err, root = io.StringIO(), io.StringIO(), logging.getLogger()
     handlers, level, code = root.handlers[:], root.level, 0
     try:
         with (
             mock.patch.object(sys, "argv", [module, *args]),
-            mock.patch.dict(os.environ, {"GENMODELS_DATA_DIR": str(data)}),
+            mock.patch.dict(os.environ, {"GENMODELS_DATA_DIR": str(data), **(env or {})}),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
+            warnings.catch_warnings(),
         ):
+            warnings.filterwarnings("ignore", message=".*found in sys.modules after import of package")
             try:
                 runpy.run_module(module, run_name="__main__")
-            except SystemExit as exc:
+            except SystemExit as exc:  # a message as its code goes to stderr, as Python's exit prints it
                 code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
     finally:
         for handler in set(root.handlers) - set(handlers):
             handler.close()

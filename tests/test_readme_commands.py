@@ -5,7 +5,8 @@ become real folders made here; optional ``[...]`` parts are dropped and ``a|b`` 
 Training commands are composed in this process with Hydra's compose API, as the command would compose them (an
 unknown key, a wrong type or a missing option fails there; a sweep composes each of its first values), except
 resumes, which run on a finished tiny run. Evaluations run in this process at tiny scale, compare runs on a tiny
-sweep, the report and ``--help`` show their help, ``make`` commands are dry runs.
+sweep, the report and ``--help`` show their help, ``make`` commands are dry runs. Every ``python -m`` command runs
+in this process (``helpers.run_main``), ``make`` in a process of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from genmodels import compare
 from genmodels.evaluate import evaluate
-from tests.helpers import CONFIGS, REPO, cli_env, compose_evaluate
+from tests.helpers import CONFIGS, REPO, compose_evaluate
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TINY_EVALUATION = [
@@ -116,27 +117,27 @@ def test_evaluate_command_runs(command, cli_vae_run, cli_sweep):
     assert result["metrics"]
 
 
-# The rest runs as a user runs it: a separate process, in the checkout (each distinct command once).
-OTHERS = sorted({tuple(concrete(c)): c for c in sorted(set(COMMANDS) - set(TRAIN) - set(EVALUATE))}.values())
-
-
 def as_run(arguments: list[str]) -> list[str]:
     """What runs for a command: its help for the report, a dry run for make, the command itself otherwise."""
     if arguments[0] == "make":
         venv = Path(sys.prefix)
         return ["make", "-n", f"VENV={venv}", "-o", f"{venv}/.installed", *arguments[1:]]
-    if arguments[2] == "genmodels.report":
-        return [sys.executable, "-m", "genmodels.report", "--help"]
-    return [sys.executable, *arguments[1:]]
+    return ["python", "-m", "genmodels.report", "--help"] if arguments[2] == "genmodels.report" else arguments
+
+
+# Each distinct command once (the report's commands all show its help).
+OTHERS = sorted({tuple(as_run(concrete(c))): c for c in sorted(set(COMMANDS) - set(TRAIN) - set(EVALUATE))}.values())
 
 
 @pytest.mark.parametrize("command", OTHERS)
-def test_other_command_runs(command, cli_vae_run, cli_sweep, mnist_dir, tmp_path):
+def test_other_command_runs(command, run_main, cli_vae_run, cli_sweep, tmp_path):
     arguments = as_run(fill(concrete(command), run=cli_vae_run, sweep=cli_sweep))
     if arguments[2:3] == ["genmodels.compare"]:
         assert compare.main([*arguments[3:], "--out", str(tmp_path)]) == 0
         return
-    env = {**cli_env(mnist_dir), "GENMODELS_LOG_DIR": str(tmp_path / "outputs")}
-    result = subprocess.run(arguments, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    if arguments[0] == "make":
+        result = subprocess.run(arguments, cwd=REPO, capture_output=True, text=True, timeout=60)
+    else:
+        result = run_main(arguments[2], *arguments[3:], check=False, env={"GENMODELS_LOG_DIR": str(tmp_path / "out")})
     output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert result.returncode == 0, f"documented command failed: {command}\nran: {shlex.join(arguments)}\n{output}"
