@@ -29,22 +29,20 @@ from genmodels.models.gan import GAN
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
+
+def short_run(epochs: int, batches: int) -> list[str]:
+    """Overrides for ``epochs`` epochs of ``batches`` training batches, one validation and one test batch, samples
+    drawn after the first and the last epoch."""
+    limits = [f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    return [f"trainer.max_epochs={epochs}", *limits, "figures.sample_epochs=[1]"]
+
+
 # A short VAE run drawing no figures (latent= and trainer.max_epochs= given by each test).
-QUICK = [
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "figures.sample_epochs=[1]",
-    "~logger",
-    "~callbacks.samples",
-    "~callbacks.reconstructions",
-    "~callbacks.manifold",
-    "~callbacks.latent_scatter",
-    "~callbacks.interpolation",
-    "~callbacks.curves",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
+QUICK = [*short_run(1, 2)[1:], "~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+QUICK += [f"~callbacks.{name}" for name in ("samples", "reconstructions", "manifold", "latent_scatter")]
+QUICK += ["~callbacks.interpolation", "~callbacks.curves"]
+# The networks of model=dcgan, 8 channels wide, on 32x32 images.
+SMALL_DCGAN = ["model=dcgan", "data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"]
 # The evaluation classifier trained in seconds (a cache file of its own); for the training config, and for evaluate's.
 QUICK_CLASSIFIER = ["classifier.epochs=1", "classifier.train_images=2000"]
 QUICK_EVAL_CLASSIFIER = [f"metrics.{override}" for override in QUICK_CLASSIFIER]
@@ -225,6 +223,5 @@ def idx_bytes(array: torch.Tensor) -> bytes:
 
 def small_dcgan(latent_dim: int = 4, image_size: int = 32, width: int = 8, **options) -> GAN:
     """A narrow DCGAN (the networks of ``model=dcgan``, 8 channels wide) for unit tests."""
-    return GAN(
-        dcgan.Generator(latent_dim, image_size, width), dcgan.Discriminator(image_size, width), latent_dim, **options
-    )
+    networks = dcgan.Generator(latent_dim, image_size, width), dcgan.Discriminator(image_size, width)
+    return GAN(*networks, latent_dim, **options)

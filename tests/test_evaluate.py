@@ -46,23 +46,18 @@ def test_cli_writes_eval_json_metrics_and_tensorboard(run_main, cli_vae_run):
     assert list((cli_vae_run / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_evaluate_function_with_checkpoint_path_only(cli_vae_run, mnist_dir):
-    cfg = compose_evaluate(
-        [
-            f"ckpt_path={cli_vae_run / 'checkpoints' / 'last.ckpt'}",
-            f"data_dir={mnist_dir}",
-            "metrics.sample_quality=false",
-            "metrics.iwae_k=20",
-            "metrics.num_test_images=50",
-            "metrics.elbo_samples=1",
-            "progress=false",
-        ]
-    )
-    report = evaluate(cfg)
+@pytest.mark.parametrize("checkpoint", ["checkpoints/last.ckpt", "."], ids=["file", "run folder: its last"])
+def test_evaluate_function_with_checkpoint_path_only(cli_vae_run, mnist_dir, tmp_path, checkpoint):
+    settings = ["metrics.sample_quality=false", "metrics.iwae_k=20", "metrics.num_test_images=50", "progress=false"]
+    given = f"ckpt_path={(cli_vae_run / checkpoint).resolve()}"
+    report = evaluate(compose_evaluate([given, f"data_dir={mnist_dir}", *settings, "metrics.elbo_samples=1"]))
     assert Path(report["run_dir"]) == cli_vae_run.resolve()
+    assert Path(report["checkpoint"]).resolve() == (cli_vae_run / "checkpoints" / "last.ckpt").resolve()
     assert set(report["floors"]) == set() and "fid_classifier" not in report["metrics"]
     assert report["metrics"]["test_iwae_nll"] <= report["metrics"]["test_neg_elbo"]
     assert report["details"]["likelihood"]["elbo_samples"] == 1
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
+        resolve_run(None, str(tmp_path))
 
 
 def test_missing_run_checkpoint_and_config_name_path_and_fix(tmp_path):
@@ -175,18 +170,6 @@ def test_a_file_that_is_no_checkpoint_is_one_line(run_main, cli_vae_run):
     assert (
         len(result.stderr.strip().splitlines()) == 1 and "Fix: pass a checkpoint written by genmodels" in result.stderr
     )
-
-
-def test_a_run_folder_as_ckpt_path_means_its_last_checkpoint(cli_vae_run, tmp_path):
-    cfg = compose_evaluate(
-        [f"ckpt_path={cli_vae_run}", "metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20"]
-    )
-    report = evaluate(cfg)
-    assert Path(report["run_dir"]) == cli_vae_run.resolve() and report["checkpoint"] == str(
-        cli_vae_run / "checkpoints" / "last.ckpt"
-    )
-    with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
-        resolve_run(None, str(tmp_path))
 
 
 def test_an_unwritable_classifier_cache_is_one_line(run_main, cli_vae_run, mnist_dir, tmp_path):

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from genmodels import compare
 from genmodels.tables import format_duration
 from genmodels.train import train
-from tests.helpers import CONFIGS, QUICK_CLASSIFIER, REPO
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER, REPO, SMALL_DCGAN, short_run
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
@@ -30,24 +30,16 @@ def test_shortened_experiment_runs_and_draws_its_figures(train_config, caplog, n
         assert full.max_epochs == 40  # the report's
     elif name.startswith("binarized"):
         assert full.max_time is not None  # a wall-clock budget
-    small = ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"] if "gan" in name else []
+    small = SMALL_DCGAN[1:] if "gan" in name else []
     small += QUICK_CLASSIFIER  # a GAN's sample scores
-    cfg = train_config(
-        [
-            f"experiment={name}",
-            "trainer.max_epochs=3",
-            "trainer.limit_train_batches=2",
-            "trainer.limit_val_batches=1",
-            "trainer.limit_test_batches=1",
-            "~logger",
-            *small,
-        ]
-    )
+    cfg = train_config([f"experiment={name}", *short_run(3, 2)[:4], "~logger", *small])  # its own sample epochs
     with caplog.at_level(logging.WARNING):
         train(cfg)
     run = Path(cfg.paths.output_dir)
     figures = run / "figures"
-    assert (run / "metrics.json").exists() and (figures / "interpolation.png").exists()
+    model = json.loads((run / "metrics.json").read_text())["model"]
+    assert model == ("GAN" if "gan" in name else "ConvVAE" if "conv" in name else "VAE")
+    assert (figures / "interpolation.png").exists() and (figures / "reconstructions.png").exists() == (model != "GAN")
     # The report's epochs beyond the run are dropped with one warning; the first and the last are drawn.
     assert sorted(p.name for p in (figures / "samples").glob("*_mean.png")) == [
         "epoch_001_mean.png",

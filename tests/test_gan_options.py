@@ -1,5 +1,5 @@
 """The GAN's options for quality per unit of compute: the lean networks, the generator's moving average,
-one-sided label smoothing and two time-scale learning rates."""
+and two time-scale learning rates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.errors import ConfigError
-from genmodels.models.gan import GAN, real_labels
+from genmodels.models.gan import GAN
 from genmodels.models.lean_gan import LeanDiscriminator, LeanGenerator
-from genmodels.models.losses import discriminator_loss
 
 
 def lean_gan(**options) -> GAN:
@@ -69,16 +68,6 @@ def test_training_updates_the_average_and_it_is_checkpointed(tmp_path) -> None:
     torch.testing.assert_close(restored.generate(z), model.generate(z))
     plain = lean_gan()
     assert plain.generator_ema is None and plain.sampler is plain.generator
-
-
-def test_one_sided_smoothing_softens_only_real_targets() -> None:
-    targets = real_labels(10_000, smoothing=True, flip_prob=0.0, real_range=(0.9, 0.9))
-    assert torch.all(targets == 0.9)
-    real_logits, fake_logits = torch.randn(10_000), torch.randn(10_000)
-    loss = discriminator_loss(real_logits, fake_logits, targets)
-    # The fake targets stay 0: the fake term is -log(1 - D(G(z))) exactly.
-    real_term = torch.nn.functional.binary_cross_entropy_with_logits(real_logits, targets, reduction="none")
-    torch.testing.assert_close(loss - real_term, torch.nn.functional.softplus(fake_logits))
 
 
 def test_the_two_learning_rates_reach_the_two_optimizers(train_config) -> None:

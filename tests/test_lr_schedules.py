@@ -9,14 +9,18 @@ from hydra.utils import instantiate
 from genmodels.errors import ConfigError
 from genmodels.models.optimization import learning_rates, optimizer_config
 from genmodels.train import train
+from tests.helpers import SMALL_DCGAN
 
 MODELS = ("vae", "dcgan", "gan_mlp")
 SCHEDULES = {"exponential": torch.optim.lr_scheduler.ExponentialLR, "step": torch.optim.lr_scheduler.StepLR}
 SMALL = {  # the smallest networks and images each model accepts
     "vae": ["model.hidden_dims=[16]"],
-    "dcgan": ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"],
+    "dcgan": SMALL_DCGAN[1:],
     "gan_mlp": ["model.generator.hidden_dims=[16,32]", "model.discriminator.hidden_dims=[16]"],
 }
+# A few batches per epoch, no figures, no test.
+SHORT = ["data.batch_size=16", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false"]
+SHORT += ["figures.sample_epochs=[1]", "callbacks=none", "~logger"]
 
 
 def test_optimizer_config_builds_the_partials_for_lightning():
@@ -51,22 +55,18 @@ def test_learning_rates_are_named_by_network():
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+@pytest.mark.parametrize("schedule", [*sorted(SCHEDULES), None])
 def test_every_model_composes_with_every_schedule(train_config, model, schedule):
-    cfg = train_config([f"model={model}", f"lr_scheduler={schedule}", *SMALL[model]])
-    network = instantiate(cfg.model)
-    configs = network.configure_optimizers()
+    chosen = [f"lr_scheduler={schedule}"] if schedule else []
+    configs = instantiate(train_config([f"model={model}", *chosen, *SMALL[model]]).model).configure_optimizers()
     configs = configs if isinstance(configs, list) else [configs]
     assert len(configs) == (1 if model == "vae" else 2)  # a GAN: one optimizer and schedule per network
     for entry in configs:
+        if schedule is None:  # the optimizer alone
+            assert set(entry) == {"optimizer"}
+            continue
         assert isinstance(entry["lr_scheduler"]["scheduler"], SCHEDULES[schedule])
         assert entry["lr_scheduler"]["scheduler"].optimizer is entry["optimizer"]
-
-
-def test_without_a_schedule_every_model_keeps_its_optimizer_alone(train_config):
-    for model in MODELS:
-        configs = instantiate(train_config([f"model={model}", *SMALL[model]]).model).configure_optimizers()
-        assert all(set(entry) == {"optimizer"} for entry in (configs if isinstance(configs, list) else [configs]))
 
 
 @pytest.mark.parametrize(
@@ -79,22 +79,8 @@ def test_without_a_schedule_every_model_keeps_its_optimizer_alone(train_config):
 )
 def test_a_short_run_changes_and_logs_the_learning_rate(train_config, model, schedule, options, factor):
     epochs = 3
-    cfg = train_config(
-        [
-            f"model={model}",
-            f"lr_scheduler={schedule}",
-            *options,
-            *SMALL[model],
-            f"trainer.max_epochs={epochs}",
-            "trainer.limit_train_batches=2",
-            "trainer.limit_val_batches=1",
-            "data.batch_size=16",
-            "figures.sample_epochs=[1]",
-            "test=false",
-            "callbacks=none",
-            "~logger",
-        ]
-    )
+    cfg = train_config([f"model={model}", f"lr_scheduler={schedule}", *options, *SMALL[model], *SHORT])
+    cfg.trainer.max_epochs = epochs
     metrics, objects = train(cfg)
     base = cfg.model.optimizer.lr
     optimizers = objects["trainer"].optimizers
@@ -109,19 +95,7 @@ def test_a_short_run_changes_and_logs_the_learning_rate(train_config, model, sch
 
 @pytest.mark.parametrize(("model", "logged"), [("vae", "lr"), ("gan_mlp", "lr/generator")])
 def test_a_resumed_run_continues_its_schedule(train_config, model, logged):
-    short = [
-        f"model={model}",
-        "lr_scheduler=exponential",
-        "model.scheduler.gamma=0.5",
-        *SMALL[model],
-        "data.batch_size=16",
-        "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1",
-        "figures.sample_epochs=[1]",
-        "test=false",
-        "callbacks=none",
-        "~logger",
-    ]
+    short = [f"model={model}", "lr_scheduler=exponential", "model.scheduler.gamma=0.5", *SMALL[model], *SHORT]
     first = train_config([*short, "trainer.max_epochs=2"])
     train(first)
     metrics, objects = train(train_config([*short, "trainer.max_epochs=4", f"resume={first.paths.output_dir}"]))

@@ -26,7 +26,7 @@ from genmodels.evaluate import evaluate
 from genmodels.models.vae import VAE
 from genmodels.speed import apply_speed_options
 from genmodels.train import train
-from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, compose_evaluate, small_dcgan
+from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, compose_evaluate, short_run, small_dcgan
 
 
 class LinearImages(L.LightningModule):
@@ -74,9 +74,8 @@ def test_the_models_offer_their_capabilities() -> None:
 
 
 def test_a_protocol_only_model_gets_samples_interpolation_and_sample_quality(train_config, mnist_dir) -> None:
-    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "figures.sample_epochs=[1]"]
     scores = ["callbacks.sample_quality.num_samples=300", *QUICK_CLASSIFIER]  # while training, as for a GAN
-    cfg = train_config(["model=gan_mlp", "latent=2", *short, *scores])
+    cfg = train_config(["model=gan_mlp", "latent=2", *short_run(1, 3), *scores])
     with open_dict(cfg):
         cfg.model = {"_target_": f"{__name__}.LinearImages", "latent_dim": "${latent}", "image_size": 28}
     train(cfg)

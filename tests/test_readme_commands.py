@@ -24,17 +24,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from genmodels import compare
 from genmodels.evaluate import evaluate
-from tests.helpers import CONFIGS, REPO, compose_evaluate
+from tests.helpers import CONFIGS, QUICK_EVAL_CLASSIFIER, REPO, compose_evaluate
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-TINY_EVALUATION = [
-    "metrics.iwae_k=20",
-    "metrics.num_test_images=50",
-    "metrics.num_samples=200",
-    "metrics.classifier.epochs=1",
-    "metrics.classifier.train_images=2000",
-    "progress=false",
-]
+TINY_EVALUATION = ["metrics.iwae_k=20", "metrics.num_test_images=50", "metrics.num_samples=200", "progress=false"]
+TINY_EVALUATION += QUICK_EVAL_CLASSIFIER
 # Placeholders, in the order they are replaced: (pattern, replacement; {run} and {sweep} are folders made here).
 PLACEHOLDERS = [
     (r"outputs/train/runs/<[^>]+>|<run(?: dir| folder)?>", "{run}"),

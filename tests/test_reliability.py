@@ -34,17 +34,9 @@ from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.trust import check_run_targets
 from genmodels.train import train
-from tests.helpers import TRUST_PAUSE, compose_train, pause_once, wait_for
+from tests.helpers import TRUST_PAUSE, compose_train, pause_once, short_run, wait_for
 
-SHORT = [
-    "trainer.max_epochs=3",
-    "trainer.limit_train_batches=4",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "figures.sample_epochs=[1]",
-    "~logger",
-    "latent=4",
-]
+SHORT = [*short_run(3, 4), "~logger", "latent=4"]
 
 
 class InterruptOnce(L.Callback):
@@ -113,46 +105,36 @@ def test_unknown_group_option_lists_valid_ones(run_main):
     assert "Could not find 'model/transformer'" in result.stderr and "vae" in result.stderr
 
 
-def test_nan_loss_stops_with_step_term_and_causes(train_config, monkeypatch):
+@pytest.mark.parametrize(
+    "term, every_n_steps, expected",
+    [  # read every step: the step and the term (kl only), from step 5 on (in the second epoch, 4 batches each)
+        ("kl", 1, r"(?s)step 5.*non-finite[^\n]*kl(?!.*recon).*model\.optimizer\.lr.*last\.ckpt"),
+        # read every log_every_n_steps (the default): the window of steps at the end of epoch 2, before its
+        # checkpoint; one bad step, then non-finite through the weights
+        ("recon", None, r"one of steps 4\.\.7 .*non-finite .*recon"),
+    ],
+)
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    train_config, monkeypatch, term, every_n_steps, expected
+):
     original = VAE.loss_terms
 
     def poisoned(self, x, k=1):
         terms = original(self, x, k)
-        if self.trainer.global_step >= 5:  # in the second epoch (4 batches per epoch)
-            terms["kl"] = terms["kl"] * float("nan")
+        if self.trainer.global_step == 5 or (term == "kl" and self.trainer.global_step > 5):
+            terms[term] = terms[term] * float("nan") if term == "kl" else terms[term] + float("inf")
         return terms
 
     monkeypatch.setattr(VAE, "loss_terms", poisoned)
-    cfg = train_config([*SHORT, "callbacks.finite_loss_guard.every_n_steps=1"])
-    with pytest.raises(TrainingDiverged) as error:
+    guard = [f"callbacks.finite_loss_guard.every_n_steps={every_n_steps}"] if every_n_steps else []
+    cfg = train_config([*SHORT, *guard])
+    assert every_n_steps or cfg.callbacks.finite_loss_guard.every_n_steps == cfg.trainer.log_every_n_steps
+    with pytest.raises(TrainingDiverged, match=expected):
         train(cfg)
-    message = str(error.value)
-    assert "step 5" in message and "kl" in message and "model.optimizer.lr" in message and "last.ckpt" in message
-    assert "recon" not in message.split("non-finite")[1]  # only the poisoned term is named
     run_dir = Path(cfg.paths.output_dir)
-    weights = final_weights(run_dir)
-    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert all(torch.isfinite(w).all() for w in final_weights(run_dir).values())
     assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 0
     assert not (run_dir / "checkpoints" / "interrupted.ckpt").exists()
-
-
-def test_nan_loss_read_every_few_steps_names_the_window_and_keeps_the_checkpoint(train_config, monkeypatch):
-    original = VAE.loss_terms
-
-    def poisoned(self, x, k=1):
-        terms = original(self, x, k)
-        if self.trainer.global_step == 5:  # one bad step; the next ones are non-finite through the weights
-            terms["recon"] = terms["recon"] + float("inf")
-        return terms
-
-    monkeypatch.setattr(VAE, "loss_terms", poisoned)
-    cfg = train_config(SHORT)  # the default reads the sums every trainer.log_every_n_steps (50) batches
-    assert cfg.callbacks.finite_loss_guard.every_n_steps == cfg.trainer.log_every_n_steps
-    with pytest.raises(TrainingDiverged, match=r"one of steps 4\.\.7 .*non-finite .*recon"):
-        train(cfg)  # read at the end of epoch 2 (steps 4..7), before its checkpoint is written
-    run_dir = Path(cfg.paths.output_dir)
-    assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 0
-    assert all(torch.isfinite(w).all() for w in final_weights(run_dir).values())
 
 
 @pytest.mark.slow

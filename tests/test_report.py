@@ -16,23 +16,11 @@ from genmodels.results import (
     render_markdown,
     update_readme,
 )
-from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train, short_run
 
 # The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
-TINY_TRAIN = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=3",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "figures.sample_epochs=[1]",
-    *QUICK_CLASSIFIER,
-]
-TINY_EVAL = [
-    "metrics.iwae_k=20",
-    "metrics.num_test_images=50",
-    "metrics.num_samples=200",
-    *QUICK_EVAL_CLASSIFIER,
-]
+TINY_TRAIN = [*short_run(1, 3), *QUICK_CLASSIFIER]
+TINY_EVAL = ["metrics.iwae_k=20", "metrics.num_test_images=50", "metrics.num_samples=200", *QUICK_EVAL_CLASSIFIER]
 
 
 @pytest.mark.parametrize("preset", report.PRESETS)

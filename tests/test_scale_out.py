@@ -22,7 +22,7 @@ from submitit.core.utils import FailedJobError
 from genmodels.data.datamodule import EpochShuffle
 from genmodels.errors import ConfigError
 from genmodels.train import check_ddp_fits_sweep
-from tests.helpers import CONFIGS, QUICK_CLASSIFIER
+from tests.helpers import CONFIGS, QUICK_CLASSIFIER, SMALL_DCGAN
 
 DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -30,38 +30,28 @@ EPOCHS, BATCHES, BATCH_SIZE = 2, 3, 16
 
 
 class RecordIndices(L.Callback):
-    """Test helper: each rank writes what it trained on to ``<out_dir>/rank<r>.json``.
-
-    Per epoch: a fingerprint of every training image, the sampler Lightning put in the loader and the
-    epoch its inner sampler was set to; at the end: a digest of the weights, the epoch metrics, the
-    model's hyper-parameters and the output folder.
-    """
+    """Each rank writes to ``<out_dir>/rank<r>.json`` what it trained on: per epoch the loader's sampler, its inner
+    sampler's epoch and a fingerprint of every image; at the end a digest of the weights, the epoch metrics, the
+    hyper-parameters and the output folder."""
 
     def __init__(self, out_dir: str) -> None:
-        self.out_dir = Path(out_dir)
-        self.epochs: dict[int, dict] = {}
+        self.out_dir, self.epochs = Path(out_dir), {}
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         sampler = trainer.train_dataloader.sampler
         inner = getattr(getattr(sampler, "dataset", None), "_sampler", None)  # DistributedSamplerWrapper's
-        self.epochs[trainer.current_epoch] = {
-            "sampler": type(sampler).__name__,
-            "inner_sampler": type(inner).__name__,
-            "inner_epoch": getattr(inner, "epoch", None),
-            "images": [],
-        }
+        kinds = {"sampler": type(sampler).__name__, "inner_sampler": type(inner).__name__}
+        self.epochs[trainer.current_epoch] = {**kinds, "inner_epoch": getattr(inner, "epoch", None), "images": []}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        images = batch[0].detach().cpu()
-        self.epochs[trainer.current_epoch]["images"] += [_digest(image) for image in images]
+        self.epochs[trainer.current_epoch]["images"] += [_digest(image) for image in batch[0].detach().cpu()]
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        weights = torch.cat([p.detach().cpu().flatten() for p in pl_module.parameters()])
         record = {
             "rank": trainer.global_rank,
             "world_size": trainer.world_size,
             "epochs": self.epochs,
-            "weights": _digest(weights),
+            "weights": _digest(torch.cat([p.detach().cpu().flatten() for p in pl_module.parameters()])),
             "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
             "hparams": dict(pl_module.hparams),
             "output_dir": str(trainer.default_root_dir),
@@ -74,14 +64,25 @@ def _digest(tensor: torch.Tensor) -> str:
     return hashlib.blake2b(tensor.contiguous().numpy().tobytes(), digest_size=8).hexdigest()
 
 
-def run_ddp(run_cli, tmp_path: Path, model_args: list[str]) -> tuple[Path, list[dict]]:
-    """One 2-process CPU DDP run through the CLI; returns its folder and each rank's record."""
+VAE = ["latent=4", "data.eval_batch_size=100", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+DCGAN = [
+    *SMALL_DCGAN,
+    "latent=16",
+    *QUICK_CLASSIFIER,
+    "callbacks.sample_quality.num_samples=200",
+    "~logger",
+]  # scores of 200 samples
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["vae", "dcgan"])
+def test_ddp_on_two_cpu_processes_is_one_run_on_two_shards(run_cli, tmp_path, kind):
     run_dir, seen = tmp_path / "run", tmp_path / "seen"
     run_cli(
         "genmodels.train",
         *DDP,
         *QUIET,
-        *model_args,
+        *(VAE if kind == "vae" else DCGAN),
         f"trainer.max_epochs={EPOCHS}",
         f"trainer.limit_train_batches={BATCHES}",
         f"data.batch_size={BATCH_SIZE}",
@@ -91,12 +92,7 @@ def run_ddp(run_cli, tmp_path: Path, model_args: list[str]) -> tuple[Path, list[
         f"paths.log_dir={tmp_path / 'logs'}",  # where a rank that made its own Hydra folder would put it
         f"hydra.run.dir={run_dir}",
     )
-    records = [json.loads((seen / f"rank{rank}.json").read_text()) for rank in (0, 1)]
-    return run_dir, records
-
-
-def check_one_run_two_shards(run_dir: Path, records: list[dict], tmp_path: Path) -> dict:
-    """The checks both models share; returns metrics.json."""
+    rank0, rank1 = [json.loads((seen / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     # One run: one folder, one config, one metrics.json, one set of checkpoints; rank 1 only adds its log.
     assert not (tmp_path / "logs").exists()
     assert [p.relative_to(run_dir) for p in run_dir.rglob("metrics.json")] == [Path("metrics.json")]
@@ -107,64 +103,32 @@ def check_one_run_two_shards(run_dir: Path, records: list[dict], tmp_path: Path)
     assert not list(run_dir.rglob("*.partial"))
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert summary["epochs"] == EPOCHS
-
-    rank0, rank1 = records
     assert (rank0["rank"], rank1["rank"], rank0["world_size"]) == (0, 1, 2)
     # Both ranks ran the same configuration in the same folder, and ended with the same weights.
     assert rank0["hparams"] == rank1["hparams"] and rank0["output_dir"] == rank1["output_dir"] == str(run_dir)
     assert rank0["weights"] == rank1["weights"]
     for epoch in map(str, range(EPOCHS)):
         a, b = rank0["epochs"][epoch], rank1["epochs"][epoch]
-        for info in (a, b):
-            # Lightning wrapped EpochShuffle for sharding, and passed the epoch on to it.
+        for info in (a, b):  # Lightning wrapped EpochShuffle for sharding, and passed the epoch on to it
             assert info["sampler"] == "DistributedSamplerWrapper" and info["inner_sampler"] == "EpochShuffle"
             assert info["inner_epoch"] == int(epoch)
             assert len(info["images"]) == len(set(info["images"])) == BATCHES * BATCH_SIZE
         assert not set(a["images"]) & set(b["images"]), f"ranks shared images in epoch {epoch}"
     assert set(rank0["epochs"]["0"]["images"]) != set(rank0["epochs"]["1"]["images"])
-    return summary
-
-
-@pytest.mark.slow
-def test_ddp_vae_two_cpu_processes(run_cli, tmp_path):
-    run_dir, records = run_ddp(
-        run_cli,
-        tmp_path,
-        ["latent=4", "data.eval_batch_size=100", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"],
-    )
-    summary = check_one_run_two_shards(run_dir, records, tmp_path)
-    assert summary["model"] == "VAE" and summary["global_steps"] == EPOCHS * BATCHES
-    assert "test/neg_elbo" in summary["metrics"]
-    # Epoch metrics are reduced across ranks (sync_dist): both ranks hold the same value.
-    assert records[0]["metrics"]["train/neg_elbo"] == records[1]["metrics"]["train/neg_elbo"]
-    assert summary["metrics"]["train/neg_elbo"] == pytest.approx(records[0]["metrics"]["train/neg_elbo"])
-    # Figures and TensorBoard events are in the run folder (rank zero draws and logs).
-    assert len(list((run_dir / "figures" / "samples").glob("epoch_001_mean*.png"))) == 1
-    assert (run_dir / "figures" / "curves.png").exists()
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
-
-
-@pytest.mark.slow
-def test_ddp_dcgan_two_cpu_processes(run_cli, tmp_path):
-    run_dir, records = run_ddp(
-        run_cli,
-        tmp_path,
-        [
-            "model=dcgan",
-            "data.image_size=32",
-            "latent=16",
-            "model.generator.width=8",
-            "model.discriminator.width=8",
-            *QUICK_CLASSIFIER,  # the sample-quality scores, of 200 samples
-            "callbacks.sample_quality.num_samples=200",
-            "~logger",
-        ],
-    )
-    summary = check_one_run_two_shards(run_dir, records, tmp_path)
-    assert summary["model"] == "GAN"
-    assert summary["metrics"]["val/fid_clf"] > 0  # scored on both ranks alike: each checkpoint callback sees it
-    assert summary["global_steps"] == 2 * EPOCHS * BATCHES  # one discriminator and one generator step per batch
-    assert (run_dir / "figures" / "samples_by_epoch_mean.png").exists()
+    if kind == "vae":
+        assert summary["model"] == "VAE" and summary["global_steps"] == EPOCHS * BATCHES
+        assert "test/neg_elbo" in summary["metrics"]
+        # Epoch metrics are reduced across ranks (sync_dist): both ranks hold the same value.
+        assert rank0["metrics"]["train/neg_elbo"] == rank1["metrics"]["train/neg_elbo"]
+        assert summary["metrics"]["train/neg_elbo"] == pytest.approx(rank0["metrics"]["train/neg_elbo"])
+        # Figures and TensorBoard events are in the run folder (rank zero draws and logs).
+        assert len(list((run_dir / "figures" / "samples").glob("epoch_001_mean*.png"))) == 1
+        assert (run_dir / "figures" / "curves.png").exists()
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    else:
+        assert summary["model"] == "GAN" and summary["global_steps"] == 2 * EPOCHS * BATCHES  # D and G steps
+        assert summary["metrics"]["val/fid_clf"] > 0  # scored on both ranks alike: each checkpoint callback sees it
+        assert (run_dir / "figures" / "samples_by_epoch_mean.png").exists()
 
 
 def test_distributed_wrapper_shards_epoch_shuffle_disjointly():
@@ -245,16 +209,10 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
     with pytest.raises(FailedJobError, match="not submitted"):
         launcher.launch([["latent=2"], ["latent=20"]], initial_job_idx=0)
     directives = [line for line in script.read_text().splitlines() if line.startswith("#SBATCH")]
-    for expected in (
-        "--nodes=2",
-        "--ntasks-per-node=4",
-        "--gpus-per-node=4",
-        "--cpus-per-task=4",
-        "--time=240",
-        "--partition=gpu",
-        "--array=0-1%2",  # array_parallelism (16), capped at the number of jobs
-    ):
-        assert f"#SBATCH {expected}" in directives, directives
+    # --array: array_parallelism (16), capped at the number of jobs
+    expected = "--nodes=2 --ntasks-per-node=4 --gpus-per-node=4 --cpus-per-task=4 --time=240 --partition=gpu"
+    for directive in [*expected.split(), "--array=0-1%2"]:
+        assert f"#SBATCH {directive}" in directives, directives
 
 
 @pytest.mark.slow

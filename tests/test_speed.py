@@ -13,9 +13,10 @@ import torch
 from genmodels.errors import ConfigError
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
+from tests.helpers import SMALL_DCGAN
 
 FAST = ["trainer.fast_dev_run=true", "~logger", "latent=4"]
-DCGAN_FAST = [*FAST, "model=dcgan", "data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"]
+DCGAN_FAST = [*FAST, *SMALL_DCGAN]
 
 
 def test_compiled_networks_train_and_save_plain_checkpoints(train_config) -> None:

@@ -14,15 +14,9 @@ from genmodels.errors import ConfigError
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.schema import validate_train_config
 from genmodels.train import train
-from tests.helpers import CONFIGS, REPO
+from tests.helpers import CONFIGS, REPO, short_run
 
-SHORT = [
-    "trainer.max_epochs=2",
-    "trainer.limit_train_batches=3",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "figures.sample_epochs=[1]",
-]
+SHORT = short_run(2, 3)
 
 
 def png_size(path):
