@@ -21,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader, TensorDataset
 
 import genmodels  # noqa: F401  (registers the config schemas that the configs start from)
 from genmodels.models import dcgan
@@ -213,6 +214,17 @@ def pause_once(flag: Path, step: int, latent: int | None = None) -> list[str]:
     overrides = [f"+callbacks.pause._target_={__name__}.PauseOnce", f"+callbacks.pause.flag={flag}"]
     overrides.append(TRUST_PAUSE)  # a resume rebuilds it from the run folder
     return [*overrides, f"+callbacks.pause.step={step}"] + ([f"+callbacks.pause.latent={latent}"] if latent else [])
+
+
+def quiet_trainer(**options) -> L.Trainer:
+    """A CPU Trainer writing nothing: no logger, checkpoints, progress bar or model summary."""
+    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    return L.Trainer(**{"accelerator": "cpu", "devices": 1, **quiet, **options})
+
+
+def image_loader(images: torch.Tensor, batch_size: int) -> DataLoader:
+    """Batches of ``images`` with zero labels, in order."""
+    return DataLoader(TensorDataset(images, torch.zeros(len(images), dtype=torch.long)), batch_size=batch_size)
 
 
 def idx_bytes(array: torch.Tensor) -> bytes:

@@ -8,11 +8,9 @@ import math
 import warnings
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.callbacks.safety import FiniteLossGuard, TrainingDiverged
 from genmodels.data import MNISTDataModule
@@ -23,7 +21,7 @@ from genmodels.models.gan_mlp import MLPDiscriminator, MLPGenerator
 from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
 from genmodels.train import train
-from tests.helpers import QUICK_CLASSIFIER, short_run, small_dcgan
+from tests.helpers import QUICK_CLASSIFIER, image_loader, quiet_trainer, short_run, small_dcgan
 
 
 def mlp_gan(latent_dim: int = 4, generator_dims=(32, 64), discriminator_dims=(64, 32), **options) -> GAN:
@@ -34,15 +32,6 @@ def mlp_gan(latent_dim: int = 4, generator_dims=(32, 64), discriminator_dims=(64
 
 
 GANS = {"dcgan": (small_dcgan, 32), "mlp": (mlp_gan, 28)}  # builder, image size
-
-
-def trainer(**kwargs) -> L.Trainer:
-    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    return L.Trainer(accelerator="cpu", devices=1, **quiet, **kwargs)
-
-
-def loader(images: torch.Tensor, batch_size: int) -> DataLoader:
-    return DataLoader(TensorDataset(images, torch.zeros(len(images), dtype=torch.long)), batch_size=batch_size)
 
 
 # ---------------------------------------------------------------- architectures
@@ -153,7 +142,7 @@ def test_dcgan_weight_init() -> None:
 
 def test_checkpoint_records_the_networks_and_loads_weights_only(tmp_path) -> None:
     model = mlp_gan(16, [8], [8])
-    fit = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    fit = quiet_trainer()
     fit.strategy.connect(model)
     fit.save_checkpoint(tmp_path / "gan.ckpt", weights_only=True)
     saved = torch.load(tmp_path / "gan.ckpt", weights_only=True)["hyper_parameters"]
@@ -231,10 +220,10 @@ def test_training_on_real_mnist_moves_both_networks(mnist_dir, name: str, tricks
     torch.manual_seed(0)
     model = build(non_saturating=tricks, label_smoothing=tricks)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    fit = trainer(max_epochs=2)
+    fit = quiet_trainer(max_epochs=2)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*no `validation_step`")  # the GAN validates: no such warning
-        fit.fit(model, train_dataloaders=loader(images, 16), val_dataloaders=loader(images, 16))
+        fit.fit(model, train_dataloaders=image_loader(images, 16), val_dataloaders=image_loader(images, 16))
     assert fit.global_step == 2 * 4 * 2  # one discriminator and one generator step per batch
     for prefix in ("generator.", "discriminator."):
         moved = [not torch.equal(before[n], p) for n, p in model.named_parameters() if n.startswith(prefix)]
@@ -249,7 +238,9 @@ def test_training_on_real_mnist_moves_both_networks(mnist_dir, name: str, tricks
 def test_non_finite_losses_stop_training() -> None:
     images = torch.full((8, 1, 32, 32), float("nan"))
     with pytest.raises(TrainingDiverged, match="d_loss"):
-        trainer(max_epochs=1, callbacks=[FiniteLossGuard()]).fit(small_dcgan(), train_dataloaders=loader(images, 8))
+        quiet_trainer(max_epochs=1, callbacks=[FiniteLossGuard()]).fit(
+            small_dcgan(), train_dataloaders=image_loader(images, 8)
+        )
 
 
 def test_a_short_run_writes_its_summary_and_every_gan_figure(train_config) -> None:

@@ -4,14 +4,13 @@ and two time-scale learning rates."""
 from __future__ import annotations
 
 import hydra
-import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.errors import ConfigError
 from genmodels.models.gan import GAN
 from genmodels.models.lean_gan import LeanDiscriminator, LeanGenerator
+from tests.helpers import image_loader, quiet_trainer
 
 
 def lean_gan(**options) -> GAN:
@@ -54,10 +53,8 @@ def test_training_updates_the_average_and_it_is_checkpointed(tmp_path) -> None:
     torch.manual_seed(0)
     model = lean_gan(ema_half_life=200)
     start = {name: p.clone() for name, p in model.generator_ema.named_parameters()}
-    loader = DataLoader(TensorDataset(torch.rand(64, 1, 28, 28) * 2 - 1, torch.zeros(64)), batch_size=16)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-    trainer.fit(model, train_dataloaders=loader)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(model, train_dataloaders=image_loader(torch.rand(64, 1, 28, 28) * 2 - 1, 16))
     for name, p in model.generator_ema.named_parameters():
         assert not p.requires_grad and not torch.equal(p, start[name]), name
         assert not torch.equal(p, dict(model.generator.named_parameters())[name]), name

@@ -10,7 +10,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.callbacks import FiniteLossGuard, LatentScatter
 from genmodels.contract import (
@@ -26,7 +25,15 @@ from genmodels.evaluate import evaluate
 from genmodels.models.vae import VAE
 from genmodels.speed import apply_speed_options
 from genmodels.train import train
-from tests.helpers import QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, compose_evaluate, short_run, small_dcgan
+from tests.helpers import (
+    QUICK_CLASSIFIER,
+    QUICK_EVAL_CLASSIFIER,
+    compose_evaluate,
+    image_loader,
+    quiet_trainer,
+    short_run,
+    small_dcgan,
+)
 
 
 class LinearImages(L.LightningModule):
@@ -124,9 +131,8 @@ def test_the_message_names_model_user_and_every_missing_member() -> None:
     assert "the LatentScatter callback needs a model that offers EncodesImages" in message
     assert "Linear has no encode_mean, latent_dim" in message and "Fix: drop it" in message
 
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
     with pytest.raises(CapabilityError, match="LatentScatter callback .* GAN has no encode_mean"):
-        LatentScatter("unused").setup(trainer, small_dcgan(), "fit")
+        LatentScatter("unused").setup(quiet_trainer(), small_dcgan(), "fit")
 
 
 def test_speed_compile_needs_named_networks() -> None:
@@ -138,20 +144,8 @@ def test_speed_compile_needs_named_networks() -> None:
 
 def test_the_nan_guard_refuses_a_training_step_without_loss_tensors() -> None:
     images = torch.rand(8, 1, 28, 28) * 2 - 1
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        callbacks=[FiniteLossGuard()],
-    )
     with pytest.raises(CapabilityError, match=r"FiniteLossGuard .* ReturnsNothing\.training_step returned none"):
-        trainer.fit(ReturnsNothing(), DataLoader(TensorDataset(images, torch.zeros(8)), batch_size=4))
-    # the same model returning its loss trains under the guard
-    trainer = L.Trainer(
-        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
-    )
-    trainer.callbacks.append(FiniteLossGuard())
-    trainer.fit(LinearImages(), DataLoader(TensorDataset(images, torch.zeros(8)), batch_size=4))
+        quiet_trainer(max_epochs=1, callbacks=[FiniteLossGuard()]).fit(ReturnsNothing(), image_loader(images, 4))
+    trainer = quiet_trainer(max_epochs=1, callbacks=[FiniteLossGuard()])  # the model returning its loss trains
+    trainer.fit(LinearImages(), image_loader(images, 4))
     assert trainer.global_step == 2
