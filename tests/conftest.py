@@ -98,5 +98,13 @@ def cli_sweep(tmp_path_factory, run_main) -> Path:
     """A sweep of two one-batch VAE runs (latent 2 and 5: jobs ``0``, ``1``) of the training command (in this process).
     Shared: a test may evaluate or compare its jobs, but must not change them; copy it first."""
     sweep = tmp_path_factory.mktemp("cli_sweep")
-    run_main("genmodels.train", "-m", "latent=2,5", "trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={sweep}")
+    run_main(
+        "genmodels.train",
+        "-m",
+        "latent=2,5",
+        "trainer.fast_dev_run=true",
+        "~logger",
+        "callbacks=none",
+        f"hydra.sweep.dir={sweep}",
+    )
     return sweep

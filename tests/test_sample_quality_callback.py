@@ -10,11 +10,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from genmodels.callbacks import SampleQualityMonitor
 from genmodels.errors import ConfigError
 from genmodels.train import train
-from tests.helpers import QUICK_CLASSIFIER, SMALL_DCGAN
+from tests.helpers import QUICK_CLASSIFIER, SMALL_DCGAN, short_run
 
 # A tiny DCGAN on a few batches, scored with a classifier trained in seconds (its own cache file).
-TINY_GAN = [*SMALL_DCGAN, "trainer.limit_train_batches=2", "figures.sample_epochs=[1]", *QUICK_CLASSIFIER]
-TINY_GAN += ["callbacks.sample_quality.num_samples=200"]
+TINY_GAN = [*SMALL_DCGAN, *short_run(1, 2)[1:], *QUICK_CLASSIFIER, "callbacks.sample_quality.num_samples=200"]
+TINY_GAN += ["~callbacks.curves"]  # a figure redrawn after every epoch
 
 
 def test_tiny_gan_run_logs_scores_and_keeps_a_best_checkpoint(train_config):
