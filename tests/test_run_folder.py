@@ -1,5 +1,6 @@
 """Run folders: unique names, refusal of another run's folder, resume without strays, sweeps run again."""
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -82,52 +83,50 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(start_cli, tmp
     assert latents == {2, 7}
 
 
-def test_a_new_run_is_refused_the_folder_of_another_run(run_main, finished_run):
-    before = files_of(finished_run)
-    result = run_main(
-        "genmodels.train", *QUICK, "latent=7", "trainer.max_epochs=1", f"hydra.run.dir={finished_run}", check=False
-    )
-    message = one_line_error(result)
-    assert f"{finished_run} already holds a run" in message and "latent=7" in message
-    assert f"python -m genmodels.train resume={finished_run}" in message
-    assert files_of(finished_run) == before  # not a byte written, not even a failed.json
+def damage_config(change):
+    def damage(run: Path) -> None:
+        config = run / ".hydra" / "config.yaml"
+        config.write_text(change(config.read_text()))
+
+    return damage
 
 
-def test_resume_refuses_to_change_the_model_and_names_the_override(run_main, finished_run):
-    before = files_of(finished_run)
-    result = run_main("genmodels.train", f"resume={finished_run}", "latent=3", "model.beta=2", check=False)
-    assert "latent=3 model.beta=2 would change latent, model.beta" in one_line_error(result)
-    assert files_of(finished_run) == before
+def truncate_last_checkpoint(run: Path) -> None:
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_a_resume_refused_for_its_device_leaves_the_finished_run_byte_identical(run_main, finished_run):
-    before = files_of(finished_run)
-    args = ["trainer.max_epochs=5", "trainer.accelerator=gpu"]
-    result = run_main("genmodels.train", f"resume={finished_run}", *args, check=False)
-    assert "needs a CUDA GPU" in one_line_error(result)
-    assert files_of(finished_run) == before  # metrics.json kept, .hydra not rewritten, no failed.json
+NEW_RUN = [*QUICK, "latent=7", "trainer.max_epochs=1", "hydra.run.dir={run}"]
+FOREIGN = damage_config(lambda text: text.replace("_target_: genmodels.models.vae.VAE", "_target_: shutil.copyfile"))
+REFUSED = {  # what a finished run's copy goes through, the training command's arguments, what its error says
+    "new run": (None, NEW_RUN, ["{run} already holds a run", "latent=7", "python -m genmodels.train resume={run}"]),
+    "model changed": (None, ["resume={run}", "latent=3", "model.beta=2"], ["latent=3 model.beta=2 would change"]),
+    "no gpu": (None, ["resume={run}", "trainer.max_epochs=5", "trainer.accelerator=gpu"], ["needs a CUDA GPU"]),
+    "cut config": (damage_config(lambda text: text[:300]), ["resume={run}"], ["is not valid YAML"]),
+    "bad yaml": (damage_config(lambda text: "model: [\n  a: b\n"), ["resume={run}"], ["is not valid YAML"]),
+    "empty config": (damage_config(lambda text: ""), ["resume={run}"], ["is empty or cut short"]),
+    "foreign target": (FOREIGN, ["resume={run}"], ["shutil"]),
+    "cut checkpoint": (truncate_last_checkpoint, ["resume={run}", "trainer.max_epochs=2"], ["Fix: move"]),
+    "in use": (None, ["resume={run}"], ["is in use by another running process"]),  # locked as by a running run
+}
 
 
-@pytest.mark.parametrize(
-    "damage, expected",
-    [
-        (lambda text: text[:300], "is not valid YAML"),
-        (lambda text: "model: [\n  a: b\n", "is not valid YAML"),
-        (lambda text: "", "is empty or cut short"),
-        (lambda text: text.replace("_target_: genmodels.models.vae.VAE", "_target_: shutil.copyfile"), "shutil"),
-    ],
-)
-def test_a_damaged_or_foreign_config_is_refused_in_one_line_and_nothing_changes(
-    run_main, finished_run, tmp_path, damage, expected
-):
+@pytest.mark.parametrize("case", REFUSED)
+def test_a_refused_command_says_why_in_one_line_and_writes_nothing(run_main, finished_run, tmp_path, case):
+    if case == "no gpu" and torch.cuda.is_available():
+        pytest.skip("needs a machine without a GPU")
+    damage, arguments, said = REFUSED[case]
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
-    config = run / ".hydra" / "config.yaml"
-    config.write_text(damage(config.read_text()))
-    before = files_of(run)
-    assert expected in one_line_error(run_main("genmodels.train", f"resume={run}", check=False))
-    assert files_of(run) == before
+    if damage:
+        damage(run)
+    with folder_lock(run) if case == "in use" else contextlib.nullcontext():
+        before = files_of(run)
+        result = run_main("genmodels.train", *[a.replace("{run}", str(run)) for a in arguments], check=False)
+    message = one_line_error(result)
+    assert all(part.replace("{run}", str(run)) in message for part in said), message
+    assert result.stderr.count("Fix:") <= 1
+    assert files_of(run) == before  # not a byte written, not even a failed.json: metrics.json and .hydra kept
 
 
 def test_evaluate_refuses_a_config_that_names_a_foreign_callable(run_main, finished_run, tmp_path):
@@ -140,25 +139,6 @@ def test_evaluate_refuses_a_config_that_names_a_foreign_callable(run_main, finis
     message = one_line_error(run_main("genmodels.evaluate", f"run_dir={run}", check=False))
     assert "model._target_=shutil.copyfile" in message and "trust_run_config=true" in message
     assert not copied.exists()
-
-
-def test_a_truncated_last_checkpoint_gives_one_fix_and_is_kept(run_main, finished_run, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(finished_run, run)
-    last = run / "checkpoints" / "last.ckpt"
-    last.write_bytes(last.read_bytes()[:1000])
-    before = files_of(run)
-    result = run_main("genmodels.train", f"resume={run}", "trainer.max_epochs=2", check=False)
-    assert "Fix: move" in one_line_error(result) and result.stderr.count("Fix:") == 1
-    assert files_of(run) == before
-
-
-def test_a_folder_in_use_is_refused(run_main, finished_run):
-    before = files_of(finished_run)
-    with folder_lock(finished_run):  # as a run still writing there holds it
-        result = run_main("genmodels.train", f"resume={finished_run}", check=False)
-    assert "is in use by another running process" in one_line_error(result)
-    assert files_of(finished_run) == before
 
 
 def test_resume_of_a_folder_without_a_run_creates_nothing(run_main, tmp_path):
