@@ -31,14 +31,10 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def quick_classifier(mnist_dir: Path, tmp_path_factory) -> ClassifierSettings:
-    """The settings of the evaluation classifier trained in seconds (``debug=tiny``, ``helpers.QUICK_CLASSIFIER``),
-    with its cache file in the data folder ready for the runs and commands that load it.
-
-    Trained on the first test session that needs it and merely verified (sha256) afterwards. Each xdist worker is
-    a session of its own and calls it too: workers starting on an empty cache each train it (seconds) and replace
-    the files atomically, so no lock is needed; a weights file and sidecar from different workers fail the sha256
-    check and are retrained, never used.
-    """
+    """The settings of the evaluation classifier trained in seconds (``helpers.QUICK_CLASSIFIER``), its cache file
+    in the data folder: trained by the first session that needs it, then verified (sha256). xdist workers starting
+    on an empty cache each train it and replace the files atomically; a weights file and sidecar from different
+    workers fail the check and are retrained, never used."""
     tiny = helpers.compose_train(["debug=tiny"], tmp_path_factory.mktemp("quick_classifier"), mnist_dir)
     settings = ClassifierSettings(**OmegaConf.to_container(tiny.classifier))
     load_or_train_classifier(mnist_dir, "mnist", settings, progress=False)

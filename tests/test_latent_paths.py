@@ -5,17 +5,12 @@ from scipy.stats import norm
 from genmodels.callbacks.latent import lerp, manifold_grid, slerp
 
 
-def test_lerp_and_slerp_hit_endpoints():
-    torch.manual_seed(0)
-    z0, z1 = torch.randn(5), torch.randn(5)
+def test_paths_hit_endpoints_and_slerp_keeps_unit_norm_and_even_angles():
+    z0, z1 = torch.randn(2, 5, generator=torch.Generator().manual_seed(0))
     for path in (lerp, slerp):
         points = path(z0, z1, 7)
         assert points.shape == (7, 5)
-        torch.testing.assert_close(points[0], z0)
-        torch.testing.assert_close(points[-1], z1)
-
-
-def test_slerp_keeps_unit_norm_and_even_angles():
+        torch.testing.assert_close(points[[0, -1]], torch.stack([z0, z1]))
     z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     points = slerp(z0, z1, 5)
     torch.testing.assert_close(points.norm(dim=1), torch.ones(5))
@@ -25,15 +20,12 @@ def test_slerp_keeps_unit_norm_and_even_angles():
     assert midpoint.norm() < 0.75  # the straight line cuts through the low-norm middle
 
 
-def test_manifold_grid_uses_normal_quantiles():
+def test_manifold_grid_uses_normal_quantiles_within_its_range():
     grid = manifold_grid(4, (0.1, 0.9))
     expected = norm.ppf([0.1, 0.3666666, 0.6333333, 0.9])
     assert grid.shape == (16, 2)
     torch.testing.assert_close(grid[:4, 0], torch.tensor(expected, dtype=torch.float32), atol=1e-5, rtol=0)
     assert grid[0, 1] == pytest.approx(expected[-1], abs=1e-5)  # top row has the highest z2
-
-
-def test_manifold_grid_rejects_bad_range():
     with pytest.raises(ValueError, match="quantile_range"):
         manifold_grid(4, (0.0, 1.0))
 

@@ -7,12 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from genmodels.metrics.frechet import (
-    frechet_distance,
-    frechet_distance_from_statistics,
-    gaussian_statistics,
-    sqrtm_psd,
-)
+from genmodels.metrics.frechet import frechet_distance, frechet_distance_from_statistics, gaussian_statistics, sqrtm_psd
 
 
 def scipy_frechet(mu1, cov1, mu2, cov2) -> float:
@@ -59,6 +54,8 @@ def test_statistics_are_float64_mean_and_unbiased_covariance():
     assert mean.dtype == torch.float64 and cov.dtype == torch.float64
     np.testing.assert_allclose(mean.numpy(), [3.0, 4.0])
     np.testing.assert_allclose(cov.numpy(), np.cov(x.numpy(), rowvar=False))
+    with pytest.raises(ValueError, match="N >= 2"):
+        gaussian_statistics(torch.zeros(1, 3))
 
 
 def test_sqrtm_psd_squares_back():
@@ -68,8 +65,3 @@ def test_sqrtm_psd_squares_back():
     root = sqrtm_psd(spd)
     torch.testing.assert_close(root @ root, spd)
     np.testing.assert_allclose(root.numpy(), scipy.linalg.sqrtm(spd.numpy()).real, atol=1e-8)
-
-
-def test_rejects_too_few_samples():
-    with pytest.raises(ValueError, match="N >= 2"):
-        gaussian_statistics(torch.zeros(1, 3))
