@@ -60,14 +60,8 @@ def compose_train(overrides: list[str], output_dir: Path, data: Path) -> DictCon
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(
             config_name="train",
-            overrides=[
-                f"paths.data_dir={data}",
-                f"paths.output_dir={output_dir}",
-                "trainer.accelerator=cpu",
-                "trainer.enable_progress_bar=false",
-                "trainer.enable_model_summary=false",
-                *overrides,
-            ],
+            overrides=[f"paths.data_dir={data}", f"paths.output_dir={output_dir}", "trainer.accelerator=cpu"]
+            + ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *overrides],
         )
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
@@ -99,32 +93,21 @@ def cli_command(module: str, *args: str, prelude: str = "") -> list[str]:
 
 
 def run_cli(
-    module: str,
-    *args: str,
-    data: Path,
-    check: bool = True,
-    timeout: float = 300,
-    prelude: str = "",
-    env: dict[str, str] | None = None,
+    module: str, *args: str, data: Path, check: bool = True, timeout: float = 300, prelude: str = ""
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> <args>`` in the checkout and wait for it; with ``check``, fail on a non-zero exit.
-
-    ``prelude``: Python code run first in the same process (e.g. a patch standing for a condition);
-    ``env``: variables added to those of ``cli_env``.
-    """
-    result = subprocess.run(
-        cli_command(module, *args, prelude=prelude),
-        cwd=REPO,
-        env={**cli_env(data), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    """Run ``python -m <module> <args>`` in the checkout and wait for it (``checked``); ``prelude``: Python code
+    run first in that process (e.g. a patch standing for a condition)."""
+    command = cli_command(module, *args, prelude=prelude)
+    return checked(
+        subprocess.run(command, cwd=REPO, env=cli_env(data), capture_output=True, text=True, timeout=timeout), check
     )
+
+
+def checked(result: subprocess.CompletedProcess, check: bool) -> subprocess.CompletedProcess:
+    """``result``; with ``check``, a non-zero exit status fails with the end of the output."""
     if check and result.returncode != 0:
-        raise AssertionError(
-            f"{module} {args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-        )
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        raise AssertionError(f"{result.args} failed ({result.returncode}):\n{output}")
     return result
 
 
@@ -157,9 +140,7 @@ def run_main(
         root.handlers[:], root.level = handlers, level
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None
-    if check and code != 0:
-        raise AssertionError(f"{module} {args} failed ({code}):\n{out.getvalue()[-3000:]}\n{err.getvalue()[-5000:]}")
-    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+    return checked(subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue()), check)
 
 
 def start_cli(

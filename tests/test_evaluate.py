@@ -105,15 +105,6 @@ def test_run_checkpoint_without_a_best_one_names_the_fix(tmp_path):
         run_checkpoint(tmp_path, "first")
 
 
-def test_cli_error_is_one_message_without_traceback(run_main, tmp_path):
-    missing = tmp_path / "no_such_run"
-    result = run_main("genmodels.evaluate", f"run_dir={missing}", check=False)
-    assert result.returncode == 1
-    assert f"run folder {missing} does not exist" in result.stderr and "Fix:" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not missing.exists()  # nothing was created there
-
-
 def test_checkpoint_of_another_model_names_both_configs(train_config, cli_vae_run, mnist_dir):
     other = train_config(["latent=3", "trainer.fast_dev_run=true", "callbacks=none", "~logger"])
     train(other)
@@ -160,40 +151,6 @@ def test_ctrl_c_is_one_line_and_exit_status_130(start_cli, cli_vae_run):
     ]
 
 
-def test_a_file_that_is_no_checkpoint_is_one_line(run_main, cli_vae_run):
-    not_a_checkpoint = Path("/etc/passwd")
-    if not not_a_checkpoint.is_file():
-        pytest.skip("needs /etc/passwd")
-    result = run_main("genmodels.evaluate", f"run_dir={cli_vae_run}", f"ckpt_path={not_a_checkpoint}", check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"error: {not_a_checkpoint} is not a checkpoint")
-    assert (
-        len(result.stderr.strip().splitlines()) == 1 and "Fix: pass a checkpoint written by genmodels" in result.stderr
-    )
-
-
-def test_an_unwritable_classifier_cache_is_one_line(run_main, cli_vae_run, mnist_dir, tmp_path):
-    sysfs = Path("/sys/kernel")
-    if not sysfs.is_dir():
-        pytest.skip("needs Linux's /sys")
-    data_dir = tmp_path / "data"  # the real MNIST files, and a classifier cache folder nobody can write
-    raw_dir(data_dir, "mnist").mkdir(parents=True)
-    for path in raw_dir(mnist_dir, "mnist").iterdir():
-        (raw_dir(data_dir, "mnist") / path.name).symlink_to(path)
-    (data_dir / "classifiers").symlink_to(sysfs)
-    result = run_main(
-        "genmodels.evaluate",
-        f"run_dir={cli_vae_run}",
-        f"data_dir={data_dir}",
-        "metrics.likelihood=false",
-        *QUICK_EVAL_CLASSIFIER,
-        check=False,
-    )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"error: cannot write into {data_dir / 'classifiers'} (")
-    assert len(result.stderr.strip().splitlines()) == 1 and "data_dir=<folder>" in result.stderr
-
-
 def test_a_sweep_folder_is_named_as_such_with_its_jobs(tmp_path):
     for job in ("0", "1"):
         (tmp_path / job / ".hydra").mkdir(parents=True)
@@ -202,3 +159,37 @@ def test_a_sweep_folder_is_named_as_such_with_its_jobs(tmp_path):
         EvaluationError, match=rf"(?s)is a sweep folder.*{tmp_path / '0'}\n.*{tmp_path / '1'}\n.*compare"
     ):
         resolve_run(str(tmp_path), None)
+
+
+def unwritable_classifier_cache(tmp_path: Path, mnist_dir: Path) -> Path:
+    """A data folder with the real MNIST files and a classifier cache folder nobody can write (sysfs)."""
+    data_dir = tmp_path / "data"
+    raw_dir(data_dir, "mnist").mkdir(parents=True)
+    for path in raw_dir(mnist_dir, "mnist").iterdir():
+        (raw_dir(data_dir, "mnist") / path.name).symlink_to(path)
+    (data_dir / "classifiers").symlink_to("/sys/kernel")
+    return data_dir
+
+
+@pytest.mark.parametrize("case", ["no run folder", "no checkpoint", "unwritable cache"])
+def test_a_refused_evaluation_is_one_message_without_traceback(run_main, cli_vae_run, mnist_dir, tmp_path, case):
+    if not Path({"no checkpoint": "/etc/passwd", "unwritable cache": "/sys/kernel"}.get(case, "/")).exists():
+        pytest.skip("needs /etc/passwd and Linux's /sys")
+    missing, data_dir = tmp_path / "no_such_run", tmp_path / "data"
+    arguments, said, fix = {
+        "no run folder": ([f"run_dir={missing}"], f"run folder {missing} does not exist", "Fix:"),
+        "no checkpoint": (["ckpt_path=/etc/passwd"], "/etc/passwd is not a checkpoint", "Fix: pass a checkpoint"),
+        "unwritable cache": (
+            [f"data_dir={data_dir}", "metrics.likelihood=false", *QUICK_EVAL_CLASSIFIER],
+            f"cannot write into {data_dir / 'classifiers'} (",
+            "data_dir=<folder>",
+        ),
+    }[case]
+    if case == "unwritable cache":
+        unwritable_classifier_cache(tmp_path, mnist_dir)
+    run = [] if case == "no run folder" else [f"run_dir={cli_vae_run}"]
+    result = run_main("genmodels.evaluate", *run, *arguments, check=False)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {said}") and fix in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1
+    assert case == "no run folder" or len(result.stderr.strip().splitlines()) == 1
+    assert not missing.exists()  # nothing was created there

@@ -28,20 +28,15 @@ def evaluation(model, dataset: str, metrics: dict[str, float]) -> dict:
     }
 
 
-def test_a_gan_evaluation_names_no_likelihood_targets(capsys):
-    gan = small_dcgan()
-    result = evaluation(gan, "mnist", {"fid_classifier": 120.0, "classifier_test_accuracy": 0.993})
+def test_a_vae_evaluation_states_its_targets_and_a_gan_evaluation_names_none(capsys):
+    print_table(evaluation(VAE(latent_dim=2), "mnist", {"test_neg_elbo": 150.0, "test_iwae_nll": 145.0}))
+    assert "Targets: grey-level targets in [0, 1]" in capsys.readouterr().out
+    result = evaluation(small_dcgan(), "mnist", {"fid_classifier": 120.0, "classifier_test_accuracy": 0.993})
     assert result["binarization_note"] == "not applicable: GAN has no likelihood"
     print_table(result)
     shown = capsys.readouterr().out + table_markdown(result)
     assert "grey-level" not in shown and "binarized" not in shown and "Targets" not in shown
     assert "FID (MNIST classifier)" in shown
-
-
-def test_a_vae_evaluation_states_its_targets(capsys):
-    result = evaluation(VAE(latent_dim=2), "mnist", {"test_neg_elbo": 150.0, "test_iwae_nll": 145.0})
-    print_table(result)
-    assert "Targets: grey-level targets in [0, 1]" in capsys.readouterr().out
 
 
 def test_fashion_mnist_scores_name_the_fashion_classifier():

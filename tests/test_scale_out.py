@@ -179,21 +179,10 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[
-                "hydra/launcher=slurm",
-                "trainer=ddp",
-                "trainer.devices=4",
-                "trainer.num_nodes=2",
-                "hydra.launcher.nodes=2",
-                "hydra.launcher.tasks_per_node=4",
-                "hydra.launcher.gpus_per_node=4",
-                "hydra.launcher.partition=gpu",
-                f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            ],
-            return_hydra_config=True,
-        )
+        two_nodes = "hydra/launcher=slurm trainer=ddp trainer.devices=4 trainer.num_nodes=2 hydra.launcher.nodes=2"
+        per_node = "hydra.launcher.tasks_per_node=4 hydra.launcher.gpus_per_node=4 hydra.launcher.partition=gpu"
+        overrides = [*two_nodes.split(), *per_node.split(), f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
     GlobalHydra.instance().clear()
     assert cfg.hydra.launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     launcher = instantiate(cfg.hydra.launcher)

@@ -78,17 +78,10 @@ def test_commands_make_idle_openmp_threads_sleep() -> None:
     assert "OMP_WAIT_POLICY = 'ACTIVE'" in mine.stderr  # a policy of the user's own wins
 
 
-@pytest.mark.parametrize(
-    "override, key",
-    [
-        ("speed.num_threads=0", "speed.num_threads"),
-        ("speed.compile_mode=fastest", "speed.compile_mode"),
-        ("speed.compile_backend=nonsense", "speed.compile_backend"),
-    ],
-)
-def test_bad_speed_options_fail_before_training(train_config, override, key) -> None:
+@pytest.mark.parametrize("override", ["speed.num_threads=0", "speed.compile_mode=fastest", "speed.compile_backend=x"])
+def test_bad_speed_options_fail_before_training(train_config, override) -> None:
     cfg = train_config([*FAST, "speed.compile=true", override])
-    with pytest.raises(ConfigError, match=key):
+    with pytest.raises(ConfigError, match=override.split("=")[0]):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
