@@ -108,6 +108,7 @@ def test_mlp_gan_has_the_classic_architecture() -> None:
         (lambda: MLPDiscriminator(hidden_dims=[0]), "model.discriminator.hidden_dims"),
         (lambda: mlp_gan(label_flip_prob=2), "flip"),
         (lambda: small_dcgan(real_label_range=(1.0, 0.5)), r"real_label_range must be \[low, high\] with 0 <= low"),
+        (lambda: small_dcgan(ema_half_life=0), "model.ema_half_life"),
     ],
 )
 def test_bad_options_are_refused(build, message) -> None:

