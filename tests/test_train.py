@@ -65,15 +65,6 @@ def test_shortened_default_run_draws_first_middle_and_last_epoch(train_config, c
     assert curve_epochs == list(range(1, max_epochs + 1))
 
 
-def test_cli_fast_dev_run(cli_vae_run):
-    summary = json.loads((cli_vae_run / "metrics.json").read_text())
-    assert summary["model"] == "VAE" and summary["latent"] == 2
-    assert summary["global_steps"] == 1 and "test/neg_elbo" in summary["metrics"]
-    assert (cli_vae_run / "checkpoints" / "last.ckpt").exists()
-    assert (cli_vae_run / "figures" / "manifold.png").exists()
-    assert (cli_vae_run / ".hydra" / "config.yaml").exists()
-
-
 def test_default_data_and_outputs_are_in_the_checkout_from_any_directory(tmp_path, monkeypatch):
     for variable in ("GENMODELS_DATA_DIR", "GENMODELS_LOG_DIR"):
         monkeypatch.delenv(variable, raising=False)
