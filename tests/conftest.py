@@ -85,7 +85,9 @@ def cli_vae_run(tmp_path_factory, run_main) -> Path:
     """A one-batch VAE run (latent 2) of the training command (run in this process), with ``.hydra`` and checkpoint.
     Shared: a test may evaluate it or resume it when finished, but must not change it."""
     run_dir = tmp_path_factory.mktemp("cli_vae_run")
-    run_main("genmodels.train", "latent=2", "trainer.fast_dev_run=true", f"hydra.run.dir={run_dir}")
+    run_main(
+        "genmodels.train", "latent=2", "trainer.fast_dev_run=true", *helpers.NO_FIGURES, f"hydra.run.dir={run_dir}"
+    )
     return run_dir
 
 

@@ -38,10 +38,12 @@ def short_run(epochs: int, batches: int) -> list[str]:
     return [f"trainer.max_epochs={epochs}", *limits, "figures.sample_epochs=[1]"]
 
 
+# A VAE's callbacks that draw figures: left out where no figure is under test (the curves are redrawn every epoch).
+NO_FIGURES = [f"~callbacks.{name}" for name in ("samples", "reconstructions", "manifold", "latent_scatter")]
+NO_FIGURES += ["~callbacks.interpolation", "~callbacks.curves"]
 # A short VAE run drawing no figures (latent= and trainer.max_epochs= given by each test).
 QUICK = [*short_run(1, 2)[1:], "~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
-QUICK += [f"~callbacks.{name}" for name in ("samples", "reconstructions", "manifold", "latent_scatter")]
-QUICK += ["~callbacks.interpolation", "~callbacks.curves"]
+QUICK += NO_FIGURES
 # The networks of model=dcgan, 8 channels wide, on 32x32 images.
 SMALL_DCGAN = ["model=dcgan", "data.image_size=32", "model.generator.width=8", "model.discriminator.width=8"]
 # The evaluation classifier trained in seconds (a cache file of its own); for the training config, and for evaluate's.

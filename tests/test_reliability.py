@@ -34,9 +34,9 @@ from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.runs.trust import check_run_targets
 from genmodels.train import train
-from tests.helpers import TRUST_PAUSE, compose_train, pause_once, short_run, wait_for
+from tests.helpers import NO_FIGURES, TRUST_PAUSE, compose_train, pause_once, short_run, wait_for
 
-SHORT = [*short_run(3, 4), "~logger", "latent=4"]
+SHORT = [*short_run(3, 4), "~logger", "latent=4", *NO_FIGURES]
 
 
 class InterruptOnce(L.Callback):
@@ -296,7 +296,13 @@ def test_resume_without_arguments_reproduces_the_uninterrupted_run(run_main, sta
 
 def test_failed_sweep_job_does_not_stop_the_others(run_main, tmp_path):
     run_main(
-        "genmodels.train", "-m", "latent=0,2", "trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={tmp_path}"
+        "genmodels.train",
+        "-m",
+        "latent=0,2",
+        "trainer.fast_dev_run=true",
+        "~logger",
+        "callbacks=none",
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert "latent" in json.loads((tmp_path / "0" / "failed.json").read_text())["error"]
     assert json.loads((tmp_path / "1" / "metrics.json").read_text())["latent"] == 2

@@ -15,7 +15,7 @@ from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
 from tests.helpers import SMALL_DCGAN
 
-FAST = ["trainer.fast_dev_run=true", "~logger", "latent=4"]
+FAST = ["trainer.fast_dev_run=true", "~logger", "callbacks=none", "latent=4"]
 DCGAN_FAST = [*FAST, *SMALL_DCGAN]
 
 

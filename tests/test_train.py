@@ -11,7 +11,7 @@ from PIL import Image
 
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
-from tests.helpers import CONFIGS, REPO, short_run
+from tests.helpers import CONFIGS, NO_FIGURES, REPO, short_run
 
 SHORT = short_run(2, 3)
 
@@ -108,7 +108,7 @@ def test_run_output_carries_no_library_noise(train_config):
 def test_last_checkpoint_is_the_last_epoch_when_an_earlier_one_was_best(train_config):
     # monitor "epoch" with mode min: the first epoch stays the best, so no top-k checkpoint is saved after it
     few_batches = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false", "~logger"]
-    cfg = train_config(["trainer.max_epochs=3", *few_batches, "monitor.metric=epoch", "monitor.mode=min"])
+    cfg = train_config(["trainer.max_epochs=3", *few_batches, *NO_FIGURES, "monitor.metric=epoch", "monitor.mode=min"])
     train(cfg)
     folder = Path(cfg.paths.output_dir) / "checkpoints"
     assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best-epoch001.ckpt", "last.ckpt"]
