@@ -3,6 +3,7 @@
 import logging
 from types import SimpleNamespace
 
+import pytest
 from lightning.pytorch.callbacks import Timer
 
 from genmodels.callbacks.progress import CostEstimate, EpochProgressBar, cost_message
@@ -55,13 +56,15 @@ def test_slow_cpu_run_gets_its_cost_and_how_to_shorten_it(caplog):
     assert "data.image_size=32" in record.message and "python -m genmodels.report --preset cpu" in record.message
 
 
-def test_short_cpu_run_gets_its_cost_without_advice(caplog):
-    callback = CostEstimate(clock=FakeClock(0.001))
+@pytest.mark.parametrize("timer", [[], [Timer(duration="00:00:45:00")]], ids=["no time limit", "one beyond the run"])
+def test_short_cpu_run_gets_its_cost_without_advice(caplog, timer):
+    trainer = fake_trainer(image_size=28)
+    trainer.callbacks = timer
     with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
-        run_batches(callback, fake_trainer(image_size=28), 60)
+        run_batches(CostEstimate(clock=FakeClock(0.001)), trainer, 60)
     [record] = caplog.records  # after max_batches (50) batches, the 5 s not reached
     assert record.levelno == logging.INFO and "about 17 s to go (17,149 batches" in record.message
-    assert "shorten" not in record.message
+    assert "shorten" not in record.message and "max_time" not in record.message
 
 
 def test_a_run_stopped_by_max_time_is_told_when_and_after_how_many_epochs(caplog):
@@ -74,15 +77,6 @@ def test_a_run_stopped_by_max_time_is_told_when_and_after_how_many_epochs(caplog
     expected = "trainer.max_time stops the fit in 45 min, after about 196 of 10,000 epochs (31.25 batches/s"
     assert expected in record.message
     assert "to go" not in record.message and "shorten" not in record.message
-
-
-def test_a_time_limit_beyond_the_run_leaves_the_estimate_as_it_is(caplog):
-    trainer = fake_trainer(image_size=28)
-    trainer.callbacks = [Timer(duration="00:00:45:00")]
-    with caplog.at_level(logging.INFO, logger="genmodels.callbacks.progress"):
-        run_batches(CostEstimate(clock=FakeClock(0.001)), trainer, 60)
-    [record] = caplog.records
-    assert "about 17 s to go (17,149 batches" in record.message and "max_time" not in record.message
 
 
 def test_an_epoch_too_short_to_measure_is_measured_whole(caplog):
