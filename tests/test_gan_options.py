@@ -36,7 +36,7 @@ def test_the_average_moves_toward_the_live_generator_at_the_configured_rate() ->
     with torch.no_grad():
         for value in live.values():
             if value.is_floating_point():
-                value.add_(torch.randn_like(value))  # the live generator takes a step (weights and statistics)
+                value.add_(torch.rand_like(value))  # the live generator takes a step (weights and statistics)
     old = {name: value.clone() for name, value in average.items()}
     model.update_average(batch_size=500)  # half a half-life: the gap shrinks by 2 ** -0.5
     for name, value in average.items():
@@ -47,6 +47,18 @@ def test_the_average_moves_toward_the_live_generator_at_the_configured_rate() ->
     z = torch.randn(4, 8)
     model.generator_ema.eval()
     torch.testing.assert_close(model.generate(z), model.to_unit_range(model.generator_ema(z)))
+
+
+def test_the_rampup_caps_the_half_life_early_in_training() -> None:
+    model = lean_gan(ema_half_life=1000, ema_rampup=0.05)
+    live, average = model.generator.state_dict(), model.generator_ema.state_dict()
+    weight = "net.0.weight"
+    for images_seen, half_life in ((2_000, 100), (100_000, 1000)):  # 5 % of the images seen, at most 1000
+        with torch.no_grad():
+            live[weight].add_(1.0)
+        gap = live[weight] - average[weight]
+        model.update_average(batch_size=100, images_seen=images_seen)
+        torch.testing.assert_close(live[weight] - average[weight], gap * 0.5 ** (100 / half_life))
 
 
 def test_training_updates_the_average_and_it_is_checkpointed(tmp_path) -> None:

@@ -28,6 +28,9 @@ Options for quality per unit of compute (off by default, so the report's recipe 
   running statistics are averaged with the weights (as ``AveragedModel(use_buffers=True)`` does), so the
   averaged generator normalises with statistics of the same period of training, at no extra cost; the
   live generator's own statistics belong to its current weights only.
+* ``ema_rampup``: early in training the generator improves faster than a 10,000-image average follows; as in
+  StyleGAN2-ADA, the half-life is then at most ``ema_rampup`` times the images seen so far (0.05: 2,750
+  images after the first 55,000).
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class GAN(L.LightningModule):
         scheduler: a partial learning-rate scheduler, called once per network's optimizer; None = constant rate.
         discriminator_lr, generator_lr: each network's learning rate; None = the optimizer's own ``lr``.
         ema_half_life: half-life in images of the generator's moving average, used for sampling; None = none.
+        ema_rampup: cap the half-life at this fraction of the images seen so far; None = no cap.
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class GAN(L.LightningModule):
         discriminator_lr: float | None = None,
         generator_lr: float | None = None,
         ema_half_life: float | None = None,
+        ema_rampup: float | None = None,
     ) -> None:
         super().__init__()
         low, high = real_label_range
@@ -171,7 +176,7 @@ class GAN(L.LightningModule):
             self.manual_backward(g_loss)
             g_optimizer.step()
         if self.generator_ema is not None:
-            self.update_average(len(x))
+            self.update_average(len(x), images_seen=self.global_step // 2 * len(x))  # global_step: 2 per batch
 
         metrics = {
             "d_loss": d_loss.detach(),
@@ -190,9 +195,13 @@ class GAN(L.LightningModule):
         self.log("val/d_real", torch.sigmoid(self.discriminator(x)).mean(), batch_size=len(x))
 
     @torch.no_grad()
-    def update_average(self, batch_size: int) -> None:
-        """Move the averaged generator toward the live one: by 1 - 0.5 ** (batch_size / ema_half_life)."""
-        weight = 1.0 - 0.5 ** (batch_size / self.hparams.ema_half_life)
+    def update_average(self, batch_size: int, images_seen: int | None = None) -> None:
+        """Move the averaged generator toward the live one by 1 - 0.5 ** (batch_size / half-life), the half-life
+        being ``ema_half_life``, at most ``ema_rampup * images_seen`` when both are given."""
+        half_life, rampup = self.hparams.ema_half_life, self.hparams.ema_rampup
+        if rampup and images_seen is not None:
+            half_life = min(half_life, max(rampup * images_seen, 1e-8))
+        weight = 1.0 - 0.5 ** (batch_size / half_life)
         average, live = self.generator_ema.state_dict(), self.generator.state_dict()
         for name, value in average.items():
             if value.is_floating_point():  # weights and BatchNorm's running statistics
