@@ -25,6 +25,7 @@ from genmodels.results import fid_per_epoch_figure
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "cpu_gan": ("all options on", []),
     "no_ema": ("no moving average: samples from the live generator", ["model.ema_half_life=null"]),
+    "no_rampup": ("the average without ramp-up: 10,000-image half-life from the start", ["model.ema_rampup=null"]),
     "no_ttur": (
         "one learning rate, 2e-4, for both networks",
         ["model.discriminator_lr=null", "model.generator_lr=null"],
