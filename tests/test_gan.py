@@ -145,6 +145,10 @@ def test_checkpoint_records_the_networks_and_loads_weights_only(tmp_path) -> Non
     check_same_model(saved, model.hparams, source="test")
     with pytest.raises(CheckpointError, match=r"differs in \['generator'\]"):
         check_same_model(saved, mlp_gan(16, [16], [8]).hparams, source="test")
+    older = {key: value for key, value in saved.items() if key != "ema_rampup"}  # made before the option existed
+    check_same_model(older, model.hparams, source="test")
+    with pytest.raises(CheckpointError, match=r"differs in \['ema_rampup'\]"):
+        check_same_model(older, GAN(model.generator, model.discriminator, 16, ema_rampup=0.05).hparams, source="t")
 
 
 # ---------------------------------------------------------------- labels and losses

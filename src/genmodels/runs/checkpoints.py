@@ -93,10 +93,12 @@ TRAINING_OPTIONS = ("optimizer", "scheduler", "iwae_k")
 
 
 def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], source: str) -> None:
-    """Raise ``CheckpointError`` naming both configs when two model configs differ (``TRAINING_OPTIONS`` aside)."""
+    """Raise ``CheckpointError`` naming both configs when two model configs differ (``TRAINING_OPTIONS`` aside).
+
+    An option one side lacks counts as null (off), so checkpoints made before an option existed still load."""
     saved, current = ({k: v for k, v in dict(c).items() if k not in TRAINING_OPTIONS} for c in (saved, current))
-    if saved != current:
-        differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
+    differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
+    if differing:
         raise CheckpointError(
             f"the checkpoint of {source} was made by another model configuration (differs in {differing}).\n"
             f"  checkpoint: {saved}\n  this run:   {current}\n"
