@@ -1,12 +1,5 @@
-"""The DCGAN networks of the report (section 2): a convolutional generator and discriminator.
-
-Architecture (Radford et al. 2016, as modified in the report): the generator maps z ~ N(0, I) through
-transposed convolutions (4x4 at first, then doubling the side) to a tanh image in [-1, 1]; the
-discriminator halves the side with strided convolutions down to 4x4, then one 4x4 convolution gives a
-single logit. Unlike Radford et al., EVERY convolution except the two output ones is followed by
-BatchNorm and LeakyReLU(0.2), in both networks. The number of 2x stages is ``log2(image_size / 4)``.
-``model=dcgan`` gives them to the ``GAN`` of ``gan.py``, which trains them.
-"""
+"""The DCGAN networks of the report (Radford et al. 2016, with BatchNorm and LeakyReLU(0.2) after every
+convolution but the two output ones), trained by the ``GAN`` of ``gan.py``; see docs/models.md."""
 
 from __future__ import annotations
 

@@ -1,16 +1,8 @@
 """What every VAE here shares: a diagonal Gaussian q(z|x), the prior N(0, I) and independent Bernoulli pixels.
 
-A subclass only builds its two networks: ``self.encoder``, images (B, C, H, W) -> the mean and log-variance
-of q(z|x), each (B, latent_dim); and ``self.decoder``, codes (B, latent_dim) -> Bernoulli logits (B, C, H, W).
-This base turns them into a ``LightningModule`` offering every capability of ``genmodels.contract``: the training,
-validation and test steps, the optimizer and its schedule, and the likelihood, sampling, reconstruction and
-encoding the figures and ``evaluate`` use.
-
-Loss per image (nats): ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, with one reparameterized
-sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. With ``iwae_k`` = k > 1 the training loss
-is instead -L_k, the importance-weighted bound of Burda et al. 2016 on k samples per image (tighter than
-the ELBO), computed by the same ``metrics.likelihood`` functions as the IWAE evaluation. The logged
-``*/neg_elbo`` is always the true negative ELBO (beta = 1, positive, lower is better), whatever the training loss.
+A subclass builds ``self.encoder`` (images -> mean and log-variance of q(z|x)) and ``self.decoder`` (codes ->
+Bernoulli logits); this base adds the -ELBO (or IWAE, ``iwae_k`` > 1) training, the optimizer and every capability
+of ``genmodels.contract``. The loss and the logged metrics are explained in docs/models.md.
 """
 
 from __future__ import annotations
@@ -30,11 +22,8 @@ STAGES = ("train", "val", "test")
 
 
 def diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
-    """N(mu, diag exp(logvar)) over the last dimension: batch shape (B,), event shape (latent_dim,).
-
-    Without argument checks: they cost time on every step, and non-finite encoder outputs are left to
-    reach the loss, where the finite-loss guard stops the run naming the step and the term.
-    """
+    """N(mu, diag exp(logvar)) over the last dimension, without argument checks (they cost time on every step, and
+    the finite-loss guard names non-finite encoder outputs when they reach the loss)."""
     return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
 
@@ -73,11 +62,9 @@ class GaussianVAE(L.LightningModule):
             )
         self.latent_dim, self.beta, self.iwae_k = latent_dim, beta, iwae_k
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        # -ELBO and its terms per image, averaged over each epoch of each stage.
         self.epoch_means = nn.ModuleDict(
             {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
         )
-        # The IWAE training objective, -L_k per image, averaged over each training epoch.
         self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
 
     def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:

@@ -1,8 +1,4 @@
-"""The variational auto-encoder of the report: MLP encoder and decoder with a Bernoulli likelihood.
-
-The loss, the steps and the capabilities come from ``models.gaussian_vae.GaussianVAE``; this module builds
-the two fully-connected networks.
-"""
+"""The VAE of the report: MLP encoder and decoder; the loss, steps and capabilities come from ``GaussianVAE``."""
 
 from __future__ import annotations
 
