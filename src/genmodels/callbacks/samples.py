@@ -48,11 +48,8 @@ class SampleGrid(FigureCallback):
         self.epochs, dropped = figure_epochs(self.requested_epochs, trainer.max_epochs)
         if dropped and trainer.is_global_zero:
             log.warning(
-                "figures.sample_epochs: epochs %s are beyond trainer.max_epochs=%d and are not drawn; drawing %s "
-                "and the last epoch",
-                dropped,
-                trainer.max_epochs,
-                self.epochs,
+                f"figures.sample_epochs: epochs {dropped} are beyond trainer.max_epochs={trainer.max_epochs} and are "
+                f"not drawn; drawing {self.epochs} and the last epoch"
             )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
