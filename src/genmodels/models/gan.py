@@ -52,20 +52,10 @@ def describe(network: nn.Module) -> dict[str, str | int]:
 
 
 class GAN(L.LightningModule):
-    """A generator and a discriminator trained against each other on images in [-1, 1].
-
-    Args:
-        generator: (B, latent_dim) -> images (B, 1, S, S) in [-1, 1].
-        discriminator: images (B, 1, S, S) -> float32 logits (B,) of "real".
-        latent_dim: size of z.
-        non_saturating: generator maximises log D(G(z)) (else minimises log(1 - D(G(z)))).
-        label_smoothing: soft noisy real labels in ``real_label_range``, flipped to [0, 0.3] with ``label_flip_prob``.
-        label_flip_prob: probability of a flipped real label when smoothing.
-        real_label_range: [low, high] of the smoothed real labels (the report's [0.7, 1.2]; [0.9, 0.9]: one-sided).
-        optimizer: a partial optimizer (Hydra ``_partial_: true``), called once per network.
-        scheduler: a partial learning-rate scheduler, called once per network's optimizer; None = constant rate.
-        discriminator_lr, generator_lr: each network's learning rate; None = the optimizer's own ``lr``.
-        ema_half_life: half-life in images of the generator's moving average, used for sampling; None = none.
+    """A generator ((B, latent_dim) -> images (B, 1, S, S) in [-1, 1]) and a discriminator (images -> float32 logits
+    (B,) of "real") trained against each other. ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_:
+    true``) called once per network (``scheduler`` None: a constant rate); ``discriminator_lr`` and ``generator_lr``
+    replace the optimizer's ``lr`` (None: keep it); the other options are explained in docs/models.md.
     """
 
     def __init__(

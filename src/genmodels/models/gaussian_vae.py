@@ -30,12 +30,9 @@ def diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
 class GaussianVAE(L.LightningModule):
     """A VAE trained on the -ELBO (or the IWAE bound); the subclass sets ``self.encoder`` and ``self.decoder``.
 
-    Args:
-        latent_dim: size of z.
-        beta: weight of the KL term in the training loss (1 = the ELBO).
-        iwae_k: importance samples per image in the training loss: 1 = the ELBO, k > 1 = the IWAE bound L_k.
-        optimizer: a partial optimizer, called with the parameters (Hydra ``_partial_: true``).
-        scheduler: a partial learning-rate scheduler, called with the optimizer; None keeps the rate constant.
+    ``beta`` weighs the KL term of the training loss (1: the ELBO); ``iwae_k`` > 1 trains on the IWAE bound L_k
+    instead. ``optimizer`` and ``scheduler`` are partials, called with the parameters and with the optimizer
+    (``scheduler`` None: a constant rate).
     """
 
     encoder: nn.Module
