@@ -35,8 +35,7 @@ class FiniteLossGuard(L.Callback):
         self._sums: torch.Tensor | None = None
         self._names: list[str] = []
         self._first_step: int | None = None  # trainer.global_step at the start of the window's first batch
-        self._step = 0  # ... and of the latest batch
-        self._batch_idx = 0
+        self._step, self._batch_idx = 0, 0  # ... and of the latest batch
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         self._step, self._batch_idx = trainer.global_step, batch_idx

@@ -38,11 +38,8 @@ def _bn_lrelu(channels: int) -> list[nn.Module]:
 
 
 class Generator(nn.Module):
-    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1].
-
-    Channels: ``width * 2**(n-1)`` at 4x4, halved at each doubling of the side, 1 at the output
-    (``n = log2(S / 4)``; 512-256-128-64 for S = 64 and width 64, as in Radford et al.).
-    """
+    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1]. Channels: ``width * 2**(n-1)`` at 4x4 (n = log2(S / 4)),
+    halved at each doubling of the side, 1 at the output (512-256-128-64 for S = 64 and width 64, as Radford et al.)."""
 
     def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64) -> None:
         super().__init__()
@@ -64,11 +61,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images (B, 1, S, S) -> logits (B,) of "real".
-
-    Channels: ``width`` after the first strided convolution, doubled at each halving of the side
-    down to 4x4, then one 4x4 convolution to a single logit.
-    """
+    """Images (B, 1, S, S) -> logits (B,) of "real". Channels: ``width`` after the first strided convolution, doubled
+    at each halving of the side down to 4x4, then one 4x4 convolution to a single logit."""
 
     def __init__(self, image_size: int = 64, width: int = 64) -> None:
         super().__init__()

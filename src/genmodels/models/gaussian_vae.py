@@ -65,11 +65,8 @@ class GaussianVAE(L.LightningModule):
         self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
 
     def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
-        """Per-image terms in nats, each (B,), from k reparameterized posterior samples per image.
-
-        ``recon``: -log p(x|z) averaged over the samples; ``kl``: KL(q(z|x) || N(0, I)), analytic; for
-        k > 1 also ``iwae_bound``: L_k, the importance-weighted bound on log p(x) of the same samples.
-        """
+        """Per-image terms in nats, each (B,), from k reparameterized posterior samples per image: ``recon``,
+        -log p(x|z) averaged over the samples; ``kl``, analytic; for k > 1 also ``iwae_bound``, L_k of the samples."""
         mu, logvar = (t.float() for t in self.encoder(x))  # float32 terms also under bf16/fp16 autocast
         posterior, kl = diagonal_gaussian(mu, logvar), gaussian_kl_to_standard_normal(mu, logvar)
         if k == 1:  # the ELBO needs no importance weights
