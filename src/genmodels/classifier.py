@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch.optim.swa_utils import update_bn
 from tqdm.auto import tqdm
 
 from genmodels.data.datamodule import MNISTDataModule
@@ -51,15 +51,11 @@ def train_classifier(
     """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate."""
     device = torch.device(device)
     generator = torch.Generator().manual_seed(settings.seed)
-    cuda_devices = []
-    if device.type == "cuda":
-        cuda_devices = [torch.cuda.current_device() if device.index is None else device.index]
-    with torch.random.fork_rng(devices=cuda_devices):  # leaves the caller's random state untouched
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the caller's RNG untouched
         torch.manual_seed(settings.seed)
         model = MNISTClassifier().to(device)
         images, labels = train_images.to(device), train_labels.to(device)
-        steps_per_epoch = -(-len(images) // settings.batch_size)
-        total_steps = settings.epochs * steps_per_epoch
+        total_steps = settings.epochs * -(-len(images) // settings.batch_size)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total_steps)
         model.train()
@@ -75,24 +71,10 @@ def train_classifier(
                 schedule.step()
                 bar.update()
         bar.close()
-        recalibrate_batch_norm(model, images, settings.batch_size)
+        # The lagging running batch-norm statistics replaced by exact averages over (up to) 10,000 images.
+        batches = range(0, min(len(images), 10000), settings.batch_size)
+        update_bn((to_classifier_input(images[start : start + settings.batch_size]) for start in batches), model)
     return model.eval()
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int, max_images: int = 10000) -> None:
-    """Replace the lagging running batch-norm statistics by exact averages over (up to) ``max_images`` images."""
-    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    model.train()
-    for start in range(0, min(len(images), max_images), batch_size):
-        model(to_classifier_input(images[start : start + batch_size]))
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    model.eval()
 
 
 def classifier_paths(data_dir: str | Path, dataset: str, settings: ClassifierSettings) -> tuple[Path, Path]:
@@ -140,9 +122,8 @@ def load_or_train_classifier(
         return model, {**info, "path": str(weights), "trained_now": False}
     check_writable(weights.parent, f"cache the {dataset} evaluation classifier ({why})")
     log.warning(
-        "Training the %s evaluation classifier first (%s): about 6 minutes on 2 CPU cores, done once and cached.",
-        dataset,
-        why,
+        f"Training the {dataset} evaluation classifier first ({why}): about 6 minutes on 2 CPU cores, done once "
+        "and cached."
     )
     datamodule = MNISTDataModule(data_dir=str(data_dir), dataset=dataset)
     datamodule.setup()

@@ -1,17 +1,6 @@
-"""The model contract: what the framework asks of a model, one small ``Protocol`` per capability.
-
-A model is a ``LightningModule``. Beyond Lightning's own hooks, the figure callbacks, ``evaluate``,
-the speed options and the NaN guard each need one capability below; a model offers the ones it can.
-Each user checks for its capability when a run starts, with ``require``, and stops with a message
-naming the model, the user and the missing members, instead of silently skipping.
-
-Conventions every model keeps (Lightning's side of the contract):
-
-- ``training_step`` returns its loss tensors: a tensor, or a dict of them (e.g. ``{"loss": loss,
-  "kl": kl}``); the NaN guard watches them and refuses a step that returns none.
-- epoch-level metrics are logged as ``train/<name>`` and ``val/<name>`` (the learning curves plot
-  them), test metrics as ``test/<name>`` from a ``test_step`` (run after fitting when the model has one).
-"""
+"""The model contract: one small ``Protocol`` per capability the framework may ask of a ``LightningModule`` (for the
+figure callbacks, ``evaluate``, the speed options, the NaN guard). Each user checks for its capability with
+``require`` when a run starts; Lightning's side of the contract is in docs/adding_a_model.md."""
 
 from __future__ import annotations
 
@@ -59,8 +48,7 @@ class EncodesImages(Protocol):
 class HasLikelihood(Protocol):
     """A latent-variable model p(x, z) = p(z) p(x|z) with an approximate posterior q(z|x): the -ELBO and IWAE.
 
-    Any ``torch.distributions`` pair works (the bounds use ``sample``/``rsample``, ``log_prob`` and, when
-    torch knows it, the analytic ``kl_divergence``); the likelihood is whatever the decoder models.
+    Any ``torch.distributions`` pair works (the bounds use ``rsample``, ``log_prob`` and any analytic KL).
     """
 
     def prior(self) -> Distribution:
@@ -93,11 +81,8 @@ def missing_members(model: object, capability: type) -> list[str]:
 
 
 def require(model: object, capability: type, user: str, fix: str) -> None:
-    """Raise ``CapabilityError`` unless ``model`` offers ``capability``.
-
-    The message names the model, ``user`` (what needs the capability), the missing members, and ``fix``
-    (how to do without it, e.g. how to leave a callback out).
-    """
+    """Raise ``CapabilityError`` unless ``model`` offers ``capability``, naming the model, ``user`` (what needs the
+    capability), the missing members and ``fix`` (how to do without it)."""
     if isinstance(model, capability):
         return
     name, missing = type(model).__name__, missing_members(model, capability)

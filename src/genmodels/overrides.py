@@ -33,15 +33,11 @@ def unknown_key_message(config_name: str, arguments: Sequence[str]) -> str | Non
     overrides = parse_overrides(arguments)
     if overrides is None:
         return None
-    is_group = [(CONFIG_DIR / o.key_or_group).is_dir() for o in overrides]
-    checked = [
-        o
-        for o, group in zip(overrides, is_group)
-        if o.type == OverrideType.CHANGE and not group and not o.is_hydra_override()
-    ]
+    keys = [o for o in overrides if o.type == OverrideType.CHANGE and not (CONFIG_DIR / o.key_or_group).is_dir()]
+    checked = [o for o in keys if not o.is_hydra_override()]
     if not checked:
         return None
-    others = [o for o, group in zip(overrides, is_group) if group or o.type != OverrideType.CHANGE]
+    others = [o for o in overrides if o not in keys]  # group choices, additions and deletions
     known: set[str] = set()
     try:
         for combination in _combinations(others):

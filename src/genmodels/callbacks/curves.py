@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import lightning as L
 import matplotlib.pyplot as plt
@@ -24,10 +23,7 @@ class MetricCurves(FigureCallback):
         super().__init__(output_dir)
         self.ylabels = dict(ylabels or {})
         self.history: dict[str, dict[str, float]] = {}
-
-    @property
-    def history_path(self) -> Path:
-        return self.output_dir / "curves.json"
+        self.history_path = self.output_dir / "curves.json"
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.history_path.exists():

@@ -61,9 +61,7 @@ class CostEstimate(L.Callback):
         self.min_batches, self.min_seconds, self.max_batches = min_batches, min_seconds, max_batches
         self.suggest_after_minutes, self.clock = suggest_after_minutes, clock
         self._started: float | None = None
-        self._latest = 0.0
-        self._measured = 0
-        self._done = False
+        self._latest, self._measured, self._done = 0.0, 0, False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         cpu = trainer.strategy.root_device.type == "cpu"

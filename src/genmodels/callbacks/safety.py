@@ -35,8 +35,7 @@ class FiniteLossGuard(L.Callback):
         self._sums: torch.Tensor | None = None
         self._names: list[str] = []
         self._first_step: int | None = None  # trainer.global_step at the start of the window's first batch
-        self._step = 0  # ... and of the latest batch
-        self._batch_idx = 0
+        self._step, self._batch_idx = 0, 0  # ... and of the latest batch
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         self._step, self._batch_idx = trainer.global_step, batch_idx
@@ -93,11 +92,8 @@ class InterruptCheckpoint(L.Callback):
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = Path(dirpath)
+        self.path = self.dirpath / "interrupted.ckpt"
         self._earlier_step: int | None = None  # the step of an interrupted.ckpt left by an earlier part
-
-    @property
-    def path(self) -> Path:
-        return self.dirpath / "interrupted.ckpt"
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.path.is_file():
@@ -107,16 +103,13 @@ class InterruptCheckpoint(L.Callback):
                 self._earlier_step = 0
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._drop_if_passed(trainer)
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._drop_if_passed(trainer)
-
-    def _drop_if_passed(self, trainer: L.Trainer) -> None:
+        """Remove an earlier part's interrupted.ckpt once this run has passed its step."""
         if self._earlier_step is not None and trainer.global_step >= self._earlier_step and trainer.is_global_zero:
             self.path.unlink(missing_ok=True)
             log.info("Removed %s: this run has passed its step %d", self.path, self._earlier_step)
             self._earlier_step = None
+
+    on_fit_end = on_train_epoch_end
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
@@ -124,13 +117,10 @@ class InterruptCheckpoint(L.Callback):
         trainer.save_checkpoint(self.path, weights_only=False)  # the full state (optimizers, loops), to resume from
         if trainer.is_global_zero:
             single, *sweep = resume_commands(self.dirpath.parent)
+            more = "".join(f"\nor continue the whole sweep (finished jobs are skipped): {c}" for c in sweep)
             log.warning(
-                "Interrupted at epoch %d, step %d; checkpoint saved to %s.\nResume with: %s%s",
-                trainer.current_epoch + 1,
-                trainer.global_step,
-                self.path,
-                single,
-                "".join(f"\nor continue the whole sweep (finished jobs are skipped): {command}" for command in sweep),
+                f"Interrupted at epoch {trainer.current_epoch + 1}, step {trainer.global_step}; checkpoint saved to "
+                f"{self.path}.\nResume with: {single}{more}"
             )
 
 

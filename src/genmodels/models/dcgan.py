@@ -1,12 +1,5 @@
-"""The DCGAN networks of the report (section 2): a convolutional generator and discriminator.
-
-Architecture (Radford et al. 2016, as modified in the report): the generator maps z ~ N(0, I) through
-transposed convolutions (4x4 at first, then doubling the side) to a tanh image in [-1, 1]; the
-discriminator halves the side with strided convolutions down to 4x4, then one 4x4 convolution gives a
-single logit. Unlike Radford et al., EVERY convolution except the two output ones is followed by
-BatchNorm and LeakyReLU(0.2), in both networks. The number of 2x stages is ``log2(image_size / 4)``.
-``model=dcgan`` gives them to the ``GAN`` of ``gan.py``, which trains them.
-"""
+"""The DCGAN networks of the report (Radford et al. 2016, with BatchNorm and LeakyReLU(0.2) after every
+convolution but the two output ones), trained by the ``GAN`` of ``gan.py``; see docs/models.md."""
 
 from __future__ import annotations
 
@@ -45,11 +38,8 @@ def _bn_lrelu(channels: int) -> list[nn.Module]:
 
 
 class Generator(nn.Module):
-    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1].
-
-    Channels: ``width * 2**(n-1)`` at 4x4, halved at each doubling of the side, 1 at the output
-    (``n = log2(S / 4)``; 512-256-128-64 for S = 64 and width 64, as in Radford et al.).
-    """
+    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1]. Channels: ``width * 2**(n-1)`` at 4x4 (n = log2(S / 4)),
+    halved at each doubling of the side, 1 at the output (512-256-128-64 for S = 64 and width 64, as Radford et al.)."""
 
     def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64) -> None:
         super().__init__()
@@ -71,11 +61,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images (B, 1, S, S) -> logits (B,) of "real".
-
-    Channels: ``width`` after the first strided convolution, doubled at each halving of the side
-    down to 4x4, then one 4x4 convolution to a single logit.
-    """
+    """Images (B, 1, S, S) -> logits (B,) of "real". Channels: ``width`` after the first strided convolution, doubled
+    at each halving of the side down to 4x4, then one 4x4 convolution to a single logit."""
 
     def __init__(self, image_size: int = 64, width: int = 64) -> None:
         super().__init__()

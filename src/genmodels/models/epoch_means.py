@@ -9,13 +9,8 @@ from torchmetrics import Metric
 
 
 class EpochMeans(Metric):
-    """Batch-size-weighted means of named scalars over an epoch (summed across DDP ranks on ``compute``).
-
-    Calling ``LightningModule.log`` for every term on every step costs Lightning about a millisecond per
-    call on a CPU, as much as a small model's whole step. Here a step costs one stacked in-place update
-    on the values' device (no host-device synchronisation); the model logs ``compute_and_reset()`` once
-    at the end of each epoch.
-    """
+    """Batch-size-weighted means of named scalars over an epoch (summed across DDP ranks on ``compute``): one in-place
+    update per step, without a host-device sync, instead of ``self.log`` (about 1 ms per call on a CPU)."""
 
     full_state_update = False
 

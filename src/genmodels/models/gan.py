@@ -1,37 +1,7 @@
-"""A GAN: a generator and a discriminator, injected by config, trained against each other.
-
-The generator maps z ~ N(0, I) to images in [-1, 1], the discriminator maps images to one logit each.
-The networks come from the model config (``model.generator`` and ``model.discriminator``, built by Hydra:
-convolutional in ``dcgan.py``, fully connected in ``gan_mlp.py``); this module trains them alike, with
-Lightning's manual optimization: per batch, one discriminator step, then one generator step against the
-updated discriminator. Each network has its own optimizer from the same partial optimizer and, when one is
-configured, its own learning-rate schedule (stepped after every epoch, as manual optimization leaves that
-to the model).
-
-Training tricks, each a switch (both off = the plain minimax GAN of Goodfellow et al. 2014):
-
-* ``non_saturating``: the generator maximises log D(G(z)) instead of minimising log(1 - D(G(z))).
-* ``label_smoothing``: soft noisy labels for real images, uniform in ``real_label_range`` (the report's
-  [0.7, 1.2]), each replaced with probability ``label_flip_prob`` by a value uniform in [0.0, 0.3].
-  Fake labels are always 0. ``real_label_range=[0.9, 0.9]`` with ``label_flip_prob=0`` is the one-sided
-  smoothing of Salimans et al. (2016); targets above 1 make the discriminator's cross-entropy unbounded
-  below, so it is rewarded for ever more confident logits on real images.
-
-Options for quality per unit of compute (off by default, so the report's recipe is unchanged):
-
-* ``discriminator_lr`` / ``generator_lr``: two time-scale learning rates (Heusel et al. 2017), each
-  replacing the optimizer's ``lr`` for its network.
-* ``ema_half_life``: an exponential moving average of the generator's weights (Yazici et al. 2019), with the
-  half-life counted in images as in StyleGAN2-ADA (10,000: after 10,000 more images a weight's old value
-  counts half). The average is updated after every generator step and is what ``generate`` and ``forward``
-  use: every figure, every per-epoch score (so the checkpoint choice) and the evaluation see it. BatchNorm's
-  running statistics are averaged with the weights (as ``AveragedModel(use_buffers=True)`` does), so the
-  averaged generator normalises with statistics of the same period of training, at no extra cost; the
-  live generator's own statistics belong to its current weights only.
-* ``ema_rampup``: early in training the generator improves faster than a 10,000-image average follows; as in
-  StyleGAN2-ADA, the half-life is then at most ``ema_rampup`` times the images seen so far (0.05: 2,750
-  images after the first 55,000).
-"""
+"""A GAN: a generator and a discriminator, injected by config (``dcgan.py``, ``lean_gan.py``, ``gan_mlp.py``), trained
+against each other with manual optimization: per batch one discriminator step, then one generator step. The tricks
+(non-saturating loss, label smoothing) and options (two time-scale learning rates, a moving average of the
+generator) are explained in docs/models.md."""
 
 from __future__ import annotations
 
@@ -60,13 +30,8 @@ def real_labels(
     device: torch.device | str | None = None,
     real_range: tuple[float, float] = SMOOTH_REAL_RANGE,
 ) -> torch.Tensor:
-    """Discriminator targets for a batch of real images, (batch_size,).
-
-    Without ``smoothing`` all ones. With it, uniform in ``real_range``, and each label is replaced with
-    probability ``flip_prob`` by a value uniform in [0.0, 0.3] (the flips belong to the smoothing trick
-    and are off with it). Draws come from ``generator`` (on its own device) when given, so they can
-    be reproduced; the result is placed on ``device``.
-    """
+    """Discriminator targets for real images, (batch_size,): ones, or with ``smoothing`` uniform in ``real_range``,
+    each replaced with probability ``flip_prob`` by one uniform in [0, 0.3]; drawn from ``generator`` if given."""
     draw_device = generator.device if generator is not None else device
     if not smoothing:
         return torch.ones(batch_size, device=device)
@@ -87,21 +52,10 @@ def describe(network: nn.Module) -> dict[str, str | int]:
 
 
 class GAN(L.LightningModule):
-    """A generator and a discriminator trained against each other on images in [-1, 1].
-
-    Args:
-        generator: (B, latent_dim) -> images (B, 1, S, S) in [-1, 1].
-        discriminator: images (B, 1, S, S) -> float32 logits (B,) of "real".
-        latent_dim: size of z.
-        non_saturating: generator maximises log D(G(z)) (else minimises log(1 - D(G(z)))).
-        label_smoothing: soft noisy real labels in ``real_label_range``, flipped to [0, 0.3] with ``label_flip_prob``.
-        label_flip_prob: probability of a flipped real label when smoothing.
-        real_label_range: [low, high] of the smoothed real labels (the report's [0.7, 1.2]; [0.9, 0.9]: one-sided).
-        optimizer: a partial optimizer (Hydra ``_partial_: true``), called once per network.
-        scheduler: a partial learning-rate scheduler, called once per network's optimizer; None = constant rate.
-        discriminator_lr, generator_lr: each network's learning rate; None = the optimizer's own ``lr``.
-        ema_half_life: half-life in images of the generator's moving average, used for sampling; None = none.
-        ema_rampup: cap the half-life at this fraction of the images seen so far; None = no cap.
+    """A generator ((B, latent_dim) -> images (B, 1, S, S) in [-1, 1]) and a discriminator (images -> float32 logits
+    (B,) of "real") trained against each other. ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_:
+    true``) called once per network (``scheduler`` None: a constant rate); ``discriminator_lr`` and ``generator_lr``
+    replace the optimizer's ``lr`` (None: keep it); the other options are explained in docs/models.md.
     """
 
     def __init__(
@@ -134,11 +88,9 @@ class GAN(L.LightningModule):
         self.hparams.update(generator=describe(generator), discriminator=describe(discriminator))
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
-        # The generator's moving average: a frozen copy, moved toward the live weights after each generator step.
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_half_life else None
         self.latent_dim = latent_dim
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        # Losses, mean D(x) and mean D(G(z)) averaged over each epoch.
         self.epoch_means = EpochMeans(["d_loss", "g_loss", "d_real", "d_fake"])
 
     @property
@@ -236,14 +188,12 @@ class GAN(L.LightningModule):
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Samples as [0, 1] pictures, (B, 1, S, S), from ``sampler`` in eval mode."""
-        sampler = self.sampler
-        was_training = sampler.training
+        sampler, was_training = self.sampler, self.sampler.training
         sampler.eval()
         try:
-            images = sampler(z)
+            return self.to_unit_range(sampler(z))
         finally:
             sampler.train(was_training)
-        return self.to_unit_range(images)
 
     @staticmethod
     def to_unit_range(x: torch.Tensor) -> torch.Tensor:

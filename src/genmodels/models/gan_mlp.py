@@ -1,10 +1,5 @@
-"""The networks of the fully-connected GAN the report compares its DCGAN against (section 2.2).
-
-The classic architecture: the generator maps z (100) through 128 -> 256 -> 512 -> 1024 -> S*S units, with
-LeakyReLU(0.2) after every hidden layer and BatchNorm before it on all hidden layers but the first,
-and a tanh output; the discriminator maps the S*S pixels through 512 -> 256 -> 1 with LeakyReLU(0.2).
-S = 28 (784 pixels) by default. ``model=gan_mlp`` gives them to the ``GAN`` of ``gan.py``, which trains them.
-"""
+"""The fully-connected GAN networks the report compares its DCGAN against (section 2.2), trained by the ``GAN``
+of ``gan.py``; see docs/models.md."""
 
 from __future__ import annotations
 

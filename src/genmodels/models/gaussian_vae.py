@@ -1,16 +1,8 @@
 """What every VAE here shares: a diagonal Gaussian q(z|x), the prior N(0, I) and independent Bernoulli pixels.
 
-A subclass only builds its two networks: ``self.encoder``, images (B, C, H, W) -> the mean and log-variance
-of q(z|x), each (B, latent_dim); and ``self.decoder``, codes (B, latent_dim) -> Bernoulli logits (B, C, H, W).
-This base turns them into a ``LightningModule`` offering every capability of ``genmodels.contract``: the training,
-validation and test steps, the optimizer and its schedule, and the likelihood, sampling, reconstruction and
-encoding the figures and ``evaluate`` use.
-
-Loss per image (nats): ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, with one reparameterized
-sample ``z = mu + exp(logvar / 2) * eps`` for the expectation. With ``iwae_k`` = k > 1 the training loss
-is instead -L_k, the importance-weighted bound of Burda et al. 2016 on k samples per image (tighter than
-the ELBO), computed by the same ``metrics.likelihood`` functions as the IWAE evaluation. The logged
-``*/neg_elbo`` is always the true negative ELBO (beta = 1, positive, lower is better), whatever the training loss.
+A subclass builds ``self.encoder`` (images -> mean and log-variance of q(z|x)) and ``self.decoder`` (codes ->
+Bernoulli logits); this base adds the -ELBO (or IWAE, ``iwae_k`` > 1) training, the optimizer and every capability
+of ``genmodels.contract``. The loss and the logged metrics are explained in docs/models.md.
 """
 
 from __future__ import annotations
@@ -30,23 +22,17 @@ STAGES = ("train", "val", "test")
 
 
 def diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
-    """N(mu, diag exp(logvar)) over the last dimension: batch shape (B,), event shape (latent_dim,).
-
-    Without argument checks: they cost time on every step, and non-finite encoder outputs are left to
-    reach the loss, where the finite-loss guard stops the run naming the step and the term.
-    """
+    """N(mu, diag exp(logvar)) over the last dimension, without argument checks (they cost time on every step, and
+    the finite-loss guard names non-finite encoder outputs when they reach the loss)."""
     return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
 
 class GaussianVAE(L.LightningModule):
     """A VAE trained on the -ELBO (or the IWAE bound); the subclass sets ``self.encoder`` and ``self.decoder``.
 
-    Args:
-        latent_dim: size of z.
-        beta: weight of the KL term in the training loss (1 = the ELBO).
-        iwae_k: importance samples per image in the training loss: 1 = the ELBO, k > 1 = the IWAE bound L_k.
-        optimizer: a partial optimizer, called with the parameters (Hydra ``_partial_: true``).
-        scheduler: a partial learning-rate scheduler, called with the optimizer; None keeps the rate constant.
+    ``beta`` weighs the KL term of the training loss (1: the ELBO); ``iwae_k`` > 1 trains on the IWAE bound L_k
+    instead. ``optimizer`` and ``scheduler`` are partials, called with the parameters and with the optimizer
+    (``scheduler`` None: a constant rate).
     """
 
     encoder: nn.Module
@@ -73,19 +59,14 @@ class GaussianVAE(L.LightningModule):
             )
         self.latent_dim, self.beta, self.iwae_k = latent_dim, beta, iwae_k
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        # -ELBO and its terms per image, averaged over each epoch of each stage.
         self.epoch_means = nn.ModuleDict(
             {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
         )
-        # The IWAE training objective, -L_k per image, averaged over each training epoch.
         self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
 
     def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
-        """Per-image terms in nats, each (B,), from k reparameterized posterior samples per image.
-
-        ``recon``: -log p(x|z) averaged over the samples; ``kl``: KL(q(z|x) || N(0, I)), analytic; for
-        k > 1 also ``iwae_bound``: L_k, the importance-weighted bound on log p(x) of the same samples.
-        """
+        """Per-image terms in nats, each (B,), from k reparameterized posterior samples per image: ``recon``,
+        -log p(x|z) averaged over the samples; ``kl``, analytic; for k > 1 also ``iwae_bound``, L_k of the samples."""
         mu, logvar = (t.float() for t in self.encoder(x))  # float32 terms also under bf16/fp16 autocast
         posterior, kl = diagonal_gaussian(mu, logvar), gaussian_kl_to_standard_normal(mu, logvar)
         if k == 1:  # the ELBO needs no importance weights

@@ -1,13 +1,5 @@
-"""The lean GAN networks of Lucic et al. (2018, "Are GANs Created Equal?") for MNIST: two fully connected
-layers and two (de)convolutions each, at 28x28: 52 MFLOP per image for a forward pass of both (the 32x32 DCGAN: 69).
-
-- Generator: z -> FC ``hidden`` -> FC 2w x S/4 x S/4 -> 4x4 transposed conv to w x S/2 x S/2 -> 4x4
-  transposed conv to 1 x S x S, tanh (w = ``width``); BatchNorm and ReLU after every hidden layer.
-- Discriminator: 4x4 conv to w x S/2 x S/2 -> 4x4 conv to 2w x S/4 x S/4 -> FC ``hidden`` -> FC 1 logit;
-  LeakyReLU(0.2) after every hidden layer, BatchNorm on all but the first.
-
-``model=lean_gan`` gives them to the ``GAN`` of ``gan.py``, which trains them.
-"""
+"""The lean GAN networks of Lucic et al. (2018, "Are GANs Created Equal?") for MNIST: 52 MFLOP per image for a
+forward pass of both (the 32x32 DCGAN: 69). Trained by the ``GAN`` of ``gan.py``; see docs/models.md."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Optimizers and learning-rate schedules from config partials, shared by every model.
-
-A model config holds ``model.optimizer`` (a partial ``torch.optim`` optimizer) and ``model.scheduler``
-(a partial ``torch.optim.lr_scheduler`` scheduler, or null for a constant rate; ``lr_scheduler=<name>``
-sets it). Each model builds one optimizer, and its schedule, per network with ``optimizer_config`` and
-logs the learning rates in force with ``learning_rates``. Schedules step once per epoch.
-"""
+"""Optimizers and epoch-stepped learning-rate schedules from the config partials ``model.optimizer`` and
+``model.scheduler`` (``lr_scheduler=<name>``), shared by every model."""
 
 from __future__ import annotations
 
@@ -25,11 +20,8 @@ def optimizer_config(
     optimizer: OptimizerFactory | None = None,
     scheduler: SchedulerFactory | None = None,
 ) -> dict:
-    """An optimizer over ``parameters`` (Adam when ``optimizer`` is None) and, with ``scheduler``, its schedule.
-
-    Returned as Lightning's ``{"optimizer": ..., "lr_scheduler": ...}`` dictionary, which
-    ``configure_optimizers`` may return as it is (one network) or in a list (one per network).
-    """
+    """An optimizer over ``parameters`` (Adam when ``optimizer`` is None) and, with ``scheduler``, its schedule, as
+    Lightning's ``{"optimizer": ..., "lr_scheduler": ...}`` dictionary for ``configure_optimizers``."""
     built = (optimizer or torch.optim.Adam)(parameters)
     if scheduler is None:
         return {"optimizer": built}
@@ -44,8 +36,6 @@ def optimizer_config(
 
 
 def learning_rates(optimizers: Mapping[str, Optimizer]) -> dict[str, float]:
-    """The learning rate of each named optimizer (of its first parameter group), as metrics to log.
-
-    One optimizer under the name ``""`` gives ``{"lr": ...}``; named ones give ``{"lr/<name>": ...}``.
-    """
+    """The learning rate of each named optimizer's first parameter group: ``{"lr/<name>": ...}``, or ``{"lr": ...}``
+    for the name ``""``."""
     return {f"lr/{name}" if name else "lr": opt.param_groups[0]["lr"] for name, opt in optimizers.items()}

@@ -1,8 +1,4 @@
-"""The variational auto-encoder of the report: MLP encoder and decoder with a Bernoulli likelihood.
-
-The loss, the steps and the capabilities come from ``models.gaussian_vae.GaussianVAE``; this module builds
-the two fully-connected networks.
-"""
+"""The VAE of the report: MLP encoder and decoder; the loss, steps and capabilities come from ``GaussianVAE``."""
 
 from __future__ import annotations
 
@@ -18,12 +14,8 @@ from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers of the given sizes with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if index < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    layers = [layer for n_in, n_out in zip(sizes, sizes[1:]) for layer in (nn.Linear(n_in, n_out), nn.ReLU())]
+    return nn.Sequential(*layers[:-1])
 
 
 class Encoder(nn.Module):
@@ -53,14 +45,9 @@ class Decoder(nn.Module):
 
 
 class VAE(GaussianVAE):
-    """VAE with an MLP encoder/decoder (784-500-latent by default, as in the report).
-
-    Args:
-        latent_dim: size of z.
-        hidden_dims: hidden layer widths of the encoder; the decoder mirrors them.
-        image_size: side of the square single-channel input images.
-        beta, iwae_k, optimizer, scheduler: the training options of ``GaussianVAE``.
-    """
+    """VAE with an MLP encoder/decoder (784-500-latent by default, as in the report): ``hidden_dims`` are the
+    encoder's hidden widths, mirrored by the decoder; ``beta``, ``iwae_k``, ``optimizer``, ``scheduler``: as in
+    ``GaussianVAE``."""
 
     def __init__(
         self,
