@@ -134,3 +134,13 @@ def test_compare_tabulates_and_plots_sample_quality(tmp_path):
     assert table[3].startswith("| 1 | model=gan_mlp | 100 | 5 | 40 | 300.00 |")
     assert (sweep / "comparison_sample_quality.png").stat().st_size > 1000
     assert not (sweep / "comparison.png").exists()  # no likelihoods to plot against the latent size
+
+
+def test_gan_ablation_in_the_docs_is_the_published_one():
+    """Each row of the GAN ablation table in docs/experiments.md carries the scores of docs/gan_ablation.json."""
+    rows = json.loads((REPO / "docs" / "gan_ablation.json").read_text())["rows"]
+    page = (REPO / "docs" / "experiments.md").read_text().splitlines()
+    lines = {line.split("|")[1].strip(" `"): line for line in page if line.startswith("| `")}
+    for row in rows:
+        line = lines[row["variant"]]
+        assert f"| {row['fid_classifier']:.2f} | {row['inception_score']:.2f} | {row['precision']:.3f} |" in line
