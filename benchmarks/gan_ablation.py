@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from genmodels.results import fid_per_epoch_figure
+from genmodels.tables import markdown_table
 
 # name -> (what it changes, overrides on top of experiment=cpu_gan)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -60,9 +61,9 @@ def run(variant: str, epochs: int, threads: int, out: Path) -> dict:
             f"speed.num_threads={threads}",
             f"hydra.run.dir={folder}",
         ]
-        log = (out / f"{variant}.log").open("w")
-        for command in (["genmodels.train", *overrides], ["genmodels.evaluate", f"run_dir={folder}"]):
-            subprocess.run([sys.executable, "-m", *command], check=True, stdout=log, stderr=subprocess.STDOUT)
+        with (out / f"{variant}.log").open("w") as log:
+            for command in (["genmodels.train", *overrides], ["genmodels.evaluate", f"run_dir={folder}"]):
+                subprocess.run([sys.executable, "-m", *command], check=True, stdout=log, stderr=subprocess.STDOUT)
     summary = json.loads((folder / "metrics.json").read_text())
     scores = json.loads((folder / "eval.json").read_text())["metrics"]
     return {
@@ -75,14 +76,12 @@ def run(variant: str, epochs: int, threads: int, out: Path) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    header = "| variant | what changes | epochs | fit (s) | FID(clf) | IS(clf) | precision | recall |"
-    lines = [header, "|---" * 8 + "|"]
-    for r in rows:
-        lines.append(
-            f"| `{r['variant']}` | {r['change']} | {r['epochs']} | {r['fit_s']:.0f} | {r['fid_classifier']:.2f} "
-            f"| {r['inception_score']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
+    header = ["variant", "what changes", "epochs", "fit (s)", "FID(clf)", "IS(clf)", "precision", "recall"]
+    return "\n".join(markdown_table(header, (
+        [f"`{r['variant']}`", r["change"], r["epochs"], f"{r['fit_s']:.0f}", f"{r['fid_classifier']:.2f}",
+         f"{r['inception_score']:.2f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}"]
+        for r in rows
+    ))) + "\n"  # fmt: skip
 
 
 def main() -> None:
