@@ -80,7 +80,7 @@ def test_training_updates_the_average_and_it_is_checkpointed(tmp_path) -> None:
 
 
 def test_the_two_learning_rates_reach_the_two_optimizers(train_config) -> None:
-    cfg = train_config(["experiment=cpu_gan"])
+    cfg = train_config(["experiment=cpu_gan", "model.discriminator_lr=4e-4", "model.generator_lr=1e-4"])
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
     (d_optimizer, g_optimizer) = [entry["optimizer"] for entry in model.configure_optimizers()]
     assert d_optimizer.param_groups[0]["lr"] == cfg.model.discriminator_lr == 4e-4
@@ -89,3 +89,5 @@ def test_the_two_learning_rates_reach_the_two_optimizers(train_config) -> None:
     assert d_optimizer.param_groups[0]["betas"] == g_optimizer.param_groups[0]["betas"] == (0.5, 0.999)
     plain = hydra.utils.instantiate(train_config(["model=lean_gan"]).model, _convert_="all")
     assert {entry["optimizer"].param_groups[0]["lr"] for entry in plain.configure_optimizers()} == {2e-4}
+    cpu_gan = hydra.utils.instantiate(train_config(["experiment=cpu_gan"]).model, _convert_="all")
+    assert {entry["optimizer"].param_groups[0]["lr"] for entry in cpu_gan.configure_optimizers()} == {8e-4}
