@@ -71,8 +71,8 @@ EXPERIMENTS = {
                 "cpu_gan_interpolation.png": "figures/interpolation.png",
             },
             "(not in the report) the best GAN genmodels trains on 2 CPU cores in about 25 minutes: the lean "
-            "networks of Lucic et al. 2018, one-sided label smoothing, two learning rates and a moving average "
-            "of the generator (docs/experiments.md, The GAN on a CPU).",
+            "networks of Lucic et al. 2018, the report's soft noisy labels, Adam at 8e-4 for both networks and a "
+            "moving average of the generator (docs/experiments.md, The GAN on a CPU).",
         ),
     )
 }
