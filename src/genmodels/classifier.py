@@ -122,7 +122,7 @@ def load_or_train_classifier(
         return model, {**info, "path": str(weights), "trained_now": False}
     check_writable(weights.parent, f"cache the {dataset} evaluation classifier ({why})")
     log.warning(
-        f"Training the {dataset} evaluation classifier first ({why}): about 6 minutes on 2 CPU cores, done once "
+        f"Training the {dataset} evaluation classifier first ({why}): about 2 minutes on 2 CPU cores, done once "
         "and cached."
     )
     datamodule = MNISTDataModule(data_dir=str(data_dir), dataset=dataset)

@@ -27,8 +27,10 @@ def evaluate_likelihood(
         neg_elbo = dataset_negative_elbo(x, model, settings.elbo_samples, generator=generator, progress=progress)
     with timed(seconds, "iwae"):
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        k, batch_size = int(settings.iwae_k), int(settings.iwae_batch_size)
-        iwae_nll = dataset_iwae_nll(x, model, k, batch_size, settings.iwae_chunk_size, generator, progress)
+        iwae_nll = dataset_iwae_nll(
+            x, model, k=int(settings.iwae_k), batch_size=int(settings.iwae_batch_size),
+            chunk_size=settings.iwae_chunk_size, generator=generator, progress=progress,
+        )  # fmt: skip
 
     metrics: dict[str, float] = {}
     metrics["test_neg_elbo"], metrics["test_neg_elbo_sem"] = mean_and_standard_error(neg_elbo)
