@@ -30,7 +30,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "rate_4e-4": ("a rate of 4e-4 for both networks", ["model.optimizer.lr=4e-4"]),
     "one_sided": (
         "one-sided label smoothing (real targets 0.9, none flipped) instead of the report's soft noisy labels",
-        ["model.real_label_range=[0.9,0.9]", "model.label_flip_prob=0"],
+        ["model.objective.real_label_range=[0.9,0.9]", "model.objective.label_flip_prob=0"],
     ),
     "two_rates": (
         "two time-scale rates: discriminator 4e-4, generator 1e-4",
