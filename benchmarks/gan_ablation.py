@@ -36,6 +36,16 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "two time-scale rates: discriminator 4e-4, generator 1e-4",
         ["model.discriminator_lr=4e-4", "model.generator_lr=1e-4"],
     ),
+    # another objective with its published settings (configs/model/<name>.yaml; the rate the experiment would
+    # override restored), the moving average kept
+    "wgan_gp": (
+        "WGAN-GP (model=wgan_gp): critic without norm, penalty 10, 5 critic steps a generator step, Adam 1e-4 (0, 0.9)",
+        ["model=wgan_gp", "model.optimizer.lr=1e-4"],
+    ),
+    "hinge_gan": (
+        "hinge loss, spectral norm in the discriminator (model=hinge_gan), Adam 2e-4 (0.5, 0.999)",
+        ["model=hinge_gan", "model.optimizer.lr=2e-4"],
+    ),
 }
 SCORES = ("fid_classifier", "inception_score", "precision", "recall")
 
