@@ -1,10 +1,11 @@
 import pytest
 import torch
+from torch.distributions import Normal, kl_divergence
 
 from genmodels.data import MNISTDataModule
 from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import elbo, iwae_log_likelihood
-from genmodels.models.vae import VAE
+from genmodels.models.vae import VAE, DiagonalGaussian
 from genmodels.models.vae_mlp import MLPDecoder, MLPEncoder
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
 from tests.helpers import mlp_vae
@@ -19,6 +20,22 @@ def test_shapes_and_architecture():
     assert terms["recon"].shape == (4,) and terms["kl"].shape == (4,)
     assert model.generate(torch.randn(6, 3)).shape == (6, 1, 28, 28)
     assert model.reconstruct(x).shape == x.shape and model.encode_mean(x).shape == (4, 3)
+
+
+def test_the_kl_of_two_diagonal_gaussians_matches_torch_distributions_also_far_from_the_prior():
+    torch.manual_seed(0)
+    mu, logvar, mu_p, logvar_p = torch.randn(16, 7) * 2, torch.randn(16, 7), torch.randn(7), torch.randn(7)
+    expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(mu_p, torch.exp(0.5 * logvar_p))).sum(-1)
+    kl = kl_divergence(DiagonalGaussian(mu, logvar), DiagonalGaussian(mu_p, logvar_p))  # the closed form registered
+    torch.testing.assert_close(kl, expected)
+    # The report's question 1.5: q = N(1000, 1/4) against N(0, 1), here in two latent dimensions.
+    mu = torch.tensor([[1000.0, -1000.0]], dtype=torch.float64)
+    variance = torch.full_like(mu, 0.25)
+    expected = kl_divergence(Normal(mu, variance.sqrt()), Normal(0.0, 1.0)).sum(-1)
+    kl = kl_divergence(DiagonalGaussian(mu, variance.log()), DiagonalGaussian(*torch.zeros(2, 2, dtype=torch.float64)))
+    assert kl.dtype == torch.float64 and kl.shape == (1,)
+    torch.testing.assert_close(kl, expected, rtol=1e-12, atol=0)
+    assert kl_divergence(DiagonalGaussian(*torch.zeros(2, 3, 4)), DiagonalGaussian(*torch.zeros(2, 4))).abs().max() == 0
 
 
 def test_gradients_reach_encoder_through_reparameterization():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution, Independent, Normal, register_kl
 
 from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import elbo_of_draws, elbo_terms, importance_weights, iwae_bound
@@ -19,10 +19,22 @@ from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, le
 STAGES = ("train", "val", "test")
 
 
-def diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
-    """N(mu, diag exp(logvar)) over the last dimension, without argument checks (they cost time on every step, and
-    the finite-loss guard names non-finite encoder outputs when they reach the loss)."""
-    return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+class DiagonalGaussian(Independent):
+    """N(mean, diag exp(logvar)) over the last dimension, keeping ``logvar`` for the closed-form KL below; without
+    argument checks (they cost time on every step, and the finite-loss guard names non-finite encoder outputs when
+    they reach the loss)."""
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor) -> None:
+        super().__init__(Normal(mean, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+        self.logvar = logvar
+
+
+@register_kl(DiagonalGaussian, DiagonalGaussian)
+def diagonal_gaussian_kl(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:
+    """KL(q || p) in nats, summed over the last dimension, from the log-variances themselves (torch's Normal-Normal
+    formula squares the scales and takes their log): with p = N(0, I), 1/2 (mean^2 + exp(logvar) - 1 - logvar)."""
+    log_ratio = q.logvar - p.logvar
+    return 0.5 * ((q.mean - p.mean).pow(2) / p.logvar.exp() + log_ratio.exp() - 1.0 - log_ratio).sum(dim=-1)
 
 
 class VAE(L.LightningModule):
@@ -67,7 +79,8 @@ class VAE(L.LightningModule):
 
     def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
         """Per-image terms in nats, each (B,) float32, from k reparameterized posterior samples per image: ``recon``,
-        -log p(x|z) averaged over the samples; ``kl``, analytic; for k > 1 also ``iwae_bound``, L_k of the samples."""
+        -log p(x|z) averaged over the samples; ``kl``, closed form; for k > 1 also ``iwae_bound``, L_k of the
+        samples."""
         if k == 1:  # the ELBO needs no importance weights
             terms, extra = elbo_terms(x, self), {}
         else:
@@ -132,11 +145,11 @@ class VAE(L.LightningModule):
     def prior(self) -> Distribution:
         """p(z) = N(0, I)."""
         zeros = torch.zeros(self.latent_dim, device=self.device)
-        return diagonal_gaussian(zeros, zeros)  # mean 0, log-variance 0
+        return DiagonalGaussian(zeros, zeros)  # mean 0, log-variance 0
 
     def posterior(self, x: torch.Tensor) -> Distribution:
         """q(z|x): the encoder's diagonal Gaussian, in float32."""
-        return diagonal_gaussian(*(t.float() for t in self.encoder(x)))  # float32 terms also under autocast
+        return DiagonalGaussian(*(t.float() for t in self.encoder(x)))  # float32 terms also under autocast
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
