@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import threading
 from pathlib import Path
@@ -120,17 +119,6 @@ def test_checkpoint_of_another_model_names_both_configs(train_config, cli_vae_ru
         evaluate(cfg)
     message = str(error.value)
     assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 2" in message
-
-
-def test_a_run_written_before_the_models_package_is_evaluated(cli_vae_run, mnist_dir, tmp_path):
-    old = tmp_path / "old_run"
-    shutil.copytree(cli_vae_run, old)
-    config = old / ".hydra" / "config.yaml"
-    config.write_text(config.read_text().replace("genmodels.models.vae.VAE", "genmodels.vae.VAE"))
-    assert "_target_: genmodels.vae.VAE" in config.read_text()
-    settings = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
-    report = evaluate(compose_evaluate([f"run_dir={old}", f"data_dir={mnist_dir}", *settings]))
-    assert report["model"] == "VAE" and report["metrics"]["test_iwae_nll"] > 0
 
 
 def test_ctrl_c_is_one_line_and_exit_status_130(start_cli, cli_vae_run):

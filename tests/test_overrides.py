@@ -24,7 +24,7 @@ def test_misspelt_key_names_the_closest_valid_keys(arguments, named, suggested):
 @pytest.mark.parametrize(
     "arguments",
     [
-        ["trainer.max_epochs=3", "latent=2", "model.hidden_dims.0=256"],
+        ["trainer.max_epochs=3", "latent=2", "model.encoder.hidden_dims.0=256"],
         ["model=dcgan", "model.generator.width=8"],  # a key the chosen group brings
         ["-m", "model=vae,dcgan", "model.generator.width=8"],  # ... or one of the swept groups
         ["experiment=report_dcgan", "data.image_size=32"],

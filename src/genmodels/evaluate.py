@@ -32,11 +32,6 @@ from genmodels.runs.trust import check_run_targets
 
 log = logging.getLogger(__name__)
 
-# Model classes that moved into the models package; configs of older runs still name the old place.
-MOVED_MODELS = {
-    "genmodels.vae.VAE": "genmodels.models.vae.VAE",
-}
-
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate one training run; returns the contents written to ``eval.json``."""
@@ -51,7 +46,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         run_cfg = read_run_config(config_file)  # a ConfigError without a model, data or trainer section
         if "paths" in run_cfg:
             run_cfg.paths.output_dir = str(run_dir)
-        run_cfg.model._target_ = MOVED_MODELS.get(run_cfg.model.get("_target_"), run_cfg.model.get("_target_"))
         check_run_targets(run_cfg, config_file, cfg.get("allowed_targets") or (), cfg.get("trust_run_config"))
         if cfg.get("data_dir"):
             run_cfg.data.data_dir = str(cfg.data_dir)

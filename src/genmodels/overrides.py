@@ -46,7 +46,7 @@ def unknown_key_message(config_name: str, arguments: Sequence[str]) -> str | Non
             known |= set(_paths(OmegaConf.to_container(cfg, resolve=False)))
     except Exception:  # noqa: BLE001 - e.g. model=transformer: Hydra's own message, with the options, follows
         return None
-    unknown = [  # an index into a list the config has (model.hidden_dims.0=256) is known too
+    unknown = [  # an index into a list the config has (model.encoder.hidden_dims.0=256) is known too
         key
         for key in (o.key_or_group for o in checked)
         if key not in known and not (key.rpartition(".")[2].isdigit() and key.rpartition(".")[0] in known)

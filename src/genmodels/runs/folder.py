@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.errors import ConfigError, RunFolderError
 from genmodels.runs.atomic import write_atomic, write_json
+from genmodels.runs.legacy import upgrade_model_config, upgrade_overrides
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
 from genmodels.schema import validate_train_config
@@ -221,7 +222,7 @@ def continued_config(folder: Path, overrides: list[str], command: DictConfig) ->
         saved, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
     )
     config, merged, changes = resumed_config(
-        saved, saved_overrides(folder) or [], overrides, HydraConfig.get().job.config_name
+        saved, upgrade_overrides(saved_overrides(folder) or []), overrides, HydraConfig.get().job.config_name
     )
     config.resume = str(folder)
     validate_train_config(config)  # e.g. trainer.accelerator=gpu on a machine without one, before any write
@@ -229,7 +230,8 @@ def continued_config(folder: Path, overrides: list[str], command: DictConfig) ->
 
 
 def read_run_config(path: Path) -> DictConfig:
-    """Read a run's ``.hydra/config.yaml``; an unreadable, invalid, empty or truncated file is one ``ConfigError``."""
+    """Read a run's ``.hydra/config.yaml`` (an older version's model config in today's layout); an unreadable,
+    invalid, empty or truncated file is one ``ConfigError``."""
     fix = "Fix: restore the file from a copy, or start a new run (its checkpoints stay usable with ckpt_path=)."
     try:
         config = OmegaConf.load(path)
@@ -241,6 +243,7 @@ def read_run_config(path: Path) -> DictConfig:
     missing = [key for key in ("model", "data", "trainer") if not isinstance(config, DictConfig) or key not in config]
     if missing:
         raise ConfigError(f"{path} is empty or cut short (no {', '.join(missing)} section). {fix}")
+    config.model = upgrade_model_config(OmegaConf.to_container(config.model, resolve=False))  # an older run's
     return config
 
 
