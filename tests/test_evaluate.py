@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import signal
 import threading
@@ -14,6 +16,7 @@ from genmodels.data.provision import raw_dir
 from genmodels.errors import EvaluationError
 from genmodels.evaluate import evaluate
 from genmodels.runs.checkpoints import CheckpointError, run_checkpoint
+from genmodels.runs.folder import folder_lock
 from genmodels.runs.loading import open_run, run_folder
 from genmodels.train import train
 from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate
@@ -191,3 +194,60 @@ def test_a_refused_evaluation_is_one_message_without_traceback(run_main, cli_vae
     assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1
     assert case == "no run folder" or len(result.stderr.strip().splitlines()) == 1
     assert not missing.exists()  # nothing was created there
+
+
+QUICK_LIKELIHOOD = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(run_main, cli_vae_run, tmp_path_factory) -> Path:
+    """A copy of the shared VAE run, evaluated once."""
+    run = tmp_path_factory.mktemp("evaluated") / "run"
+    shutil.copytree(cli_vae_run, run)
+    run_main("genmodels.evaluate", f"run_dir={run}", *QUICK_LIKELIHOOD)
+    return run
+
+
+def refused_evaluation(run_main, run: Path, *settings: str) -> str:
+    """The one line of an evaluation of ``run`` that is refused; the folder is checked to be byte-identical."""
+    before = files_of(run)
+    result = run_main("genmodels.evaluate", f"run_dir={run}", *settings, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert files_of(run) == before  # metrics.json as it was, no eval.json, no partial file
+    return lines[0]
+
+
+def files_of(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_damaged_metrics_json_stops_the_evaluation_before_it_computes(run_main, evaluated_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    metrics = run / "metrics.json"
+    metrics.write_bytes(metrics.read_bytes()[:700])
+    line = refused_evaluation(run_main, run, *QUICK_LIKELIHOOD, "metrics.iwae_k=20")
+    assert line.startswith(f"error: {metrics} is damaged (JSONDecodeError: ") and "nothing was evaluated" in line
+
+
+def test_a_failed_final_write_leaves_the_run_as_it_was(run_main, evaluated_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    replace = os.replace
+
+    def full_disk(source, destination):  # the disk fills up as metrics.json is renamed into place
+        if str(destination).endswith("metrics.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    line = refused_evaluation(run_main, run, *QUICK_LIKELIHOOD, "metrics.iwae_k=20")
+    assert line.startswith(f"error: cannot write metrics.json into {run}: No space left on device")
+    assert json.loads((run / "metrics.json").read_text())["eval"]["settings"]["iwae_k"] == 5  # the earlier one
+
+
+def test_evaluate_refuses_a_run_whose_lock_is_held(run_main, evaluated_run):
+    with folder_lock(evaluated_run):  # as a resume of it holds it while it trains
+        line = refused_evaluation(run_main, evaluated_run, *QUICK_LIKELIHOOD)
+    assert f"{evaluated_run} is in use by another running process" in line and "evaluate it once that run" in line

@@ -14,7 +14,6 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import OmegaConf
 
 from genmodels.callbacks import fit_record
 from genmodels.errors import (

@@ -38,7 +38,7 @@ def read_run_config(path: Path) -> DictConfig:
     """Read a run's ``.hydra/config.yaml`` and check it is complete and valid; any damage is one ``ConfigError``."""
     config = _load(path, CONFIG_FIX)
     if not isinstance(config, DictConfig):
-        raise ConfigError(f"{path} holds a {type(config).__name__}, not a run config (a mapping). {CONFIG_FIX}")
+        raise ConfigError(f"{path} holds a YAML list, not a run config (a mapping of sections). {CONFIG_FIX}")
     missing = [key for key in SECTIONS if key not in config]
     if missing:
         raise ConfigError(f"{path} is empty or cut short (no {', '.join(missing)} section). {CONFIG_FIX}")
