@@ -15,8 +15,8 @@ from torch import nn
 
 from genmodels.errors import ConfigError
 from genmodels.models.epoch_means import EpochMeans
-from genmodels.models.objectives import CrossEntropy, Logged, Objective
 from genmodels.models.networks import describe
+from genmodels.models.objectives import CrossEntropy, Logged, Objective
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 
 
