@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
 from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_message
+from genmodels.models.conditioning import check_data_classes
 from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, resume_checkpoint
@@ -49,6 +50,7 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
 
     datamodule: L.LightningDataModule = _build(cfg.data)
     model: L.LightningModule = _build(cfg.model)
+    check_data_classes(model, datamodule)  # a conditional model needs the data's classes
     if ckpt_path:  # refuse a checkpoint of another model configuration
         check_same_model(load_checkpoint(ckpt_path).get("hyper_parameters", {}), dict(model.hparams), str(ckpt_path))
     apply_speed_options(model, cfg.speed)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from genmodels.contract import HasLikelihood
+from genmodels.contract import GeneratesConditionally, HasLikelihood
 from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
 
@@ -14,22 +14,27 @@ from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo
 def evaluate_likelihood(
     model: HasLikelihood, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
 ) -> StepResult:
-    """Test -ELBO and IWAE -log p(x) on the targets the run trained on (``settings``: the ``metrics`` config)."""
+    """Test -ELBO and IWAE -log p(x) (a conditional model's -log p(x|y), given the test labels) on the targets the run
+    trained on (``settings``: the ``metrics`` config)."""
     test_images = datamodule.splits["test"].images
     limit = settings.num_test_images
     count = len(test_images) if limit is None else min(int(limit), len(test_images))
     torch.manual_seed(seed)  # a dynamic binarization is drawn here, once, for both bounds
     x = datamodule.transform(test_images[:count].to(device))
+    conditional = isinstance(model, GeneratesConditionally)
+    labels = datamodule.splits["test"].labels[:count].to(device) if conditional else None
     seconds: dict[str, float] = {}
 
     with timed(seconds, "neg_elbo"):
         generator = torch.Generator(device=device).manual_seed(seed)
-        neg_elbo = dataset_negative_elbo(x, model, settings.elbo_samples, generator=generator, progress=progress)
+        neg_elbo = dataset_negative_elbo(
+            x, model, settings.elbo_samples, generator=generator, progress=progress, labels=labels
+        )
     with timed(seconds, "iwae"):
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         iwae_nll = dataset_iwae_nll(
             x, model, k=int(settings.iwae_k), batch_size=int(settings.iwae_batch_size),
-            chunk_size=settings.iwae_chunk_size, generator=generator, progress=progress,
+            chunk_size=settings.iwae_chunk_size, generator=generator, progress=progress, labels=labels,
         )  # fmt: skip
 
     metrics: dict[str, float] = {}
@@ -38,6 +43,7 @@ def evaluate_likelihood(
     metrics["iwae_gap"] = metrics["test_neg_elbo"] - metrics["test_iwae_nll"]
     details = {
         "num_test_images": count,
+        "likelihood": "log p(x|y), given each test image's label" if conditional else "log p(x)",
         "iwae_k": int(settings.iwae_k),
         "elbo_samples": int(settings.elbo_samples),
         "elbo_kl": "KL(q(z|x) || p(z)), analytic where torch.distributions has it, else estimated from the "

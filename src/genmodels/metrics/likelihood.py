@@ -17,6 +17,12 @@ from tqdm.auto import tqdm
 
 from genmodels.contract import HasLikelihood
 
+
+def given(labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """The extra argument of a conditional model's ``posterior`` and ``log_likelihood``: its labels, if any."""
+    return () if labels is None else (labels,)
+
+
 # Rows (images x samples) one chunk may hold: about 25 MB of 28x28 logits (larger chunks were no faster on a CPU).
 DEFAULT_MAX_ROWS = 8192
 
@@ -51,13 +57,16 @@ def importance_weights(
     k: int,
     posterior: Distribution | None = None,
     generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> ImportanceWeights:
-    """Draw k reparameterized samples from q(z|x) (default ``model.posterior(x)``) per image and weigh them."""
-    posterior = model.posterior(x) if posterior is None else posterior
+    """Draw k reparameterized samples from q(z|x) (default ``model.posterior(x)``; a conditional model's given
+    ``labels`` (B,)) per image and weigh them."""
+    posterior = model.posterior(x, *given(labels)) if posterior is None else posterior
     z = draw(posterior, (k,), generator)  # (k, B, *event)
     batch = len(x)
     repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * batch, *x.shape[1:])
-    log_px_z = model.log_likelihood(repeated, z.reshape(k * batch, *z.shape[2:])).view(k, batch)
+    repeated_labels = given(None if labels is None else labels.repeat(k))  # (k * B,) in the order of ``repeated``
+    log_px_z = model.log_likelihood(repeated, z.reshape(k * batch, *z.shape[2:]), *repeated_labels).view(k, batch)
     return ImportanceWeights(z, log_px_z + model.prior().log_prob(z) - posterior.log_prob(z), log_px_z)
 
 
@@ -73,14 +82,18 @@ def iwae_log_likelihood(
     k: int,
     chunk_size: int | None = None,
     generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_k of each image of a batch, (B,) float64, drawing ``chunk_size`` samples per image at a time."""
+    """L_k of each image of a batch (a conditional model's given ``labels``), (B,) float64, drawing ``chunk_size``
+    samples per image at a time."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    posterior = model.posterior(x)
+    posterior = model.posterior(x, *given(labels))
     chunk_size = chunk_size or max(1, DEFAULT_MAX_ROWS // len(x))
     log_weights = [
-        importance_weights(x, model, min(chunk_size, k - start), posterior, generator).log_weights.to(torch.float64)
+        importance_weights(x, model, min(chunk_size, k - start), posterior, generator, labels).log_weights.to(
+            torch.float64
+        )
         for start in range(0, k, chunk_size)
     ]
     return iwae_bound(torch.cat(log_weights))
@@ -114,23 +127,29 @@ def elbo_terms(
     num_samples: int = 1,
     posterior: Distribution | None = None,
     generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> ElboTerms:
     """The ELBO's terms for a batch, from ``num_samples`` reparameterized draws z ~ q(z|x) per image (default
-    posterior ``model.posterior(x)``): differentiable, so the training loss is the same number."""
+    posterior ``model.posterior(x)``; a conditional model's given ``labels`` (B,): the ELBO of log p(x|y)):
+    differentiable, so the training loss is the same number."""
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    posterior = model.posterior(x) if posterior is None else posterior
+    posterior = model.posterior(x, *given(labels)) if posterior is None else posterior
     z = torch.stack([draw(posterior, (), generator) for _ in range(num_samples)])  # (n, B, *event), one batch a draw
-    log_likelihood = torch.stack([model.log_likelihood(x, z_i) for z_i in z])  # (n, B)
+    log_likelihood = torch.stack([model.log_likelihood(x, z_i, *given(labels)) for z_i in z])  # (n, B)
     return elbo_of_draws(posterior, model.prior(), z, log_likelihood)
 
 
 @torch.no_grad()
 def elbo(
-    x: torch.Tensor, model: HasLikelihood, num_samples: int = 1, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    model: HasLikelihood,
+    num_samples: int = 1,
+    generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The ELBO per image, (B,) float64, over ``num_samples`` posterior draws (``elbo_terms``)."""
-    return elbo_terms(x, model, num_samples, generator=generator).elbo
+    return elbo_terms(x, model, num_samples, generator=generator, labels=labels).elbo
 
 
 def dataset_negative_elbo(
@@ -140,9 +159,13 @@ def dataset_negative_elbo(
     batch_size: int = 500,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """-ELBO of every image of a (N, ...) tensor, in nats, (N,) float64 on the CPU."""
-    return _per_image(images, batch_size, "-ELBO", progress, lambda x: -elbo(x, model, num_samples, generator))
+    """-ELBO of every image of a (N, ...) tensor (a conditional model's given ``labels`` (N,)), in nats, (N,)
+    float64 on the CPU."""
+    return _per_image(
+        images, labels, batch_size, "-ELBO", progress, lambda x, y: -elbo(x, model, num_samples, generator, y)
+    )
 
 
 def dataset_iwae_nll(
@@ -153,26 +176,31 @@ def dataset_iwae_nll(
     chunk_size: int | None = None,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """-L_k (the IWAE estimate of -log p(x)) of every image of a (N, ...) tensor, in nats, (N,) float64."""
+    """-L_k (the IWAE estimate of -log p(x), a conditional model's of -log p(x|y) given ``labels`` (N,)) of every
+    image of a (N, ...) tensor, in nats, (N,) float64."""
     return _per_image(
-        images, batch_size, f"IWAE k={k}", progress, lambda x: -iwae_log_likelihood(x, model, k, chunk_size, generator)
-    )
+        images, labels, batch_size, f"IWAE k={k}", progress,
+        lambda x, y: -iwae_log_likelihood(x, model, k, chunk_size, generator, y),
+    )  # fmt: skip
 
 
 def _per_image(
     images: torch.Tensor,
+    labels: torch.Tensor | None,
     batch_size: int,
     description: str,
     progress: bool,
-    bound: Callable[[torch.Tensor], torch.Tensor],
+    bound: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
 ) -> torch.Tensor:
-    """``bound`` applied to the images in batches, with a progress bar: (N,) on the CPU."""
+    """``bound`` applied to the images (and their labels, if any) in batches, with a progress bar: (N,) on the
+    CPU."""
     values = []
     bar = tqdm(total=len(images), desc=description, unit="img", disable=not progress, leave=False)
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size]
-        values.append(bound(x).cpu())
+        values.append(bound(x, None if labels is None else labels[start : start + batch_size]).cpu())
         bar.update(len(x))
     bar.close()
     return torch.cat(values)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
+from genmodels.models.conditioning import label_width, with_labels
 from genmodels.models.networks import layer_widths
 
 
@@ -24,11 +25,17 @@ def smallest_side(widths: Sequence[int], image_size: int, key: str) -> int:
 
 
 class ConvEncoder(nn.Module):
-    """x (B, C, S, S) -> mean and log-variance of q(z|x), each (B, latent_dim); ``widths``: the output channels of
-    the convolutions, e.g. [32, 64]; ``channels``: the images' (1 for MNIST)."""
+    """x (B, C, S, S) and, with ``num_classes``, labels (B,) (one-hot beside the convolutions' features) -> mean and
+    log-variance of q(z|x[, y]), each (B, latent_dim); ``widths``: the output channels of the convolutions, e.g.
+    [32, 64]; ``channels``: the images' (1 for MNIST)."""
 
     def __init__(
-        self, latent_dim: int = 20, widths: Sequence[int] = (32, 64), image_size: int = 28, channels: int = 1
+        self,
+        latent_dim: int = 20,
+        widths: Sequence[int] = (32, 64),
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         widths = layer_widths(widths, "model.encoder.widths")
@@ -37,25 +44,36 @@ class ConvEncoder(nn.Module):
         for n_in, n_out in zip([channels, *widths], widths):  # each 4x4 convolution of stride 2 halves the side
             layers += [nn.Conv2d(n_in, n_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
         self.body = nn.Sequential(*layers, nn.Flatten())
-        self.mean = nn.Linear(widths[-1] * side * side, latent_dim)
-        self.logvar = nn.Linear(widths[-1] * side * side, latent_dim)
+        self.num_classes = num_classes
+        features = widths[-1] * side * side + label_width(num_classes)
+        self.mean = nn.Linear(features, latent_dim)
+        self.logvar = nn.Linear(features, latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = with_labels(self.body(x), labels, self.num_classes)
         return self.mean(h), self.logvar(h)
 
 
 class ConvDecoder(nn.Module):
-    """z (B, latent_dim) -> Bernoulli logits (B, C, S, S): the encoder's layers in reverse order (``widths``: the
-    encoder's)."""
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> Bernoulli logits (B, C, S, S): the encoder's
+    layers in reverse order (``widths``: the encoder's)."""
 
     def __init__(
-        self, latent_dim: int = 20, widths: Sequence[int] = (32, 64), image_size: int = 28, channels: int = 1
+        self,
+        latent_dim: int = 20,
+        widths: Sequence[int] = (32, 64),
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         widths = layer_widths(widths, "model.decoder.widths")
         side = smallest_side(widths, image_size, "model.decoder.widths")
-        layers: list[nn.Module] = [nn.Linear(latent_dim, widths[-1] * side * side), nn.ReLU()]
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [
+            nn.Linear(latent_dim + label_width(num_classes), widths[-1] * side * side),
+            nn.ReLU(),
+        ]
         layers.append(nn.Unflatten(1, (widths[-1], side, side)))
         sizes = [*reversed(widths), channels]
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):  # each doubles the side
@@ -64,5 +82,5 @@ class ConvDecoder(nn.Module):
                 layers.append(nn.ReLU())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(with_labels(z, labels, self.num_classes))

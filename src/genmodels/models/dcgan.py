@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
+from genmodels.models.conditioning import label_width, projected_scores, projection, with_labels
 from genmodels.models.normalization import apply_spectral_norm, check_norm, feature_norm
 
 DCGAN_IMAGE_SIZES = (32, 64)  # the sides its convolution stacks are built for: 4x4 doubled 3 or 4 times
@@ -39,39 +40,55 @@ def _norm_lrelu(channels: int, norm: str = "batch") -> list[nn.Module]:
 
 
 class Generator(nn.Module):
-    """z (B, latent_dim) -> images (B, channels, S, S) in [-1, 1]. Feature maps: ``width * 2**(n-1)`` at 4x4
-    (n = log2(S / 4)), halved at each doubling of the side (512-256-128-64 for S = 64 and width 64, as Radford et al.).
-    """
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> images (B, channels, S, S) in [-1, 1]. Feature
+    maps: ``width * 2**(n-1)`` at 4x4 (n = log2(S / 4)), halved at each doubling of the side (512-256-128-64 for
+    S = 64 and width 64, as Radford et al.)."""
 
-    def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64, channels: int = 1) -> None:
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: int = 64,
+        width: int = 64,
+        channels: int = 1,
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
         if width < 1:
             raise ConfigError(f"model.generator.width must be a positive integer, got {width}")
         stages = num_stages(image_size)
         features = width * 2 ** (stages - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, features, 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(latent_dim + label_width(num_classes), features, 4, 1, 0, bias=False),
             *_norm_lrelu(features),
         ]
         for _ in range(stages - 1):
             layers += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False), *_norm_lrelu(features // 2)]
             features //= 2
         layers += [nn.ConvTranspose2d(features, channels, 4, 2, 1), nn.Tanh()]
-        self.latent_dim, self.image_size = latent_dim, image_size
+        self.latent_dim, self.image_size, self.num_classes = latent_dim, image_size, num_classes
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(len(z), self.latent_dim, 1, 1))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = with_labels(z.view(len(z), self.latent_dim), labels, self.num_classes)
+        return self.net(inputs.view(*inputs.shape, 1, 1))
 
 
 class Discriminator(nn.Module):
-    """Images (B, channels, S, S) -> scores (B,) (logits of "real" for the cross-entropy). Feature maps: ``width``
-    after the first strided convolution, doubled at each halving of the side down to 4x4, then one 4x4 convolution
-    to a single score; ``norm`` after every hidden convolution (``normalization.NORMS``; spectral: on every
-    convolution, which then have biases as without a norm)."""
+    """Images (B, channels, S, S) and, with ``num_classes``, labels (B,) -> scores (B,) (logits of "real" for the
+    cross-entropy). Feature maps: ``width`` after the first strided convolution, doubled at each halving of the side
+    down to 4x4, then one 4x4 convolution to a single score (a label is projected onto those last 4x4 maps);
+    ``norm`` after every hidden convolution (``normalization.NORMS``; spectral: on every convolution, which then have
+    biases as without a norm)."""
 
-    def __init__(self, image_size: int = 64, width: int = 64, channels: int = 1, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        image_size: int = 64,
+        width: int = 64,
+        channels: int = 1,
+        norm: str = "batch",
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
         if width < 1:
             raise ConfigError(f"model.discriminator.width must be a positive integer, got {width}")
@@ -88,6 +105,7 @@ class Discriminator(nn.Module):
         self.apply(init_weights)
         if norm == "spectral":
             apply_spectral_norm(self.net)
+        self.num_classes, self.projection = num_classes, projection(num_classes, features * 4 * 4)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return projected_scores(self.net, self.projection, x, labels)

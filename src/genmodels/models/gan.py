@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
+from genmodels.models.conditioning import batch_labels, check_network_classes
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.networks import describe
 from genmodels.models.objectives import CrossEntropy, Logged, Objective
@@ -22,7 +23,8 @@ from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, le
 
 class GAN(L.LightningModule):
     """A generator ((B, latent_dim) -> images (B, C, S, S) in [-1, 1]) and a discriminator (images -> float32 scores
-    (B,)) trained against each other under ``objective`` (None: the report's cross-entropy), the discriminator
+    (B,)), both also given the batch's labels (B,) when ``num_classes`` is set (a class-conditional GAN), trained
+    against each other under ``objective`` (None: the report's cross-entropy), the discriminator
     ``n_critic`` steps per generator step. ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_: true``)
     called once per network (``scheduler`` None: a constant rate); ``discriminator_lr`` and ``generator_lr`` replace
     the optimizer's ``lr`` (None: keep it); the other options are explained in docs/models.md.
@@ -41,8 +43,10 @@ class GAN(L.LightningModule):
         generator_lr: float | None = None,
         ema_half_life: float | None = None,
         ema_rampup: float | None = None,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
+        check_network_classes(num_classes, {"generator": generator, "discriminator": discriminator})
         if not (isinstance(n_critic, int) and n_critic >= 1):
             raise ConfigError(
                 f"model.n_critic must be a positive integer (discriminator steps per generator step), got {n_critic!r}"
@@ -59,6 +63,8 @@ class GAN(L.LightningModule):
         self.generator, self.discriminator = generator, discriminator
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_half_life else None
         self.latent_dim = latent_dim
+        if num_classes is not None:  # the attribute is the GeneratesConditionally capability
+            self.num_classes = num_classes
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # Created on their first values: the names are the objective's. Per network: each is weighted by its steps.
         self.epoch_means = nn.ModuleDict()
@@ -71,9 +77,9 @@ class GAN(L.LightningModule):
         """The generator that draws samples: the moving average when ``ema_half_life`` is set, else the live one."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Generated images in [-1, 1] (the data's range)."""
-        return self.sampler(z)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Generated images in [-1, 1] (the data's range), of the classes ``labels`` (B,) for a conditional GAN."""
+        return self.sampler(z, labels)
 
     def sample_noise(self, count: int) -> torch.Tensor:
         return torch.randn(count, self.latent_dim, device=self.device)
@@ -81,14 +87,15 @@ class GAN(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         """One discriminator step, then on every ``n_critic``-th batch one generator step on the same fakes; returns
         the losses taken (detached, for callbacks)."""
-        x, _ = batch
+        x, labels = batch[0], batch_labels(batch[1], self.hparams.num_classes)
         d_optimizer, g_optimizer = self.optimizers()
         generator_turn = (batch_idx + 1) % self.hparams.n_critic == 0
         with torch.set_grad_enabled(generator_turn):  # the fakes' graph is only needed for a generator step
-            fake = self.generator(self.sample_noise(len(x)))
+            fake = self.generator(self.sample_noise(len(x)), labels)  # a conditional GAN's fakes: the batch's classes
+        critic = functools.partial(self.discriminator, labels=labels)  # the objectives see scores of images only
 
         with self.toggled_optimizer(d_optimizer):  # only the discriminator's parameters get gradients
-            d_loss, logged = self.objective.discriminator_loss(self.discriminator, x, fake.detach())
+            d_loss, logged = self.objective.discriminator_loss(critic, x, fake.detach())
             d_optimizer.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             d_optimizer.step()
@@ -99,7 +106,7 @@ class GAN(L.LightningModule):
 
         if generator_turn:  # fool the updated discriminator
             with self.toggled_optimizer(g_optimizer):
-                g_loss, g_logged = self.objective.generator_loss(self.discriminator, fake)
+                g_loss, g_logged = self.objective.generator_loss(critic, fake)
                 g_optimizer.zero_grad(set_to_none=True)
                 self.manual_backward(g_loss)
                 g_optimizer.step()
@@ -121,8 +128,9 @@ class GAN(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Logs ``val/d_real``: the discriminator's mean score on held-out images as ``train/d_real`` logs it (with
         the cross-entropy, D(x): well below ``train/d_real``, D overfits)."""
-        x, _ = batch
-        self.log("val/d_real", self.objective.logged_score(self.discriminator(x)).mean(), batch_size=len(x))
+        x, labels = batch[0], batch_labels(batch[1], self.hparams.num_classes)
+        scores = self.discriminator(x, labels)
+        self.log("val/d_real", self.objective.logged_score(scores).mean(), batch_size=len(x))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_images"] = {"seen": self.images_seen, "averaged": self.images_averaged}
@@ -172,12 +180,13 @@ class GAN(L.LightningModule):
         return {"generator": self.generator, "discriminator": self.discriminator}
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Samples as [0, 1] pictures, (B, 1, S, S), from ``sampler`` in eval mode."""
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples as [0, 1] pictures, (B, 1, S, S), from ``sampler`` in eval mode; a conditional GAN's of the
+        classes ``labels`` (B,)."""
         sampler, was_training = self.sampler, self.sampler.training
         sampler.eval()
         try:
-            return self.to_unit_range(sampler(z))
+            return self.to_unit_range(sampler(z, labels))
         finally:
             sampler.train(was_training)
 

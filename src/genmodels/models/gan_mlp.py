@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
+from genmodels.models.conditioning import label_width, projected_scores, projection, with_labels
 
 
 class MLPGenerator(nn.Module):
-    """z (B, latent_dim) -> images (B, channels, S, S) in [-1, 1]."""
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> images (B, channels, S, S) in [-1, 1]."""
 
     def __init__(
         self,
@@ -20,29 +21,37 @@ class MLPGenerator(nn.Module):
         hidden_dims: Sequence[int] = (128, 256, 512, 1024),
         image_size: int = 28,
         channels: int = 1,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         hidden_dims = list(hidden_dims)
         if not hidden_dims or min(hidden_dims) < 1:
             raise ConfigError(f"model.generator.hidden_dims needs positive integers, got {hidden_dims}")
         layers: list[nn.Module] = []
-        for index, (n_in, n_out) in enumerate(zip([latent_dim, *hidden_dims], hidden_dims)):
+        for index, (n_in, n_out) in enumerate(zip([latent_dim + label_width(num_classes), *hidden_dims], hidden_dims)):
             layers.append(nn.Linear(n_in, n_out))
             if index > 0:
                 layers.append(nn.BatchNorm1d(n_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
         layers += [nn.Linear(hidden_dims[-1], channels * image_size * image_size), nn.Tanh()]
-        self.image_shape = (channels, image_size, image_size)
+        self.image_shape, self.num_classes = (channels, image_size, image_size), num_classes
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *self.image_shape)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(with_labels(z, labels, self.num_classes)).view(-1, *self.image_shape)
 
 
 class MLPDiscriminator(nn.Module):
-    """Images (B, channels, S, S) -> scores (B,) (logits of "real" for the cross-entropy)."""
+    """Images (B, channels, S, S) and, with ``num_classes``, labels (B,) -> scores (B,) (logits of "real" for the
+    cross-entropy; a label is projected onto the last hidden features)."""
 
-    def __init__(self, image_size: int = 28, hidden_dims: Sequence[int] = (512, 256), channels: int = 1) -> None:
+    def __init__(
+        self,
+        image_size: int = 28,
+        hidden_dims: Sequence[int] = (512, 256),
+        channels: int = 1,
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
         hidden_dims = list(hidden_dims)
         if not hidden_dims or min(hidden_dims) < 1:
@@ -52,6 +61,7 @@ class MLPDiscriminator(nn.Module):
             layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2, inplace=True)]
         layers.append(nn.Linear(hidden_dims[-1], 1))
         self.net = nn.Sequential(*layers)
+        self.num_classes, self.projection = num_classes, projection(num_classes, hidden_dims[-1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(start_dim=1)).flatten().float()  # float32 logits for the losses
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return projected_scores(self.net, self.projection, x.flatten(start_dim=1), labels)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
+from genmodels.models.conditioning import label_width, projected_scores, projection, with_labels
 from genmodels.models.normalization import apply_spectral_norm, check_norm, feature_norm
 
 
@@ -18,31 +19,45 @@ def quarter_side(image_size: int) -> int:
 
 
 class LeanGenerator(nn.Module):
-    """z (B, latent_dim) -> images (B, channels, S, S) in [-1, 1]."""
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> images (B, channels, S, S) in [-1, 1]."""
 
     def __init__(
-        self, latent_dim: int = 64, image_size: int = 28, width: int = 64, hidden: int = 1024, channels: int = 1
+        self,
+        latent_dim: int = 64,
+        image_size: int = 28,
+        width: int = 64,
+        hidden: int = 1024,
+        channels: int = 1,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         side = quarter_side(image_size)
+        self.num_classes = num_classes
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(latent_dim + label_width(num_classes), hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, 2 * width * side * side), nn.BatchNorm1d(2 * width * side * side), nn.ReLU(inplace=True),
             nn.Unflatten(1, (2 * width, side, side)),
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
         )  # fmt: skip
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(with_labels(z, labels, self.num_classes))
 
 
 class LeanDiscriminator(nn.Module):
-    """Images (B, channels, S, S) -> scores (B,) (logits of "real" for the cross-entropy); ``norm`` after the hidden
-    layers but the first (``normalization.NORMS``; spectral: on every layer)."""
+    """Images (B, channels, S, S) and, with ``num_classes``, labels (B,) -> scores (B,) (logits of "real" for the
+    cross-entropy; a label is projected onto the ``hidden`` features); ``norm`` after the hidden layers but the first
+    (``normalization.NORMS``; spectral: on every layer)."""
 
     def __init__(
-        self, image_size: int = 28, width: int = 64, hidden: int = 1024, channels: int = 1, norm: str = "batch"
+        self,
+        image_size: int = 28,
+        width: int = 64,
+        hidden: int = 1024,
+        channels: int = 1,
+        norm: str = "batch",
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         check_norm(norm)
@@ -58,6 +73,7 @@ class LeanDiscriminator(nn.Module):
         )  # fmt: skip
         if norm == "spectral":
             apply_spectral_norm(self.net)
+        self.num_classes, self.projection = num_classes, projection(num_classes, hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return projected_scores(self.net, self.projection, x, labels)

@@ -11,6 +11,7 @@ from torch.distributions import Distribution, Independent, Normal, register_kl
 
 from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import elbo_of_draws, elbo_terms, importance_weights, iwae_bound
+from genmodels.models.conditioning import batch_labels, check_network_classes
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import bernoulli_nll
 from genmodels.models.networks import describe
@@ -43,7 +44,8 @@ class VAE(L.LightningModule):
 
     ``beta`` weighs the KL term of the training loss (1: the ELBO); ``iwae_k`` > 1 trains on the IWAE bound L_k
     instead. ``optimizer`` and ``scheduler`` are partials, called with the parameters and with the optimizer
-    (``scheduler`` None: a constant rate).
+    (``scheduler`` None: a constant rate). With ``num_classes`` both networks also take the labels (B,): a conditional
+    VAE (Sohn et al. 2015) of log p(x|y), with q(z|x, y), p(x|z, y) and the prior N(0, I).
     """
 
     def __init__(
@@ -55,8 +57,10 @@ class VAE(L.LightningModule):
         iwae_k: int = 1,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
+        check_network_classes(num_classes, {"encoder": encoder, "decoder": decoder})
         for key, value in (("latent", latent_dim), ("model.iwae_k", iwae_k)):
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{key} must be a positive integer (1, 2, ...), got {value!r}")
@@ -70,6 +74,8 @@ class VAE(L.LightningModule):
         self.save_hyperparameters(ignore=["encoder", "decoder", "optimizer", "scheduler"], logger=False)
         self.hparams.update(encoder=describe(encoder), decoder=describe(decoder))  # checked by resume, evaluate
         self.latent_dim, self.beta, self.iwae_k = latent_dim, beta, iwae_k
+        if num_classes is not None:  # the attribute is the GeneratesConditionally capability
+            self.num_classes = num_classes
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.epoch_means = nn.ModuleDict(
             {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
@@ -77,15 +83,15 @@ class VAE(L.LightningModule):
         self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
         self.encoder, self.decoder = encoder, decoder
 
-    def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
+    def loss_terms(self, x: torch.Tensor, k: int = 1, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Per-image terms in nats, each (B,) float32, from k reparameterized posterior samples per image: ``recon``,
         -log p(x|z) averaged over the samples; ``kl``, closed form; for k > 1 also ``iwae_bound``, L_k of the
-        samples."""
+        samples (a conditional VAE's given ``labels``)."""
         if k == 1:  # the ELBO needs no importance weights
-            terms, extra = elbo_terms(x, self), {}
+            terms, extra = elbo_terms(x, self, labels=labels), {}
         else:
-            posterior = self.posterior(x)
-            draws = importance_weights(x, self, k, posterior)
+            posterior = self.posterior(x, labels)
+            draws = importance_weights(x, self, k, posterior, labels=labels)
             terms = elbo_of_draws(posterior, self.prior(), draws.z, draws.log_likelihood)
             extra = {"iwae_bound": iwae_bound(draws.log_weights)}
         return {"recon": -terms.log_likelihood.float(), "kl": terms.kl.float(), **extra}
@@ -97,8 +103,8 @@ class VAE(L.LightningModule):
         return terms["recon"].mean() + self.beta * terms["kl"].mean()
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
-        x, _ = batch  # images in [0, 1] (data.pixel_range: unit) and their labels, unused
-        terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1)
+        x, labels = batch[0], batch_labels(batch[1], self.hparams.num_classes)  # images in [0, 1], their labels
+        terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1, labels)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         self.epoch_means[f"{stage}_means"].update(
             {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
@@ -147,29 +153,30 @@ class VAE(L.LightningModule):
         zeros = torch.zeros(self.latent_dim, device=self.device)
         return DiagonalGaussian(zeros, zeros)  # mean 0, log-variance 0
 
-    def posterior(self, x: torch.Tensor) -> Distribution:
-        """q(z|x): the encoder's diagonal Gaussian, in float32."""
-        return DiagonalGaussian(*(t.float() for t in self.encoder(x)))  # float32 terms also under autocast
+    def posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> Distribution:
+        """q(z|x) (a conditional VAE's q(z|x, y)): the encoder's diagonal Gaussian, in float32."""
+        return DiagonalGaussian(*(t.float() for t in self.encoder(x, labels)))  # float32 terms also under autocast
 
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
-        return -bernoulli_nll(self.decoder(z).float(), x)
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x|z) (a conditional VAE's log p(x|z, y)) under the decoder's independent Bernoulli pixels, summed
+        over pixels: (B,) float32."""
+        return -bernoulli_nll(self.decoder(z, labels).float(), x)
 
     # What the figure callbacks use (genmodels.contract: GeneratesImages, ReconstructsImages, EncodesImages).
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder Bernoulli means in [0, 1], (B, C, H, W)."""
-        return torch.sigmoid(self.decoder(z))
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder Bernoulli means in [0, 1], (B, C, H, W) (a conditional VAE's of the classes ``labels``)."""
+        return torch.sigmoid(self.decoder(z, labels))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoder means at the posterior mean of each input."""
-        return self.generate(self.encoder(x)[0])
+    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder means at the posterior mean of each input (a conditional VAE's given its label)."""
+        return self.generate(self.encoder(x, labels)[0], labels)
 
     @torch.no_grad()
-    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """Posterior means, (B, latent_dim)."""
-        return self.encoder(x)[0]
+    def encode_mean(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Posterior means, (B, latent_dim) (a conditional VAE's given the labels)."""
+        return self.encoder(x, labels)[0]
 
     @staticmethod
     def to_unit_range(x: torch.Tensor) -> torch.Tensor:

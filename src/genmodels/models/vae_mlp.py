@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from genmodels.models.conditioning import label_width, with_labels
 from genmodels.models.networks import layer_widths
 
 
@@ -17,33 +18,48 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 class MLPEncoder(nn.Module):
-    """x (B, C, S, S) -> mean and log-variance of q(z|x), each (B, latent_dim); ``hidden_dims``: the hidden widths."""
+    """x (B, C, S, S) and, with ``num_classes``, labels (B,) (one-hot beside the pixels) -> mean and log-variance of
+    q(z|x[, y]), each (B, latent_dim); ``hidden_dims``: the hidden widths."""
 
     def __init__(
-        self, latent_dim: int = 20, hidden_dims: Sequence[int] = (500,), image_size: int = 28, channels: int = 1
+        self,
+        latent_dim: int = 20,
+        hidden_dims: Sequence[int] = (500,),
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         hidden_dims = layer_widths(hidden_dims, "model.encoder.hidden_dims")
-        self.body = nn.Sequential(mlp([channels * image_size * image_size, *hidden_dims]), nn.ReLU())
+        self.num_classes = num_classes
+        inputs = channels * image_size * image_size + label_width(num_classes)
+        self.body = nn.Sequential(mlp([inputs, *hidden_dims]), nn.ReLU())
         self.mean = nn.Linear(hidden_dims[-1], latent_dim)
         self.logvar = nn.Linear(hidden_dims[-1], latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x.flatten(start_dim=1))
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(with_labels(x.flatten(start_dim=1), labels, self.num_classes))
         return self.mean(h), self.logvar(h)
 
 
 class MLPDecoder(nn.Module):
-    """z (B, latent_dim) -> Bernoulli logits (B, C, S, S), the pixel means being their sigmoid; ``hidden_dims``: the
-    encoder's hidden widths, which the decoder takes in reverse order (latent-500-784 by default)."""
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> Bernoulli logits (B, C, S, S), the pixel means
+    being their sigmoid; ``hidden_dims``: the encoder's hidden widths, which the decoder takes in reverse order
+    (latent-500-784 by default)."""
 
     def __init__(
-        self, latent_dim: int = 20, hidden_dims: Sequence[int] = (500,), image_size: int = 28, channels: int = 1
+        self,
+        latent_dim: int = 20,
+        hidden_dims: Sequence[int] = (500,),
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         hidden_dims = layer_widths(hidden_dims, "model.decoder.hidden_dims")
-        self.shape = (channels, image_size, image_size)
-        self.net = mlp([latent_dim, *reversed(hidden_dims), channels * image_size * image_size])
+        self.shape, self.num_classes = (channels, image_size, image_size), num_classes
+        sizes = [latent_dim + label_width(num_classes), *reversed(hidden_dims), channels * image_size * image_size]
+        self.net = mlp(sizes)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *self.shape)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(with_labels(z, labels, self.num_classes)).view(-1, *self.shape)
