@@ -28,6 +28,11 @@ def class_labels(model: Any, count: int, label: int | None) -> torch.Tensor | No
     return None
 
 
+def generate(model: GeneratesImages, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``model.generate(z)``, or a conditional model's ``generate(z, labels)`` (labels (B,) moved to z's device)."""
+    return model.generate(z) if labels is None else model.generate(z, labels.to(z.device))
+
+
 @torch.no_grad()
 def sample_batches(
     model: GeneratesImages,
@@ -43,11 +48,8 @@ def sample_batches(
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, count, batch_size):
         z = torch.randn(min(batch_size, count - start), model.latent_dim, generator=generator).to(device)
-        if labels is None:
-            yield model.generate(z).float().clamp(0, 1).cpu(), None
-        else:
-            y = labels[start : start + len(z)]
-            yield model.generate(z, y.to(device)).float().clamp(0, 1).cpu(), y
+        y = None if labels is None else labels[start : start + len(z)]
+        yield generate(model, z, y).float().clamp(0, 1).cpu(), y
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from typing import Any
@@ -16,7 +17,8 @@ from genmodels.data.datamodule import unit_images
 from genmodels.errors import ConfigError
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
-from genmodels.metrics.sample_quality import inception_score
+from genmodels.metrics.sample_quality import conditional_accuracy, inception_score
+from genmodels.sampling import class_labels, generate
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,9 @@ log = logging.getLogger(__name__)
 class SampleQualityMonitor(L.Callback):
     """Logs ``val/fid_clf`` (against the validation images) and ``val/is_clf`` of ``num_samples`` fixed-noise
     samples every ``every_n_epochs`` epochs and after the last, scored by the cached classifier (``classifier``:
-    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value."""
+    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value. A conditional
+    model's samples are of every class in turn (balanced labels), and ``val/cond_acc`` is logged too: the share of
+    samples the classifier assigns to the class they were drawn for."""
 
     def __init__(
         self,
@@ -77,16 +81,27 @@ class SampleQualityMonitor(L.Callback):
         if self._classifier is None or (epoch % self.every_n_epochs and epoch != trainer.max_epochs):
             return
         started = time.perf_counter()
-        fid, score = self.score(pl_module)
+        scores = self.score(pl_module)
         seconds = time.perf_counter() - started
         self.seconds_spent += seconds
-        pl_module.log_dict({"val/fid_clf": fid, "val/is_clf": score}, prog_bar=True)
-        log.info("Epoch %d: FID (classifier) %.2f, IS (classifier) %.2f, scored in %.1f s", epoch, fid, score, seconds)
+        pl_module.log_dict(scores, prog_bar=True)
+        shown = ", ".join(f"{key} {value:.4g}" for key, value in scores.items())
+        log.info("Epoch %d: %s, scored in %.1f s", epoch, shown, seconds)
 
     @torch.no_grad()
-    def score(self, pl_module: L.LightningModule) -> tuple[float, float]:
-        """FID against the validation features, and the Inception Score, of this epoch's fixed-noise samples."""
+    def score(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """FID against the validation features, the Inception Score and (a conditional model) the conditional
+        accuracy of this epoch's fixed-noise samples."""
         z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
-        samples = torch.cat([pl_module.generate(chunk).float() for chunk in z.split(self.batch_size)])
+        labels = class_labels(pl_module, self.num_samples, None)  # balanced for a conditional model, else None
+        label_chunks = itertools.repeat(None) if labels is None else labels.split(self.batch_size)
+        chunks = zip(z.split(self.batch_size), label_chunks)
+        samples = torch.cat([generate(pl_module, chunk, y).float() for chunk, y in chunks])
         features, probabilities = classifier_outputs(self._classifier, samples, self.batch_size)
-        return frechet_distance(features, self._reference), inception_score(probabilities)[0]
+        scores = {
+            "val/fid_clf": frechet_distance(features, self._reference),
+            "val/is_clf": inception_score(probabilities)[0],
+        }
+        if labels is not None:
+            scores["val/cond_acc"] = conditional_accuracy(probabilities, labels)
+        return scores

@@ -70,6 +70,7 @@ ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
     ("fid_classifier", "FID ({classifier} classifier)", lambda r: "lower is better"),
     ("inception_score", "Inception Score ({classifier} classifier)", lambda r: "higher is better, max 10"),
     ("class_entropy", "class entropy (nats)", lambda r: f"max log 10 = {math.log(10):.3f}"),
+    ("conditional_accuracy", "conditional accuracy", lambda r: "samples classified as the class asked for"),
     ("precision", "precision (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("recall", "recall (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("inception_fid", "FID (InceptionV3)", lambda r: f"{r['settings']['inception_samples']} images"),

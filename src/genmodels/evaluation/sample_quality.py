@@ -1,4 +1,5 @@
-"""The sample-quality step of an evaluation: classifier FID, IS, class coverage, precision/recall, Inception FID."""
+"""The sample-quality step of an evaluation: classifier FID, IS, class coverage, precision/recall, Inception FID; for a
+conditional model, on samples of every class in turn, and its conditional accuracy and per-class FID."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from genmodels.classifier import ClassifierSettings, load_or_train_classifier
 from genmodels.contract import GeneratesImages
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
+from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
-from genmodels.metrics.frechet import frechet_distance
-from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
-from genmodels.sampling import sample_batches
+from genmodels.metrics.frechet import class_frechet_distances, frechet_distance
+from genmodels.metrics.sample_quality import class_coverage, conditional_accuracy, inception_score, precision_recall
+from genmodels.sampling import class_labels, sample_batches
 
 
 def evaluate_sample_quality(
@@ -29,10 +30,11 @@ def evaluate_sample_quality(
         classifier, classifier_info = load_or_train_classifier(
             datamodule.data_dir, datamodule.dataset, classifier_settings, device, progress=progress
         )
-    batch_size = int(settings.batch_size)
+    batch_size, count = int(settings.batch_size), int(settings.num_samples)
+    labels = class_labels(model, count, None)  # a conditional model's: balanced, sample i of class i mod K
     with timed(seconds, "sampling"):
-        samples = generate_samples(model, int(settings.num_samples), batch_size, seed, device)
-    test_images, train_images = reference_images(datamodule, len(samples), seed)
+        samples = generate_samples(model, count, batch_size, seed, device, labels)
+    (test_images, test_labels), (train_images, train_labels) = reference_images(datamodule, len(samples), seed)
     with timed(seconds, "classifier_features"):
         (fake_f, fake_p), (test_f, _), (train_f, train_p) = (
             classifier_outputs(classifier, images, batch_size) for images in (samples, test_images, train_images)
@@ -61,6 +63,15 @@ def evaluate_sample_quality(
         "class_normalized_entropy": coverage["normalized_entropy"],
         "class_effective_classes": coverage["effective_classes"],
     }
+    if labels is not None:
+        with timed(seconds, "conditional_metrics"):
+            metrics["conditional_accuracy"] = conditional_accuracy(fake_p, labels)
+            floors["conditional_accuracy"] = classifier_info["test_accuracy"]
+            details["fid_classifier_per_class"] = class_frechet_distances(fake_f, labels, test_f, test_labels)
+            details["fid_classifier_per_class_floor"] = class_frechet_distances(
+                train_f, train_labels, test_f, test_labels
+            )
+        details["labels"] = "balanced: sample i drawn for class i mod num_classes"
     if settings.inception_fid:
         with timed(seconds, "inception_fid"):
             fid, floor, count = inception_fid(samples, test_images, train_images, settings, device, progress)
@@ -70,20 +81,35 @@ def evaluate_sample_quality(
 
 
 def generate_samples(
-    model: GeneratesImages, count: int, batch_size: int, seed: int, device: torch.device
+    model: GeneratesImages,
+    count: int,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``count`` samples (N, 1, S, S) in [0, 1] on the CPU, from seeded standard-normal codes."""
-    return torch.cat([pictures for pictures, _ in sample_batches(model, count, batch_size, seed, device)])
+    """``count`` samples (N, 1, S, S) in [0, 1] on the CPU, from seeded standard-normal codes (a conditional model's
+    of the classes ``labels`` (N,))."""
+    batches = sample_batches(model, count, batch_size, seed, device, labels)
+    return torch.cat([pictures for pictures, _ in batches])
 
 
-def reference_images(datamodule: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Test images and a seeded training subset: grey levels (not binarized) in [0, 1], resized as in training."""
+Labelled = tuple[torch.Tensor, torch.Tensor]  # images (N, 1, S, S) in [0, 1] and their labels (N,)
+
+
+def reference_images(datamodule: Any, count: int, seed: int) -> tuple[Labelled, Labelled]:
+    """Test images and a seeded training subset, with their labels: grey levels (not binarized) in [0, 1], resized
+    as in training."""
     folder = datamodule.raw_folder()
-    test = read_idx(folder / TEST_IMAGES)
-    train = read_idx(folder / TRAIN_IMAGES)
+    test, test_labels = read_idx(folder / TEST_IMAGES), read_idx(folder / TEST_LABELS)
+    train, train_labels = read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)
     count = min(count, len(test))
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-    return unit_images(test[:count], datamodule.image_size), unit_images(train[order], datamodule.image_size)
+    size = datamodule.image_size
+    return (unit_images(test[:count], size), test_labels[:count]), (
+        unit_images(train[order], size),
+        train_labels[order],
+    )
 
 
 def inception_fid(

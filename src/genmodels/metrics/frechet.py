@@ -40,3 +40,16 @@ def frechet_distance_from_statistics(
 def frechet_distance(features_1: torch.Tensor, features_2: torch.Tensor) -> float:
     """Fréchet distance between the Gaussians fitted to two (N, D) feature sets."""
     return frechet_distance_from_statistics(*gaussian_statistics(features_1), *gaussian_statistics(features_2))
+
+
+def class_frechet_distances(
+    features_1: torch.Tensor, labels_1: torch.Tensor, features_2: torch.Tensor, labels_2: torch.Tensor
+) -> dict[str, float]:
+    """The Fréchet distance between the features of each class (by its index, as a string) in two labelled sets,
+    (N, D) features and (N,) labels each; for the classes both sets hold at least two of."""
+    classes = sorted(set(labels_1.tolist()) & set(labels_2.tolist()))
+    return {
+        str(k): frechet_distance(features_1[labels_1 == k], features_2[labels_2 == k])
+        for k in classes
+        if (labels_1 == k).sum() >= 2 and (labels_2 == k).sum() >= 2
+    }

@@ -22,6 +22,13 @@ def inception_score(probabilities: torch.Tensor, splits: int = 1, eps: float = 1
     return values.mean().item(), std
 
 
+def conditional_accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    """The share of samples whose most probable class (of (N, C) classifier probabilities) is the class they were
+    drawn for, labels (N,)."""
+    p = _check_probabilities(probabilities)
+    return (p.argmax(dim=1) == labels.to(p.device)).to(torch.float64).mean().item()
+
+
 def class_coverage(probabilities: torch.Tensor) -> dict[str, float | list[float]]:
     """The histogram of most-probable classes, its entropy (nats), entropy / log C and exp(entropy)."""
     p = _check_probabilities(probabilities)
