@@ -25,7 +25,10 @@ class GeneratesImages(Protocol):
 
 @runtime_checkable
 class GeneratesConditionally(Protocol):
-    """Draws images of a requested class: samples of one class (genmodels.sample label=<k>) or of every class."""
+    """Draws images of a requested class: samples of one class (genmodels.sample label=<k>) or of every class, a
+    grid with one row per class, interpolation within a class, conditional accuracy. Only a conditional model has
+    ``num_classes`` (``model.num_classes`` set); its other methods (``reconstruct``, ``encode_mean``,
+    ``posterior``, ``log_likelihood``) then take the labels (B,) as their last argument too."""
 
     latent_dim: int
     num_classes: int
@@ -79,6 +82,12 @@ class NamesNetworks(Protocol):
 
     def networks(self) -> dict[str, nn.Module]:
         """The networks by name, e.g. ``{"encoder": ..., "decoder": ...}``."""
+
+
+def label_arguments(model: object, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """What a model's methods take after the images or codes: a conditional model's labels (B,), nothing for an
+    unconditional model (which ignores them)."""
+    return (labels,) if isinstance(model, GeneratesConditionally) else ()
 
 
 class CapabilityError(ConfigError):

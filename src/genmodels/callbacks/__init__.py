@@ -7,11 +7,12 @@ from genmodels.callbacks.latent import LatentInterpolation, LatentManifold, Late
 from genmodels.callbacks.progress import CostEstimate, EpochProgressBar
 from genmodels.callbacks.safety import FiniteLossGuard, InterruptCheckpoint, LastEpochCheckpoint
 from genmodels.callbacks.sample_quality import SampleQualityMonitor
-from genmodels.callbacks.samples import ReconstructionGrid, SampleGrid
+from genmodels.callbacks.samples import ClassAnalogies, ReconstructionGrid, SampleGrid
 from genmodels.callbacks.seeding import EpochSeeding
 
 __all__ = [
     "BestEpochCheckpoint",
+    "ClassAnalogies",
     "CostEstimate",
     "EpochProgressBar",
     "EpochSeeding",

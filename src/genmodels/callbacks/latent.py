@@ -11,8 +11,9 @@ import torch
 from scipy.stats import norm
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
-from genmodels.contract import EncodesImages
+from genmodels.contract import EncodesImages, GeneratesConditionally, label_arguments
 from genmodels.images import image_grid
+from genmodels.sampling import generate
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,11 @@ class LatentManifold(FigureCallback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        if pl_module.latent_dim != 2:
+        if pl_module.latent_dim != 2 or isinstance(pl_module, GeneratesConditionally):
             log.info(
-                "LatentManifold skipped: the manifold is drawn for latent=2 only (this run: %d)", pl_module.latent_dim
+                "LatentManifold skipped: the manifold is drawn for an unconditional model with latent=2 only "
+                "(this run: latent=%d)",
+                pl_module.latent_dim,
             )
             return
         z = manifold_grid(self.grid_size, self.quantile_range).to(pl_module.device)
@@ -78,7 +81,7 @@ class LatentScatter(FigureCallback):
         if not trainer.is_global_zero or pl_module.latent_dim != 2:
             return
         x, labels = trainer.datamodule.example_batch("test", self.num_points, pl_module.device)
-        means = pl_module.encode_mean(x).float().cpu()
+        means = pl_module.encode_mean(x, *label_arguments(pl_module, labels.to(x.device))).float().cpu()
         figure, axis = plt.subplots(figsize=(6, 5))
         points = axis.scatter(means[:, 0], means[:, 1], c=labels.cpu(), cmap="tab10", s=3, alpha=0.7)
         figure.colorbar(points, ax=axis, ticks=range(10), label="class")
@@ -87,7 +90,8 @@ class LatentScatter(FigureCallback):
 
 
 class LatentInterpolation(FigureCallback):
-    """Rows of pictures between pairs of fixed noise vectors, linear and spherical, in one figure."""
+    """Rows of pictures between pairs of fixed noise vectors, linear and spherical, in one figure; a conditional
+    model's row i within class i mod num_classes."""
 
     def __init__(self, output_dir: str, num_pairs: int = 6, steps: int = 10, seed: int = 1) -> None:
         super().__init__(output_dir)
@@ -97,10 +101,13 @@ class LatentInterpolation(FigureCallback):
         if not trainer.is_global_zero:
             return
         ends = fixed_noise(2 * self.num_pairs, pl_module.latent_dim, self.seed, pl_module.device)
+        labels = None
+        if isinstance(pl_module, GeneratesConditionally):  # the class of each row, held along it
+            labels = (torch.arange(self.num_pairs) % pl_module.num_classes).repeat_interleave(self.steps)
         panels = {}
         for label, path in (("linear", lerp), ("spherical (slerp)", slerp)):
             z = torch.cat([path(ends[2 * i], ends[2 * i + 1], self.steps) for i in range(self.num_pairs)])
-            panels[label] = image_grid(pl_module.generate(z).float().cpu(), nrow=self.steps)
+            panels[label] = image_grid(generate(pl_module, z, labels).float().cpu(), nrow=self.steps)
         figure, axes = plt.subplots(1, 2, figsize=(2 * 0.9 * self.steps, 0.9 * self.num_pairs + 0.6))
         for axis, (label, grid) in zip(axes, panels.items()):
             axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")

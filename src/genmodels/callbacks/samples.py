@@ -10,8 +10,9 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import FigureCallback, fixed_noise
-from genmodels.contract import ReconstructsImages
+from genmodels.contract import EncodesImages, GeneratesConditionally, ReconstructsImages, label_arguments
 from genmodels.images import panels_figure
+from genmodels.sampling import generate
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def figure_epochs(requested: Sequence[int] | None, max_epochs: int) -> tuple[lis
 
 class SampleGrid(FigureCallback):
     """Samples from one fixed noise batch (``seed``) after the chosen 1-based ``epochs`` and the last, and a figure
-    comparing them; ``bernoulli_draws`` also draws Bernoulli pixels from the means (VAE)."""
+    comparing them; ``bernoulli_draws`` also draws Bernoulli pixels from the means (VAE). A conditional model's grid
+    has one row per class and ``per_class`` columns, each column one code (the same z under every label)."""
 
     def __init__(
         self,
@@ -37,11 +39,13 @@ class SampleGrid(FigureCallback):
         num_samples: int = 64,
         bernoulli_draws: bool = False,
         seed: int = 0,
+        per_class: int = 10,
     ) -> None:
         super().__init__(output_dir)
         self.requested_epochs = None if epochs is None else list(epochs)
         self.epochs: list[int] = []
         self.num_samples, self.bernoulli_draws, self.seed = num_samples, bernoulli_draws, seed
+        self.per_class = per_class
         self.variants = ("mean", "bernoulli") if bernoulli_draws else ("mean",)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -71,12 +75,21 @@ class SampleGrid(FigureCallback):
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         """Draw the fixed-noise samples of this epoch (means, and Bernoulli draws if asked)."""
-        z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
-        means = pl_module.generate(z).float().cpu()
-        self.publish(trainer, self._name(epoch, "mean"), means)
+        if isinstance(pl_module, GeneratesConditionally):  # row k: class k; column j: code j
+            z = fixed_noise(self.per_class, pl_module.latent_dim, self.seed, pl_module.device)
+            labels = torch.arange(pl_module.num_classes).repeat_interleave(self.per_class)
+            z, columns = z.repeat(pl_module.num_classes, 1), self.per_class
+        else:
+            z, labels, columns = (
+                fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device),
+                None,
+                8,
+            )
+        means = generate(pl_module, z, labels).float().cpu()
+        self.publish(trainer, self._name(epoch, "mean"), means, nrow=columns)
         if self.bernoulli_draws:
             draws = torch.bernoulli(means, generator=torch.Generator().manual_seed(self.seed + epoch))
-            self.publish(trainer, self._name(epoch, "bernoulli"), draws)
+            self.publish(trainer, self._name(epoch, "bernoulli"), draws, nrow=columns)
 
     def _name(self, epoch: int, variant: str) -> str:
         return f"samples/epoch_{epoch:03d}_{variant}"
@@ -97,8 +110,39 @@ class ReconstructionGrid(FigureCallback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        x, _ = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
+        x, labels = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
         originals = pl_module.to_unit_range(x).cpu()
-        reconstructions = pl_module.reconstruct(x).float().cpu()
+        reconstructions = pl_module.reconstruct(x, *label_arguments(pl_module, labels.to(x.device))).float().cpu()
         pairs = zip(originals.split(self.per_row), reconstructions.split(self.per_row))  # a row of each, in turn
         self.publish(trainer, "reconstructions", torch.cat([row for pair in pairs for row in pair]), nrow=self.per_row)
+
+
+class ClassAnalogies(FigureCallback):
+    """A conditional model's analogies (Kingma et al. 2014), after fitting: each row a test image, then its code
+    (the posterior mean given its label) decoded under every label: the style kept, the class changed. An
+    unconditional model draws none."""
+
+    capability = EncodesImages
+
+    def __init__(self, output_dir: str, num_images: int = 10) -> None:
+        super().__init__(output_dir)
+        self.num_images = num_images
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        if not isinstance(pl_module, GeneratesConditionally):
+            log.info("ClassAnalogies skipped: analogies are drawn for a conditional model (model.num_classes)")
+            return
+        x, labels = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
+        self.publish(trainer, "analogies", analogies(pl_module, x, labels.to(x.device)), nrow=pl_module.num_classes + 1)
+
+
+def analogies(model: EncodesImages, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """For each image of ``x`` (B, C, S, S) with ``labels`` (B,): the image, then its code decoded under each of the
+    model's K labels; (B * (K + 1), C, S, S) pictures in [0, 1] on the CPU, row by row."""
+    classes = model.num_classes
+    z = model.encode_mean(x, labels).repeat_interleave(classes, dim=0)  # (B * K, latent_dim): each code K times
+    decoded = generate(model, z, torch.arange(classes, device=x.device).repeat(len(x))).float().cpu()
+    rows = zip(model.to_unit_range(x).float().cpu().unsqueeze(1), decoded.view(len(x), classes, *decoded.shape[1:]))
+    return torch.cat([torch.cat([original, row]) for original, row in rows])
