@@ -35,13 +35,13 @@ def batch_labels(labels: torch.Tensor, num_classes: int | None) -> torch.Tensor 
 
 
 def with_labels(inputs: torch.Tensor, labels: torch.Tensor | None, num_classes: int | None) -> torch.Tensor:
-    """``inputs`` (B, D) with the labels (B,) one-hot beside them: (B, D + num_classes); unchanged for an
+    """``inputs`` (B, D) with the labels (B,) (integers) one-hot beside them: (B, D + num_classes); unchanged for an
     unconditional network. Labels given to an unconditional network, or none to a conditional one, are a bug."""
     if (labels is None) != (num_classes is None):
         raise ValueError(f"a network with num_classes={num_classes} got {'no ' if labels is None else ''}labels")
     if labels is None:
         return inputs
-    return torch.cat([inputs, F.one_hot(labels, num_classes).to(inputs.dtype)], dim=1)
+    return torch.cat([inputs, F.one_hot(labels.long(), num_classes).to(inputs.dtype)], dim=1)  # MNIST's are uint8
 
 
 def projection(num_classes: int | None, features: int) -> nn.Embedding | None:
@@ -65,7 +65,7 @@ def projected_scores(
     if embedding is None:
         return net(x).flatten().float()  # float32 scores for the losses, also under autocast
     features = net[:-1](x)
-    scores = net[-1](features).flatten() + (embedding(labels) * features.flatten(start_dim=1)).sum(dim=1)
+    scores = net[-1](features).flatten() + (embedding(labels.long()) * features.flatten(start_dim=1)).sum(dim=1)
     return scores.float()
 
 
