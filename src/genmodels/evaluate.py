@@ -24,6 +24,7 @@ from genmodels.evaluation import timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
 from genmodels.evaluation.publish import publish
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
+from genmodels.models.objectives import with_objective
 from genmodels.overrides import composition_errors
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, run_checkpoint
 from genmodels.runs.folder import read_run_config
@@ -52,6 +53,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if "paths" in run_cfg:
             run_cfg.paths.output_dir = str(run_dir)
         run_cfg.model._target_ = MOVED_MODELS.get(run_cfg.model.get("_target_"), run_cfg.model.get("_target_"))
+        run_cfg.model = with_objective(OmegaConf.to_container(run_cfg.model), "_target_")  # a GAN run of before
         check_run_targets(run_cfg, config_file, cfg.get("allowed_targets") or (), cfg.get("trust_run_config"))
         if cfg.get("data_dir"):
             run_cfg.data.data_dir = str(cfg.data_dir)

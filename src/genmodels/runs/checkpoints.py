@@ -10,6 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from genmodels.errors import CheckpointError
+from genmodels.models.objectives import with_objective
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -96,6 +97,7 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
     """Raise ``CheckpointError`` naming both configs when two model configs differ (``TRAINING_OPTIONS`` aside).
 
     An option one side lacks counts as null (off), so checkpoints made before an option existed still load."""
+    saved = with_objective(saved, "class")  # a GAN's checkpoint from before model.objective
     saved, current = ({k: v for k, v in dict(c).items() if k not in TRAINING_OPTIONS} for c in (saved, current))
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:
