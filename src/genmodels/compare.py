@@ -54,19 +54,33 @@ class Job:
     numbers: dict[str, float] = field(default_factory=dict)
 
 
+def _results(folder: Path) -> dict[str, Any] | None:
+    """The job's ``metrics.json`` if it is complete and newer than any ``failed.json`` (a failure of an earlier
+    attempt never hides the results of a later one that succeeded), else None."""
+    metrics, failed = folder / "metrics.json", folder / "failed.json"
+    if not metrics.is_file() or (failed.is_file() and failed.stat().st_mtime_ns > metrics.stat().st_mtime_ns):
+        return None
+    try:
+        summary = json.loads(metrics.read_text())
+    except (OSError, ValueError):  # cut short, e.g. by a copy interrupted
+        return None
+    return summary if isinstance(summary, dict) and isinstance(summary.get("metrics"), dict) else None
+
+
 def collect(sweep_dir: Path) -> list[Job]:
     """Read every job folder of a Hydra multirun directory (overrides common to all jobs are dropped)."""
     folders = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order)
     jobs = []
     for folder in folders:
         overrides = _overrides(folder)
-        if (folder / "failed.json").exists():
+        summary = _results(folder)
+        if summary is None and (folder / "failed.json").exists():
             error = json.loads((folder / "failed.json").read_text()).get("error", "unknown error")
             jobs.append(Job(folder, overrides, "failed", error))
-        elif not (folder / "metrics.json").exists():
-            jobs.append(Job(folder, overrides, "incomplete", "no metrics.json (still running, killed, or deleted)"))
+        elif summary is None:
+            reason = "no complete metrics.json (still running, killed, or deleted)"
+            jobs.append(Job(folder, overrides, "incomplete", reason))
         else:
-            summary = json.loads((folder / "metrics.json").read_text())
             numbers = dict(summary.get("metrics", {}))
             numbers.update(_flatten(summary.get("eval", {}), "eval"))
             jobs.append(Job(folder, overrides, "ok", summary=summary, numbers=numbers))

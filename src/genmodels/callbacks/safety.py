@@ -102,14 +102,15 @@ class InterruptCheckpoint(L.Callback):
             except CheckpointError:  # e.g. cut short by a kill -9 while saving: nothing to keep
                 self._earlier_step = 0
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Remove an earlier part's interrupted.ckpt once this run has passed its step."""
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Remove an earlier part's interrupted.ckpt once this run has passed its step and saved that epoch (a
+        resume that fails before its first checkpoint leaves the folder as it was)."""
         if self._earlier_step is not None and trainer.global_step >= self._earlier_step and trainer.is_global_zero:
             self.path.unlink(missing_ok=True)
             log.info("Removed %s: this run has passed its step %d", self.path, self._earlier_step)
             self._earlier_step = None
 
-    on_fit_end = on_train_epoch_end
+    on_fit_end = on_train_epoch_start
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):

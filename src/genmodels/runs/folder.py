@@ -7,6 +7,7 @@ or a sweep run again with ``hydra.sweep.dir=`` whose job has the same overrides 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.errors import ConfigError, RunFolderError
 from genmodels.runs.atomic import write_atomic, write_json
+from genmodels.runs.attempt import ResumeAttempt
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
 from genmodels.schema import validate_train_config
@@ -90,8 +91,9 @@ class ClaimedRun:
     folder: Path
     config: DictConfig
     finished: bool = False
-    # A resume's new definition (.hydra/config.yaml, overrides.yaml), written once its training has started.
-    pending: L.Callback | None = None
+    # A resume's attempt: its new definition (.hydra/config.yaml, overrides.yaml) written after its first new
+    # checkpoint, what it wrote undone if it fails before.
+    pending: ResumeAttempt | None = None
 
 
 @contextmanager
@@ -125,6 +127,9 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
         try:
             yield run
         except Exception as exc:
+            if run.pending is not None and not run.pending.committed:
+                run.pending.undo()  # the folder stays as it was: no failed.json either
+                raise
             write_json(
                 folder / "failed.json", {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             )
@@ -203,6 +208,8 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
             resume_commands(folder)[0],
         )
         return ClaimedRun(folder, config, finished=True)
+    definition = functools.partial(write_run_files, folder, copy.deepcopy(config), merged, with_hydra=False)
+    attempt = ResumeAttempt(folder, definition)  # notes the folder as it is, its log before the line below
     changed = ", ".join(f"{key}={value}" for key, value in changes.items())
     log.info(
         "Resuming %s (%s)%s: %s",
@@ -211,7 +218,7 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
         f" with {changed}" if changed else "",
         plan.describe(),
     )
-    return ClaimedRun(folder, config, pending=RunFilesOnStart(folder, config, merged))
+    return ClaimedRun(folder, config, pending=attempt)
 
 
 def continued_config(folder: Path, overrides: list[str], command: DictConfig) -> tuple[DictConfig, list[str], dict]:
@@ -263,17 +270,6 @@ def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hy
         files[HYDRA_FILE] = OmegaConf.create({"hydra": HydraConfig.get()})
     for name, content in files.items():
         write_atomic(folder / name, OmegaConf.to_yaml(content).encode())
-
-
-class RunFilesOnStart(L.Callback):
-    """Write a resumed run's new definition once its training has started: a refused resume changes nothing."""
-
-    def __init__(self, folder: Path, config: DictConfig, overrides: list[str]) -> None:
-        self.folder, self.config, self.overrides = folder, copy.deepcopy(config), overrides
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
-            write_run_files(self.folder, self.config, self.overrides, with_hydra=False)
 
 
 def finished_metric(folder: Path, metric: str | None) -> float | None:
