@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from genmodels.data.provision import dataset_title  # noqa: E402
 from genmodels.images import save_figure  # noqa: E402
+from genmodels.runs.atomic import write_atomic  # noqa: E402
 from genmodels.tables import format_number, markdown_table  # noqa: E402
 
 # Columns shown when a job has them: (label, key in the flattened metrics). "{classifier}" names the dataset
@@ -109,23 +111,23 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
         + [j.summary.get(k) for k in after.values()]
         for j in finished
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "comparison.csv", out_dir / "comparison.md"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*header, "status", "reason"])
-        writer.writerows([*row, "ok", ""] for row in rows)
-        writer.writerows(
-            [j.folder.name, " ".join(j.overrides), *[""] * (len(header) - 2), j.status, j.reason]
-            for j in jobs
-            if j.status != "ok"
-        )
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow([*header, "status", "reason"])
+    writer.writerows([*row, "ok", ""] for row in rows)
+    writer.writerows(
+        [j.folder.name, " ".join(j.overrides), *[""] * (len(header) - 2), j.status, j.reason]
+        for j in jobs
+        if j.status != "ok"
+    )
+    write_atomic(csv_path, table.getvalue().encode())
     lines = markdown_table(header, rows)
     problems = [j for j in jobs if j.status != "ok"]
     if problems:
         lines += ["", "Jobs without results:", ""]
         lines += [f"- `{j.folder.name}` ({' '.join(j.overrides)}): {j.status}: {j.reason}" for j in problems]
-    md_path.write_text("\n".join(lines) + "\n")
+    write_atomic(md_path, ("\n".join(lines) + "\n").encode())
     return md_path, csv_path
 
 

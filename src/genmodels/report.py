@@ -29,6 +29,7 @@ from genmodels.results import (
     render_markdown,
     results_entry,
 )
+from genmodels.runs.atomic import write_atomic
 from genmodels.tables import format_duration
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -80,7 +81,7 @@ class StageClock:
         if done != "reused" or label not in self.seconds:
             self.seconds[label] = round(seconds, 1)
             if self.timings_path is not None:
-                self.timings_path.write_text(json.dumps(self.seconds, indent=2) + "\n")
+                write_atomic(self.timings_path, (json.dumps(self.seconds, indent=2) + "\n").encode())
         pace = self.seconds_run / self.expected_run if self.expected_run else 1.0
         remaining = sum(self.expected[self.index + 1 :]) * 60 * pace
         self.index += 1
@@ -167,8 +168,8 @@ def run_report(
         "experiments": entries,
         "figures": [FID_FIGURE] if fid_per_epoch_figure(runs, out / "figures" / FID_FIGURE) else [],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.md").write_text(f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}")
+    write_atomic(out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    write_atomic(out / "report.md", f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}".encode())
     return results
 
 

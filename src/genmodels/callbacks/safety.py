@@ -49,7 +49,7 @@ class FiniteLossGuard(L.Callback):
         if not terms:
             raise CapabilityError(
                 f"the FiniteLossGuard callback watches the loss tensors training_step returns, and "
-                f"{type(pl_module).__name__}.training_step returned none (outputs: {outputs!r}).\n"
+                f"{type(pl_module).__name__}.training_step returned none (outputs: {outputs!r}). "
                 "Fix: return the loss, or a dict of loss tensors such as {'loss': loss, 'kl': kl}, from training_step "
                 "(docs/adding_a_model.md), or run without the guard: ~callbacks.finite_loss_guard."
             )

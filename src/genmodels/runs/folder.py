@@ -130,9 +130,11 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
             if run.pending is not None and not run.pending.committed:
                 run.pending.undo()  # the folder stays as it was: no failed.json either
                 raise
-            write_json(
-                folder / "failed.json", {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-            )
+            record = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            try:
+                write_json(folder / "failed.json", record)
+            except RunFolderError as not_recorded:  # e.g. the same full disk: the cause is printed, this after it
+                exc.add_note(f"not recorded in failed.json: {not_recorded}")
             raise
 
 
