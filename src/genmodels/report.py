@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels.overrides import path_override, shell_command
 from genmodels.results import (
     EXPERIMENTS,
     FID_FIGURE,
@@ -109,7 +110,7 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
     if (run_dir / "metrics.json").exists():
         return "reused", args
     resume = (run_dir / ".hydra" / "config.yaml").is_file()  # an earlier, unfinished attempt
-    run_args = [f"resume={run_dir}"] if resume else [*args, f"hydra.run.dir={run_dir}"]
+    run_args = [path_override("resume", run_dir)] if resume else [*args, path_override("hydra.run.dir", run_dir)]
     log_path = run_dir.parent / f"{name}.train.log"
     run_module("genmodels.train", [*run_args, "trainer.enable_progress_bar=false"], log_path)
     return ("resumed" if resume else "trained"), args
@@ -117,7 +118,7 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
 
 def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
     """Make sure ``run_dir`` holds an ``eval.json``; returns what was done and the arguments."""
-    args = [f"run_dir={run_dir}", *overrides]
+    args = [path_override("run_dir", run_dir), *overrides]
     if not fresh and (run_dir / "eval.json").exists():
         return "reused", args
     run_module("genmodels.evaluate", [*args, "progress=false"], run_dir.parent / f"{name}.evaluate.log")
@@ -149,8 +150,8 @@ def run_report(
                 shutil.copy(run_dir / source, out / "figures" / figure)
                 figures.append(figure)
         commands = {
-            "train": shlex.join(["python", "-m", "genmodels.train", *train_args]),
-            "evaluate": shlex.join(["python", "-m", "genmodels.evaluate", *eval_args]),
+            "train": shell_command("genmodels.train", train_args),
+            "evaluate": shell_command("genmodels.evaluate", eval_args),
         }
         entries.append(results_entry(name, preset_name, run_dir, commands, figures))
     runs = {name: out / "runs" / name for name in preset.runs}

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import secrets
-import shlex
 import shutil
 import traceback
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.errors import ConfigError, RunFolderError
+from genmodels.overrides import shell_command
 from genmodels.runs.atomic import write_atomic, write_json
 from genmodels.runs.attempt import ResumeAttempt
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
@@ -66,7 +66,7 @@ def sweep_folder(stem: str, resume: str | None = None) -> str:
     if resume is not None:
         raise SystemExit(
             f"error: resume={resume} continues one run and cannot be part of a sweep (-m). Fix: continue that run "
-            f"alone with python -m genmodels.train resume={resume}, or continue a whole "
+            f"alone with {resume_commands(Path(resume))[0]}, or continue a whole "
             "sweep by running its command again with hydra.sweep.dir=<its sweep folder> (finished jobs are skipped)."
         )
     return unique(stem)
@@ -80,8 +80,8 @@ class SweepSummary(Callback):
     """Hydra callback: after a sweep's last job, name the sweep folder and the command that compares its jobs."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        folder = shlex.quote(str(config.hydra.sweep.dir))
-        log.info("Sweep folder: %s. Compare its jobs with: python -m genmodels.compare %s", folder, folder)
+        folder = str(config.hydra.sweep.dir)
+        log.info("Sweep folder: %s. Compare its jobs with: %s", folder, shell_command("genmodels.compare", [folder]))
 
 
 @dataclass
@@ -189,7 +189,7 @@ def _foreign(folder: Path, saved: list[str], overrides: list[str], sweeping: boo
         "Fix: leave out hydra.sweep.dir to start a new sweep, or run the command of that sweep to continue it."
         if sweeping
         else "Fix: leave out hydra.run.dir to get a new folder, or continue that run with "
-        f"python -m genmodels.train resume={folder}."
+        f"{resume_commands(folder)[0]}."
     )
     return RunFolderError(
         f"{folder} already holds a run (its overrides: {' '.join(saved) or 'none'}; this command's: "
