@@ -100,7 +100,7 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:
         raise CheckpointError(
-            f"the checkpoint of {source} was made by another model configuration (differs in {differing}: "
-            + ", ".join(f"{key} {saved.get(key)!r} there, {current.get(key)!r} here" for key in differing)
-            + "). Fix: use the same model options as that run (e.g. model=..., latent=...), or start a new run."
+            f"the checkpoint of {source} was made by another model configuration (differs in {differing}; "
+            f"checkpoint: {saved}; this run: {current}). "
+            "Fix: use the same model options as that run (e.g. model=..., latent=...), or start a new run."
         )
