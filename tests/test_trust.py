@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from genmodels.errors import RunFolderError
 from genmodels.runs.trust import check_run_targets
-from tests.helpers import CONFIGS
+from tests.helpers import CONFIGS, files_of
 
 SOURCE = Path("run/.hydra/config.yaml")
 # Strings that resolve to code through a module's attributes, functions of the project, a foreign class.
@@ -89,10 +89,6 @@ def test_every_shipped_config_passes(overrides):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     check_run_targets(cfg, SOURCE)
-
-
-def files_of(folder: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 class Payload:
