@@ -11,6 +11,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from genmodels.callbacks.safety import FiniteLossGuard, TrainingDiverged
@@ -19,7 +20,7 @@ from genmodels.errors import ConfigError
 from genmodels.models.dcgan import Discriminator, Generator, init_weights
 from genmodels.models.gan import GAN
 from genmodels.models.gan_mlp import MLPDiscriminator, MLPGenerator
-from genmodels.models.objectives import CrossEntropy
+from genmodels.models.objectives import CrossEntropy, with_objective
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
 from genmodels.train import train
 from tests.helpers import QUICK_CLASSIFIER, image_loader, quiet_trainer, short_run, small_dcgan
@@ -150,6 +151,25 @@ def test_checkpoint_records_the_networks_and_loads_weights_only(tmp_path) -> Non
     check_same_model(older, model.hparams, source="test")
     with pytest.raises(CheckpointError, match=r"differs in \['ema_rampup'\]"):
         check_same_model(older, GAN(model.generator, model.discriminator, 16, ema_rampup=0.05).hparams, source="t")
+
+
+def test_a_run_and_checkpoint_from_before_the_objective_option_still_fit() -> None:
+    """Older GANs kept the cross-entropy's options among their own: evaluate and resume move them into
+    ``objective``."""
+    one_sided = {"label_flip_prob": 0.0, "real_label_range": [0.9, 0.9]}
+    model = mlp_gan(16, [8], [8], objective=CrossEntropy(**one_sided))
+    older = {key: value for key, value in model.hparams.items() if key != "objective"}
+    older |= {"non_saturating": True, "label_smoothing": True, **one_sided}
+    check_same_model(older, model.hparams, source="test")
+    with pytest.raises(CheckpointError, match=r"differs in \['objective'\]"):
+        check_same_model(older, mlp_gan(16, [8], [8]).hparams, source="test")
+    networks = {
+        "generator": {"_target_": "genmodels.models.gan_mlp.MLPGenerator", "latent_dim": 4},
+        "discriminator": {"_target_": "genmodels.models.gan_mlp.MLPDiscriminator"},
+    }
+    config = {"_target_": "genmodels.models.gan.GAN", "latent_dim": 4, **networks, **one_sided}
+    assert instantiate(with_objective(config, "_target_")).objective == CrossEntropy(**one_sided)
+    assert with_objective(networks, "_target_") == networks  # not a GAN of before: left as it is
 
 
 # ---------------------------------------------------------------- training

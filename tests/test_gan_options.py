@@ -76,8 +76,14 @@ def test_training_updates_the_average_and_it_is_checkpointed(tmp_path) -> None:
         assert not p.requires_grad and not torch.equal(p, start[name]), name
         assert not torch.equal(p, dict(model.generator.named_parameters())[name]), name
     trainer.save_checkpoint(tmp_path / "gan.ckpt")
+    checkpoint = torch.load(tmp_path / "gan.ckpt", weights_only=True)
+    assert checkpoint["gan_images"] == {"seen": 64, "averaged": 64}  # the average's image counter, to resume
     restored = lean_gan(ema_half_life=200)
-    restored.load_state_dict(torch.load(tmp_path / "gan.ckpt", weights_only=True)["state_dict"])
+    restored.load_state_dict(checkpoint["state_dict"])
+    restored.on_load_checkpoint(checkpoint)
+    assert restored.images_seen == 64
+    restored.on_load_checkpoint({})  # made before the counter: counted from the steps at the first batch
+    assert restored.images_seen is None
     z = torch.randn(4, 8)
     torch.testing.assert_close(restored.generate(z), model.generate(z))
     plain = lean_gan()

@@ -51,6 +51,11 @@ class GAN(L.LightningModule):
             raise ConfigError(
                 f"model.n_critic must be a positive integer (discriminator steps per generator step), got {n_critic!r}"
             )
+        for name, lr in (("discriminator_lr", discriminator_lr), ("generator_lr", generator_lr)):
+            if lr is not None and not lr > 0:
+                raise ConfigError(
+                    f"model.{name} must be a positive learning rate, or null (model.optimizer.lr); got {lr}"
+                )
         if ema_half_life is not None and ema_half_life <= 0:
             raise ConfigError(f"model.ema_half_life must be a positive number of images, or null; got {ema_half_life}")
         self.objective = objective if objective is not None else CrossEntropy()
