@@ -21,6 +21,7 @@ from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
 from genmodels import PROJECT_ROOT
+from genmodels.runs.legacy import upgrade_overrides
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
 MAX_GROUP_COMBINATIONS = 16  # a sweep over more combinations of groups is not checked
@@ -107,11 +108,13 @@ def _paths(node: Any, prefix: str = "") -> Iterator[str]:
 
 
 def _suggestion(key: str, known: set[str]) -> str:
-    """'; did you mean a or b?' with the keys that share the last name or are spelled alike, or ''."""
+    """'; did you mean a or b?' with today's name of an earlier version's key, the keys that share the last name
+    or are spelled alike, or ''."""
+    renamed = [new for new in upgrade_overrides([key]) if new != key and new.rsplit(".", 1)[0] in known]
     leaf = key.rsplit(".", 1)[-1]
     same_leaf = sorted(k for k in known if k.rsplit(".", 1)[-1] == leaf)
     alike = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.75)
-    candidates = list(dict.fromkeys([*alike, *same_leaf]))[:3]
+    candidates = list(dict.fromkeys([*renamed, *alike, *same_leaf]))[:3]
     return f"; did you mean {' or '.join(candidates)}?" if candidates else ""
 
 

@@ -36,18 +36,18 @@ def _load(path: Path, fix: str) -> DictConfig | ListConfig:
 
 
 def read_run_config(path: Path) -> DictConfig:
-    """Read a run's ``.hydra/config.yaml`` (an older version's model config in today's layout) and check it is
-    complete and valid; any damage is one ``ConfigError``."""
+    """Read a run's ``.hydra/config.yaml`` and check it is complete and valid (any damage is one ``ConfigError``); an
+    earlier version's model config comes in today's layout (``runs.legacy``)."""
     config = _load(path, CONFIG_FIX)
     if not isinstance(config, DictConfig):
         raise ConfigError(f"{path} holds a YAML list, not a run config (a mapping of sections). {CONFIG_FIX}")
     missing = [key for key in SECTIONS if key not in config]
     if missing:
         raise ConfigError(f"{path} is empty or cut short (no {', '.join(missing)} section). {CONFIG_FIX}")
-    config.model = upgrade_model_config(OmegaConf.to_container(config.model, resolve=False))  # an older run's
     damage = _damage(config, path.parent.parent)
     if damage:
         raise ConfigError(f"{path} is damaged: {damage}. {CONFIG_FIX}")
+    config.model = upgrade_model_config(OmegaConf.to_container(config.model, resolve=False))  # an older version's
     return config
 
 
