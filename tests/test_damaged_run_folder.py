@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import files_of
+
 CONFIG, OVERRIDES = Path(".hydra") / "config.yaml", Path(".hydra") / "overrides.yaml"
 
 
@@ -75,10 +77,6 @@ CASES = [
     ),
     *((f"overrides: {case}", OVERRIDES, *OVERRIDES_DAMAGE[case], "resume") for case in OVERRIDES_DAMAGE),
 ]
-
-
-def files_of(folder: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 @pytest.mark.parametrize(("case", "name", "damage", "said", "command"), CASES, ids=[f"{c[0]} / {c[-1]}" for c in CASES])

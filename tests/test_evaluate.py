@@ -19,7 +19,7 @@ from genmodels.runs.checkpoints import CheckpointError, run_checkpoint
 from genmodels.runs.folder import folder_lock
 from genmodels.runs.loading import open_run, run_folder
 from genmodels.train import train
-from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate
+from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate, files_of
 
 SMALL = ["metrics.iwae_k=50", "metrics.num_test_images=200", "metrics.num_samples=500", "progress=false"]
 
@@ -216,10 +216,6 @@ def refused_evaluation(run_main, run: Path, *settings: str) -> str:
     assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
     assert files_of(run) == before  # metrics.json as it was, no eval.json, no partial file
     return lines[0]
-
-
-def files_of(folder: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 def test_a_damaged_metrics_json_stops_the_evaluation_before_it_computes(run_main, evaluated_run, tmp_path):

@@ -15,8 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from genmodels.errors import RunFolderError
+from genmodels.runs.definition import COMMAND_ONLY_KEYS, read_run_config
 from genmodels.runs.trust import check_run_targets
-from tests.helpers import CONFIGS
+from tests.helpers import CONFIGS, files_of
 
 SOURCE = Path("run/.hydra/config.yaml")
 # Strings that resolve to code through a module's attributes, functions of the project, a foreign class.
@@ -84,15 +85,15 @@ def shipped_configs() -> list[list[str]]:
 
 
 @pytest.mark.parametrize("overrides", shipped_configs(), ids=lambda o: " ".join(o))
-def test_every_shipped_config_passes(overrides):
+def test_every_shipped_config_passes(overrides, tmp_path):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     check_run_targets(cfg, SOURCE)
-
-
-def files_of(folder: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    saved = tmp_path / ".hydra" / "config.yaml"  # as a run keeps it, without the command's trust options
+    saved.parent.mkdir()
+    OmegaConf.save(OmegaConf.masked_copy(cfg, [key for key in cfg if key not in COMMAND_ONLY_KEYS]), saved)
+    assert read_run_config(saved) == OmegaConf.load(saved)  # complete and valid
 
 
 class Payload:
