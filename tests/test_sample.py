@@ -16,7 +16,8 @@ from torch import nn
 from torchvision.io import ImageReadMode, decode_image, encode_png
 
 import genmodels
-from genmodels.image_files import MANIFEST, staged_folder
+from genmodels.evaluation.sample_quality import generate_samples
+from genmodels.image_files import MANIFEST, as_bytes, staged_folder
 
 NUM = 12
 
@@ -75,6 +76,8 @@ def test_npz_holds_the_seeded_samples_of_the_model(run_main, tiny_runs, tmp_path
     assert images.dtype == np.uint8 and images.shape == (NUM, 1, 28, 28)
     assert images.min() < images.max()  # pictures, not a constant
     assert np.array_equal(images, seeded_samples(tiny_runs[kind], NUM, seed=3).numpy())
+    scored = generate_samples(genmodels.load_run(tiny_runs[kind]), NUM, 100, 3, torch.device("cpu"))
+    assert np.array_equal(images, as_bytes(scored).numpy())  # what genmodels.evaluate scores with that seed
     assert np.array_equal(arrays["labels"], np.full(NUM, -1))  # unconditional: no labels
     settings = json.loads(str(arrays["settings"]))
     assert settings["seed"] == 3 and settings["num"] == NUM and settings["run_dir"] == str(tiny_runs[kind])
