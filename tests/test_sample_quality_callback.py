@@ -37,7 +37,7 @@ def test_checkpoint_keeps_the_epoch_with_the_lowest_fid(train_config, monkeypatc
 
     def score(self, pl_module):
         best_before.append(Path(pl_module.trainer.checkpoint_callback.best_model_path).name)
-        return next(fed), 1.0
+        return {"val/fid_clf": next(fed), "val/is_clf": 1.0}
 
     monkeypatch.setattr(SampleQualityMonitor, "score", score)
     cfg = train_config([*TINY_GAN, "trainer.max_epochs=4"])
@@ -51,7 +51,7 @@ def test_checkpoint_keeps_the_epoch_with_the_lowest_fid(train_config, monkeypatc
 def test_scoring_every_n_epochs_includes_the_last(train_config, monkeypatch):
     scored = []
     monkeypatch.setattr(
-        SampleQualityMonitor, "score", lambda self, pl_module: scored.append(pl_module.current_epoch + 1) or (1.0, 1.0)
+        SampleQualityMonitor, "score", lambda self, pl_module: scored.append(pl_module.current_epoch + 1) or {"val/fid_clf": 1.0}
     )
     cfg = train_config([*TINY_GAN, "trainer.max_epochs=3", "callbacks.sample_quality.every_n_epochs=2"])
     train(cfg)
