@@ -51,7 +51,9 @@ def test_checkpoint_keeps_the_epoch_with_the_lowest_fid(train_config, monkeypatc
 def test_scoring_every_n_epochs_includes_the_last(train_config, monkeypatch):
     scored = []
     monkeypatch.setattr(
-        SampleQualityMonitor, "score", lambda self, pl_module: scored.append(pl_module.current_epoch + 1) or {"val/fid_clf": 1.0}
+        SampleQualityMonitor,
+        "score",
+        lambda self, pl_module: scored.append(pl_module.current_epoch + 1) or {"val/fid_clf": 1.0},
     )
     cfg = train_config([*TINY_GAN, "trainer.max_epochs=3", "callbacks.sample_quality.every_n_epochs=2"])
     train(cfg)
