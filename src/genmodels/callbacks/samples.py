@@ -80,11 +80,8 @@ class SampleGrid(FigureCallback):
             labels = torch.arange(pl_module.num_classes).repeat_interleave(self.per_class)
             z, columns = z.repeat(pl_module.num_classes, 1), self.per_class
         else:
-            z, labels, columns = (
-                fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device),
-                None,
-                8,
-            )
+            z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
+            labels, columns = None, 8
         means = generate(pl_module, z, labels).float().cpu()
         self.publish(trainer, self._name(epoch, "mean"), means, nrow=columns)
         if self.bernoulli_draws:

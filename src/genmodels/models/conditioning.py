@@ -60,8 +60,7 @@ def projected_scores(
     """Scores (B,) float32 of a discriminator ``net`` whose last layer is its linear head psi and whose other layers
     give the features phi(x): psi(phi(x)) + <embedding(y), phi(x)> (features flattened), or psi(phi(x)) alone."""
     if (labels is None) != (embedding is None):
-        raise ValueError(f"a discriminator {'with' if embedding is not None else 'without'} a projection got "
-                         f"{'no ' if labels is None else ''}labels")  # fmt: skip
+        raise ValueError(f"a discriminator with projection={embedding is not None} got labels={labels is not None}")
     if embedding is None:
         return net(x).flatten().float()  # float32 scores for the losses, also under autocast
     features = net[:-1](x)
