@@ -15,8 +15,10 @@ from genmodels.results import (
     fid_per_epoch_figure,
     render_markdown,
     update_readme,
+    validation_fid,
 )
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train, short_run
+from tests.test_train import png_size
 
 # The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
 TINY_TRAIN = [*short_run(1, 3), *QUICK_CLASSIFIER]
@@ -96,16 +98,22 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     assert capsys.readouterr().out.count(": reused in") == 8
 
 
-def test_fid_per_epoch_figure_draws_the_runs_that_scored_samples(tmp_path):
-    for name, rows in {
-        "gan": {"1": {"val/fid_clf": 90.0}, "2": {"val/fid_clf": 40.0}},
+def test_validation_fid_is_read_with_its_floor_and_sample_count(tmp_path):
+    rows = {
+        "gan": {"2": {"val/fid_clf": 40.0, "val/fid_clf_floor": 0.5}, "1": {"val/fid_clf": 90.0}},
         "vae": {"1": {"val/kl": 3}},
-    }.items():
+    }
+    for name, curve in rows.items():
         (tmp_path / name / "figures").mkdir(parents=True)
-        (tmp_path / name / "figures" / "curves.json").write_text(json.dumps(rows))
-    runs = {name: tmp_path / name for name in ("gan", "vae", "missing")}
-    assert fid_per_epoch_figure(runs, tmp_path / "fid.png") and (tmp_path / "fid.png").stat().st_size > 0
-    assert not fid_per_epoch_figure({"vae": tmp_path / "vae"}, tmp_path / "none.png")
+        (tmp_path / name / "figures" / "curves.json").write_text(json.dumps(curve))
+        (tmp_path / name / ".hydra").mkdir()
+        (tmp_path / name / ".hydra" / "config.yaml").write_text("callbacks: {sample_quality: {num_samples: 300}}\n")
+    gan = validation_fid(tmp_path / "gan")
+    assert gan == {"samples": 300, "floor": 0.5, "per_epoch": {1: 90.0, 2: 40.0}}
+    assert validation_fid(tmp_path / "vae") is None and validation_fid(tmp_path / "missing") is None
+    assert fid_per_epoch_figure({"gan": gan, "vae": None}, "a title", tmp_path / "fid.png")
+    assert png_size(tmp_path / "fid.png")[0] > 300
+    assert not fid_per_epoch_figure({"vae": None}, "a title", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
 
 

@@ -47,7 +47,7 @@ def test_vae_run_writes_every_output(train_config, recwarn, latent):
     assert (figures / "manifold.png").exists() == (latent == 2)
     assert (figures / "latent_scatter.png").exists() == (latent == 2)
     if latent == 2:
-        assert png_size(figures / "manifold.png") == (602, 602)
+        assert min(png_size(figures / "manifold.png")) > 602  # the 20 x 20 grid of 30-pixel tiles, with its axes
     assert sorted(json.loads((figures / "curves.json").read_text())) == ["1", "2"]
 
 

@@ -24,9 +24,9 @@ from genmodels.results import (
     EXPERIMENTS,
     FID_FIGURE,
     ReportError,
-    fid_per_epoch_figure,
     publish_docs,
     render_markdown,
+    report_fid_figure,
     results_entry,
 )
 from genmodels.tables import format_duration
@@ -152,7 +152,6 @@ def run_report(
             "evaluate": shlex.join(["python", "-m", "genmodels.evaluate", *eval_args]),
         }
         entries.append(results_entry(name, preset_name, run_dir, commands, figures))
-    runs = {name: out / "runs" / name for name in preset.runs}
     results = {
         "preset": preset_name,
         "description": preset.description,
@@ -165,8 +164,8 @@ def run_report(
         "wall_time_s": round(sum(clock.seconds.values()), 1),
         "stage_seconds": clock.seconds,
         "experiments": entries,
-        "figures": [FID_FIGURE] if fid_per_epoch_figure(runs, out / "figures" / FID_FIGURE) else [],
     }
+    results["figures"] = [FID_FIGURE] if report_fid_figure(results, out / "figures" / FID_FIGURE) else []
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "report.md").write_text(f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}")
     return results

@@ -47,6 +47,20 @@ class FigureCallback(L.Callback):
         return save_figure(figure, self.output_dir / f"{name}.png")
 
 
+def figure_subject(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+    """What a run's figures show, for their titles: model, latent size, image size, epochs trained and, for a GAN,
+    which generator draws, e.g. ``GAN (lean_gan), latent 64, 28×28, 7 epochs, moving-average generator``."""
+    size = trainer.datamodule.image_size
+    generator = getattr(pl_module, "generator", None)  # a GAN's live network; it samples from generator_ema if set
+    networks = "" if generator is None else f" ({type(generator).__module__.rsplit('.', 1)[-1]})"
+    words = [f"{type(pl_module).__name__}{networks}", f"latent {pl_module.latent_dim}", f"{size}×{size}"]
+    words.append(f"{trainer.current_epoch} epoch{'s' * (trainer.current_epoch != 1)}")
+    if generator is not None:
+        moving = getattr(pl_module, "generator_ema", None) is not None
+        words.append("moving-average generator" if moving else "live generator")
+    return ", ".join(words)
+
+
 def fixed_noise(count: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:
     """The same standard-normal batch for a given seed on every call and device."""
     return torch.randn(count, dim, generator=torch.Generator().manual_seed(seed)).to(device)

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.callbacks.base import FigureCallback, figure_subject, fixed_noise
 from genmodels.contract import ReconstructsImages
 from genmodels.images import panels_figure
 
@@ -63,10 +63,11 @@ class SampleGrid(FigureCallback):
             return
         if not self._path(last, "mean").exists():
             self.draw(trainer, pl_module, last)
+        subject = figure_subject(trainer, pl_module)
         for variant in self.variants:
             panels = {f"epoch {epoch}": self._path(epoch, variant) for epoch in [*self.epochs, last]}
             panels = {label: path for label, path in panels.items() if path.exists()}
-            figure = panels_figure(panels, title=f"Samples from fixed noise ({variant})")
+            figure = panels_figure(panels, title=f"{subject}\n{self._what(pl_module, variant)}, from fixed noise")
             self.publish_figure(trainer, f"samples_by_epoch_{variant}", figure)
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
@@ -77,6 +78,12 @@ class SampleGrid(FigureCallback):
         if self.bernoulli_draws:
             draws = torch.bernoulli(means, generator=torch.Generator().manual_seed(self.seed + epoch))
             self.publish(trainer, self._name(epoch, "bernoulli"), draws)
+
+    def _what(self, pl_module: L.LightningModule, variant: str) -> str:
+        """What a variant's pictures are: a decoder's Bernoulli means, draws from them, or a generator's images."""
+        if variant == "bernoulli":
+            return f"{self.num_samples} Bernoulli draws from the decoder means"
+        return f"{self.num_samples} {'decoder means' if isinstance(pl_module, ReconstructsImages) else 'samples'}"
 
     def _name(self, epoch: int, variant: str) -> str:
         return f"samples/epoch_{epoch:03d}_{variant}"
