@@ -1,6 +1,7 @@
 """The report command: presets compose, the quick preset runs end to end, the published results match the README."""
 
 import json
+import re
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -155,3 +156,30 @@ def test_published_results_match_the_readme():
     for entry in results["experiments"]:
         for figure in entry["figures"]:
             assert (REPO / "docs" / "figures" / figure).is_file()
+
+
+def published_results() -> dict:
+    return json.loads((REPO / "docs" / "results.json").read_text())
+
+
+def test_results_footnote_names_the_iwae_k_of_the_likelihoods_only():
+    results = published_results()
+    ks = {e["eval_settings"]["iwae_k"] for e in results["experiments"] if "test_iwae_nll" in e["metrics"]}
+    assert ks and f"IWAE with k = {', '.join(str(k) for k in sorted(ks))})" in render_markdown(results, "figures")
+    gan = {**results["experiments"][0], "metrics": {}, "eval_settings": {"iwae_k": 7}}  # scored no likelihood
+    with_gan = {**results, "experiments": [*results["experiments"], gan]}
+    assert "k = 7" not in render_markdown(with_gan, "figures")
+
+
+def test_readme_bars_quote_the_published_results():
+    """Each number the README's table of bars gives as measured (rows not marked as an earlier run) is a value,
+    floor or standard error of docs/results.json at the same decimals."""
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("Measured against the bars")[1].split("\n\n")[1]
+    published = set()
+    for entry in published_results()["experiments"]:
+        for metric in entry["metrics"].values():
+            published |= {f"{number:.{d}f}" for number in metric.values() if number is not None for d in (2, 3)}
+    rows = [row.split("|") for row in table.splitlines()[2:] if "earlier run" not in row]
+    quoted = [number for row in rows for number in re.findall(r"\d+\.\d+", row[4])]
+    assert len(quoted) >= 12 and set(quoted) <= published

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m genmodels.report",
         description="Train and evaluate the course report's experiments and collect their figures and numbers.",
-        epilog="Presets (2-core CPU): cpu, about an hour (the default without a GPU); "
+        epilog="Presets (2-core CPU): cpu, about 45 min (the default without a GPU); "
         "quick, about 14 min; "
         "report: 64x64 and 40 epochs everywhere, for a GPU (the default there). Example: "
         "python -m genmodels.report --preset quick -- trainer.max_epochs=2",
