@@ -8,6 +8,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels import report
+from genmodels.data.idx import IDXFormatError
+from genmodels.errors import command_errors
+from genmodels.metrics.inception import InceptionWeightsError
 from genmodels.results import (
     FID_FIGURE,
     README_BEGIN,
@@ -183,3 +186,10 @@ def test_readme_bars_quote_the_published_results():
     rows = [row.split("|") for row in table.splitlines()[2:] if "earlier run" not in row]
     quoted = [number for row in rows for number in re.findall(r"\d+\.\d+", row[4])]
     assert len(quoted) >= 12 and set(quoted) <= published
+
+
+@pytest.mark.parametrize("error", [ReportError, InceptionWeightsError, IDXFormatError])
+def test_the_projects_errors_end_a_command_in_one_line(error, capsys):
+    with pytest.raises(SystemExit) as exited, command_errors():
+        raise error("the cause. Fix: the fix")
+    assert exited.value.code == 1 and capsys.readouterr().err == "error: the cause. Fix: the fix\n"

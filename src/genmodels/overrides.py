@@ -18,9 +18,8 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
-from genmodels import PROJECT_ROOT
+from genmodels import CONFIG_DIR
 
-CONFIG_DIR = PROJECT_ROOT / "configs"
 MAX_GROUP_COMBINATIONS = 16  # a sweep over more combinations of groups is not checked
 
 

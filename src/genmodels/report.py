@@ -20,6 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels import CONFIG_DIR
+from genmodels.errors import GenmodelsError
 from genmodels.results import (
     EXPERIMENTS,
     FID_FIGURE,
@@ -31,7 +33,6 @@ from genmodels.results import (
 )
 from genmodels.tables import format_duration
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = ("report", "cpu", "quick")
 
 
@@ -44,7 +45,7 @@ def default_preset() -> str:
 
 def load_preset(name: str) -> DictConfig:
     """The preset's config, ``configs/report/<name>.yaml``, checked to name only known experiments."""
-    path = CONFIGS / "report" / f"{name}.yaml"
+    path = CONFIG_DIR / "report" / f"{name}.yaml"
     if not path.is_file():
         raise ReportError(f"unknown preset {name!r}; choose one of {list(PRESETS)} (files in {path.parent})")
     preset = OmegaConf.load(path)
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_report(preset, out, args.overrides, args.fresh, args.eval)
         if args.docs:
             publish_docs(out, args.docs, results)
-    except ReportError as exc:
+    except GenmodelsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print((out / "report.md").read_text())

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genmodels.callbacks.curves import FLOOR_SUFFIX
 from genmodels.callbacks.samples import figure_epochs
+from genmodels.errors import GenmodelsError
 from genmodels.images import save_figure
 from genmodels.runs.checkpoints import SAMPLE_QUALITY_MONITOR
 from genmodels.tables import format_duration, format_number, markdown_table
@@ -23,7 +24,7 @@ README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs
 README_END = "<!-- results:end -->"
 
 
-class ReportError(RuntimeError):
+class ReportError(GenmodelsError):
     """A preset, experiment or stage failed; the message names it and where its log is."""
 
 

@@ -31,7 +31,7 @@ class FigureCallback(L.Callback):
         if self.capability is not None:
             require(pl_module, self.capability, f"the {type(self).__name__} callback", LEAVE_OUT)
 
-    def publish(self, trainer: L.Trainer, name: str, images: torch.Tensor, nrow: int = 8) -> Path:
+    def write_images(self, trainer: L.Trainer, name: str, images: torch.Tensor, nrow: int = 8) -> Path:
         """Save pictures in [0, 1] as a grid PNG ``<output_dir>/<name>.png`` and log it to TensorBoard."""
         grid, path = image_grid(images, nrow=nrow), self.output_dir / f"{name}.png"
         for writer in tensorboards(trainer):
@@ -40,7 +40,7 @@ class FigureCallback(L.Callback):
         save_image(grid, path)
         return path
 
-    def publish_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
+    def write_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
         """Save a matplotlib figure as ``<output_dir>/<name>.png`` (closing it) and log it to TensorBoard."""
         for writer in tensorboards(trainer):
             writer.add_figure(f"figures/{name}", figure, global_step=trainer.global_step, close=False)

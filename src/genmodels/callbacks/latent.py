@@ -72,7 +72,7 @@ class LatentManifold(FigureCallback):
             return
         z = manifold_grid(self.grid_size, self.quantile_range).to(pl_module.device)
         images = pl_module.generate(z).float().cpu()
-        self.publish_figure(trainer, "manifold", self.figure(images, figure_subject(trainer, pl_module)))
+        self.write_figure(trainer, "manifold", self.figure(images, figure_subject(trainer, pl_module)))
 
     def figure(self, images: torch.Tensor, subject: str) -> plt.Figure:
         """The (grid_size**2, C, S, S) decoder means as one picture, each axis ticked at grid points."""
@@ -119,7 +119,7 @@ class LatentScatter(FigureCallback):
         axis.legend(title="class", markerscale=4, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
         axis.set(xlabel="$z_1$", ylabel="$z_2$")
         axis.set_title(f"{figure_subject(trainer, pl_module)}\nposterior means of {len(x):,} test images", fontsize=10)
-        self.publish_figure(trainer, "latent_scatter", figure)
+        self.write_figure(trainer, "latent_scatter", figure)
 
 
 class LatentInterpolation(FigureCallback):
@@ -144,4 +144,4 @@ class LatentInterpolation(FigureCallback):
             axis.axis("off")
         figure.suptitle(f"{figure_subject(trainer, pl_module)}: {self.num_pairs} pairs of fixed noise vectors")
         figure.tight_layout()
-        self.publish_figure(trainer, "interpolation", figure)
+        self.write_figure(trainer, "interpolation", figure)

@@ -68,16 +68,16 @@ class SampleGrid(FigureCallback):
             panels = {f"epoch {epoch}": self._path(epoch, variant) for epoch in [*self.epochs, last]}
             panels = {label: path for label, path in panels.items() if path.exists()}
             figure = panels_figure(panels, title=f"{subject}\n{self._what(pl_module, variant)}, from fixed noise")
-            self.publish_figure(trainer, f"samples_by_epoch_{variant}", figure)
+            self.write_figure(trainer, f"samples_by_epoch_{variant}", figure)
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         """Draw the fixed-noise samples of this epoch (means, and Bernoulli draws if asked)."""
         z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
         means = pl_module.generate(z).float().cpu()
-        self.publish(trainer, self._name(epoch, "mean"), means)
+        self.write_images(trainer, self._name(epoch, "mean"), means)
         if self.bernoulli_draws:
             draws = torch.bernoulli(means, generator=torch.Generator().manual_seed(self.seed + epoch))
-            self.publish(trainer, self._name(epoch, "bernoulli"), draws)
+            self.write_images(trainer, self._name(epoch, "bernoulli"), draws)
 
     def _what(self, pl_module: L.LightningModule, variant: str) -> str:
         """What a variant's pictures are: a decoder's Bernoulli means, draws from them, or a generator's images."""
@@ -108,4 +108,5 @@ class ReconstructionGrid(FigureCallback):
         originals = pl_module.to_unit_range(x).cpu()
         reconstructions = pl_module.reconstruct(x).float().cpu()
         pairs = zip(originals.split(self.per_row), reconstructions.split(self.per_row))  # a row of each, in turn
-        self.publish(trainer, "reconstructions", torch.cat([row for pair in pairs for row in pair]), nrow=self.per_row)
+        rows = torch.cat([row for pair in pairs for row in pair])
+        self.write_images(trainer, "reconstructions", rows, nrow=self.per_row)
