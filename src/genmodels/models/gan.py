@@ -16,6 +16,7 @@ from torch import nn
 from genmodels.errors import ConfigError
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import discriminator_loss, generator_loss
+from genmodels.models.networks import describe
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 
 SMOOTH_REAL_RANGE = (0.7, 1.2)
@@ -43,12 +44,6 @@ def real_labels(
         flipped_values = torch.empty(batch_size, device=draw_device).uniform_(low, high, generator=generator)
         labels = torch.where(flipped, flipped_values, labels)
     return labels.to(device) if device is not None else labels
-
-
-def describe(network: nn.Module) -> dict[str, str | int]:
-    """A network's class and parameter count: what the checkpoint records of it, to refuse a different one."""
-    cls = type(network)
-    return {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": sum(p.numel() for p in network.parameters())}
 
 
 class GAN(L.LightningModule):
@@ -82,6 +77,11 @@ class GAN(L.LightningModule):
             )
         if not 0.0 <= label_flip_prob <= 1.0:
             raise ConfigError(f"model.label_flip_prob must be in [0, 1], got {label_flip_prob!r}")
+        for name, lr in (("discriminator_lr", discriminator_lr), ("generator_lr", generator_lr)):
+            if lr is not None and not lr > 0:
+                raise ConfigError(
+                    f"model.{name} must be a positive learning rate, or null (model.optimizer.lr); got {lr}"
+                )
         if ema_half_life is not None and ema_half_life <= 0:
             raise ConfigError(f"model.ema_half_life must be a positive number of images, or null; got {ema_half_life}")
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer", "scheduler"], logger=False)
