@@ -57,3 +57,13 @@ def test_argparse_help_has_no_raw_markup_and_explains_every_option(main, capsys)
     assert "`" not in shown
     options = shown.split("options:")[1]
     assert "--dataset" not in options or "the dataset (default: mnist)" in options
+
+
+def test_sample_help_shows_its_keys_formats_and_examples(run_main):
+    shown = run_main("genmodels.sample", "--help").stdout
+    for key in ("run_dir=", "num=", "format=", "out=", "seed=", "label=", "reconstruct=", "overwrite=", "device="):
+        assert f"\n  {key}" in shown, key
+    assert "png" in shown and "npz" in shown and "grid" in shown and "samples.json" in shown
+    assert shown.count("python -m genmodels.sample ") >= 4  # the usage line and three examples
+    for training_group in ("model:", "trainer:", "callbacks:", "_target_"):
+        assert training_group not in shown
