@@ -15,14 +15,9 @@ from torch import nn
 
 from genmodels.errors import ConfigError
 from genmodels.models.epoch_means import EpochMeans
+from genmodels.models.networks import describe
 from genmodels.models.objectives import CrossEntropy, Logged, Objective
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-
-
-def describe(network: nn.Module) -> dict[str, str | int]:
-    """A network's class and parameter count: what the checkpoint records of it, to refuse a different one."""
-    cls = type(network)
-    return {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": sum(p.numel() for p in network.parameters())}
 
 
 class GAN(L.LightningModule):
