@@ -20,8 +20,9 @@ from genmodels.errors import ConfigError
 from genmodels.models.dcgan import Discriminator, Generator, init_weights
 from genmodels.models.gan import GAN
 from genmodels.models.gan_mlp import MLPDiscriminator, MLPGenerator
-from genmodels.models.objectives import CrossEntropy, with_objective
+from genmodels.models.objectives import CrossEntropy
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
+from genmodels.runs.legacy import upgrade_model_config, upgrade_overrides
 from genmodels.train import train
 from tests.helpers import QUICK_CLASSIFIER, image_loader, quiet_trainer, short_run, small_dcgan
 
@@ -168,8 +169,9 @@ def test_a_run_and_checkpoint_from_before_the_objective_option_still_fit() -> No
         "discriminator": {"_target_": "genmodels.models.gan_mlp.MLPDiscriminator"},
     }
     config = {"_target_": "genmodels.models.gan.GAN", "latent_dim": 4, **networks, **one_sided}
-    assert instantiate(with_objective(config, "_target_")).objective == CrossEntropy(**one_sided)
-    assert with_objective(networks, "_target_") == networks  # not a GAN of before: left as it is
+    assert instantiate(upgrade_model_config(config)).objective == CrossEntropy(**one_sided)
+    assert upgrade_model_config(networks) == networks  # not a GAN of before: left as it is
+    assert upgrade_overrides(["model.label_flip_prob=0"]) == ["model.objective.label_flip_prob=0"]
 
 
 # ---------------------------------------------------------------- training

@@ -1,10 +1,13 @@
 """Every entry point's --help: short, what it does, its groups or keys, examples; no config internals."""
 
+import re
+
 import pytest
+from omegaconf import OmegaConf
 
 from genmodels import compare
 from genmodels.data import __main__ as data_cli
-from tests.helpers import CONFIGS
+from tests.helpers import CONFIGS, REPO, compose_evaluate
 
 
 def test_train_help_lists_groups_keys_examples_and_outputs(run_main):
@@ -28,6 +31,21 @@ def test_evaluate_help_shows_its_keys_not_the_training_groups(run_main):
     assert "metrics.likelihood=false       skip the likelihood bounds [auto" in shown
     for training_group in ("model:", "trainer:", "callbacks:", "experiment:", "_target_"):
         assert training_group not in shown
+
+
+def test_evaluate_help_and_docs_state_the_config_defaults():
+    """Each bracketed default of `evaluate --help` is the composed config's (a null default is said in words), and
+    docs/evaluation.md names the default checkpoint choice."""
+    template = OmegaConf.load(CONFIGS / "hydra" / "help" / "evaluate.yaml").template
+    keys = template.split("the default in brackets):")[1].split("Examples:")[0]
+    stated = re.findall(r"^  ([\w.]+)=\S+[^\[\n]*\[([^\]:]+)", keys, flags=re.MULTILINE)
+    defaults = compose_evaluate([])
+    assert len(stated) >= 10 and "checkpoint" in dict(stated)
+    for key, default in stated:
+        value = OmegaConf.select(defaults, key)
+        if value is not None:
+            assert default.split()[0] == str(value).lower(), key
+    assert f"`checkpoint={defaults.checkpoint}` by default" in (REPO / "docs" / "evaluation.md").read_text()
 
 
 @pytest.mark.parametrize("main", [compare.main, data_cli.main], ids=["compare", "data"])

@@ -132,12 +132,13 @@ def test_a_conditional_model_draws_the_class_asked_for(run_main, painter_run, tm
         (["num=4", "format=jpeg"], "error: format must be one of ['png', 'npz', 'grid'], got 'jpeg'"),
         (["num=4", "label=3"], "error: label=3 needs a model that offers GeneratesConditionally"),
         (["reconstruct=nowhere"], "error: reconstruct=nowhere is neither a folder of pictures nor an .npz file"),
+        (["reconstruct=nowhere", "label=1"], "error: label= chooses the class of samples; reconstruct= draws none"),
     ],
 )
 def test_a_wrong_setting_is_refused_in_one_line(run_main, tiny_runs, tmp_path, settings, message):
     result = draw(run_main, tiny_runs["vae"], tmp_path / "out", *settings, check=False)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
-    assert "VAE has no num_classes" in result.stderr or "label" not in message
+    assert "VAE has no num_classes" in result.stderr or "GeneratesConditionally" not in message
     assert not (tmp_path / "out").exists()
 
 

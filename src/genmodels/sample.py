@@ -68,9 +68,11 @@ def sample(cfg: DictConfig) -> Path:
 
 
 def check_settings(cfg: DictConfig) -> None:
-    """One line for a setting out of range: format, num, batch_size."""
+    """One line for a setting out of range: format, num, batch_size, or label with reconstruct."""
     if cfg.format not in FORMATS:
         raise ConfigError(f"format must be one of {list(FORMATS)}, got {cfg.format!r}")
+    if cfg.reconstruct and cfg.label is not None:
+        raise ConfigError("label= chooses the class of samples; reconstruct= draws none. Fix: drop one of them.")
     if cfg.num is None and not cfg.reconstruct:
         raise ConfigError("num=<how many samples> is missing. Fix: add e.g. num=64.")
     for key in ("num", "batch_size"):
@@ -129,7 +131,7 @@ def write_reconstructions(
 
 
 def progress(batches: Iterable, total: int, enabled: bool) -> Iterator:
-    """The batches, counted on a progress bar of ``total`` images (none for a single batch or ``enabled=false``)."""
+    """The batches, counted on a progress bar of ``total`` images (none with ``enabled=false``)."""
     from tqdm.auto import tqdm
 
     with tqdm(total=total, desc="Drawing", unit="img", disable=not enabled, leave=False) as bar:

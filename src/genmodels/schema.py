@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels import PROJECT_ROOT
+from genmodels import CONFIG_DIR
 from genmodels.errors import ConfigError
 
 
@@ -208,8 +208,9 @@ ConfigStore.instance().store(name="sample_schema", node=SampleConfig)
 
 def config_groups(names: str) -> str:
     """``${config_groups:model data}`` in a help template: a ``group: option, ...`` line per group of ``configs/``."""
-    configs = PROJECT_ROOT / "configs"
-    return "\n".join(f"  {g}: {', '.join(sorted(p.stem for p in (configs / g).glob('*.yaml')))}" for g in names.split())
+    return "\n".join(
+        f"  {g}: {', '.join(sorted(p.stem for p in (CONFIG_DIR / g).glob('*.yaml')))}" for g in names.split()
+    )
 
 
 OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import fixed_noise
+from genmodels.callbacks.curves import FLOOR_SUFFIX
 from genmodels.classifier import ClassifierSettings, load_or_train_classifier
 from genmodels.contract import GeneratesImages, require
 from genmodels.data.datamodule import unit_images
@@ -18,6 +19,7 @@ from genmodels.errors import ConfigError
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import conditional_accuracy, inception_score
+from genmodels.runs.checkpoints import SAMPLE_QUALITY_MONITOR
 from genmodels.sampling import class_labels, generate
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 class SampleQualityMonitor(L.Callback):
     """Logs ``val/fid_clf`` (against the validation images) and ``val/is_clf`` of ``num_samples`` fixed-noise
     samples every ``every_n_epochs`` epochs and after the last, scored by the cached classifier (``classifier``:
-    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value. A conditional
+    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value; beside them
+    ``val/fid_clf_floor``, the FID of as many training images (the score real images get). A conditional
     model's samples are of every class in turn (balanced labels), and ``val/cond_acc`` is logged too: the share of
     samples the classifier assigns to the class they were drawn for."""
 
@@ -49,6 +52,7 @@ class SampleQualityMonitor(L.Callback):
         self.seconds_spent = 0.0
         self._classifier: torch.nn.Module | None = None
         self._reference: torch.Tensor | None = None
+        self.floor: float | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -66,10 +70,12 @@ class SampleQualityMonitor(L.Callback):
         self._classifier, info = load_or_train_classifier(datamodule.data_dir, datamodule.dataset, self.settings)
         reference = unit_images(datamodule.splits["val"].images, datamodule.image_size)
         self._reference, _ = classifier_outputs(self._classifier, reference, self.batch_size)
+        real = unit_images(datamodule.splits["train"].images[: self.num_samples], datamodule.image_size)
+        self.floor = frechet_distance(classifier_outputs(self._classifier, real, self.batch_size)[0], self._reference)
         log.info(
             f"Sample quality: {self.num_samples} samples scored every {self.every_n_epochs} epoch(s) against "
             f"{len(reference)} validation images with the {datamodule.dataset} classifier (test accuracy "
-            f"{100 * info['test_accuracy']:.2f}%)"
+            f"{100 * info['test_accuracy']:.2f}%); {len(real)} training images score FID {self.floor:.2f}"
         )
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -87,6 +93,7 @@ class SampleQualityMonitor(L.Callback):
         pl_module.log_dict(scores, prog_bar=True)
         shown = ", ".join(f"{key} {value:.4g}" for key, value in scores.items())
         log.info("Epoch %d: %s, scored in %.1f s", epoch, shown, seconds)
+        pl_module.log(f"{SAMPLE_QUALITY_MONITOR}{FLOOR_SUFFIX}", self.floor)
 
     @torch.no_grad()
     def score(self, pl_module: L.LightningModule) -> dict[str, float]:
@@ -99,7 +106,7 @@ class SampleQualityMonitor(L.Callback):
         samples = torch.cat([generate(pl_module, chunk, y).float() for chunk, y in chunks])
         features, probabilities = classifier_outputs(self._classifier, samples, self.batch_size)
         scores = {
-            "val/fid_clf": frechet_distance(features, self._reference),
+            SAMPLE_QUALITY_MONITOR: frechet_distance(features, self._reference),
             "val/is_clf": inception_score(probabilities)[0],
         }
         if labels is not None:

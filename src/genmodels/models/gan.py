@@ -93,6 +93,8 @@ class GAN(L.LightningModule):
         """One discriminator step, then on every ``n_critic``-th batch one generator step on the same fakes; returns
         the losses taken (detached, for callbacks)."""
         x, labels = batch[0], batch_labels(batch[1], self.hparams.num_classes)
+        if self.images_seen is None:  # resumed from a checkpoint of one discriminator and one generator step a batch
+            self.images_seen = self.images_averaged = self.global_step // 2 * len(x)
         d_optimizer, g_optimizer = self.optimizers()
         generator_turn = (batch_idx + 1) % self.hparams.n_critic == 0
         with torch.set_grad_enabled(generator_turn):  # the fakes' graph is only needed for a generator step
@@ -104,8 +106,6 @@ class GAN(L.LightningModule):
             d_optimizer.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             d_optimizer.step()
-        if self.images_seen is None:  # resumed from a checkpoint of one discriminator and one generator step a batch
-            self.images_seen = self.images_averaged = self.global_step // 2 * len(x)
         self.images_seen += len(x)
         self.accumulate("discriminator", logged, len(x))
 

@@ -5,8 +5,7 @@ its soft noisy labels, hinge, Wasserstein with a gradient penalty, least squares
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -181,18 +180,3 @@ class WassersteinGP(Objective):
             d_loss=loss.detach(), wasserstein=logged["d_real"] - logged["d_fake"], gradient_penalty=penalty.detach()
         )
         return loss, logged
-
-
-CROSS_ENTROPY_OPTIONS = ("non_saturating", "label_smoothing", "label_flip_prob", "real_label_range")
-
-
-def with_objective(options: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """GAN options made before ``model.objective``, with the cross-entropy's options (then the GAN's own) moved
-    into ``objective``: ``key`` is ``"_target_"`` for a run's model config, ``"class"`` for a checkpoint's
-    hyper-parameters. Anything else is returned as it is."""
-    moved = {name: options[name] for name in CROSS_ENTROPY_OPTIONS if name in options}
-    if not moved or "objective" in options:
-        return dict(options)
-    objective = CrossEntropy(**moved).describe()  # the record a run of today makes of the same options
-    objective = {key: objective.pop("class"), **objective}
-    return {**{k: v for k, v in options.items() if k not in moved}, "objective": objective}

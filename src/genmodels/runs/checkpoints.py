@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from genmodels.errors import CheckpointError
-from genmodels.models.objectives import with_objective
 from genmodels.runs.legacy import upgrade_hparams
 
 
@@ -97,7 +96,6 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
     An option one side lacks counts as null (off), so checkpoints made before an option existed still load, and
     those of the older VAE classes are compared as today's VAE records itself (``runs.legacy``)."""
     saved = upgrade_hparams(saved)
-    saved = with_objective(saved, "class")  # a GAN's checkpoint from before model.objective
     saved, current = ({k: v for k, v in dict(c).items() if k not in TRAINING_OPTIONS} for c in (saved, current))
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:

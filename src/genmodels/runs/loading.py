@@ -15,7 +15,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels.errors import CheckpointError, EvaluationError
-from genmodels.models.objectives import with_objective
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, run_checkpoint
 from genmodels.runs.definition import read_run_config
 from genmodels.runs.trust import check_run_targets
@@ -66,7 +65,6 @@ def open_run(
             f"Fix: finish (or resume) the training run in {folder}, or pass ckpt_path=<another .ckpt of it>."
         )
     config.paths.output_dir = str(folder)
-    config.model = with_objective(OmegaConf.to_container(config.model), "_target_")  # a GAN run of before
     model = instantiate(config.model, _convert_="all")  # plain lists, as train.py builds it
     state = load_checkpoint(chosen)
     try:
