@@ -14,7 +14,7 @@ from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
 from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
-from genmodels.metrics.frechet import frechet_distance
+from genmodels.metrics.frechet import frechet_distance, frechet_distance_from_statistics, gaussian_statistics
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
 
 
@@ -62,9 +62,12 @@ def evaluate_sample_quality(
     }
     if settings.inception_fid:
         with timed(seconds, "inception_fid"):
-            fid, floor, count = inception_fid(samples, test_images, train_images, settings, device, progress)
+            fid, floor, inception_details = inception_fid(
+                samples, test_images, train_images, datamodule, settings, seed, device, progress
+            )
         metrics["inception_fid"], floors["inception_fid"] = fid, floor
-        details["inception_fid_images"] = count
+        details["inception_fid_images"] = inception_details.pop("images")
+        details["inception_fid"] = inception_details
     return StepResult(metrics, details, floors, seconds)
 
 
@@ -95,32 +98,51 @@ def inception_fid(
     samples: torch.Tensor,
     test_images: torch.Tensor,
     train_images: torch.Tensor,
+    datamodule: Any,
     settings: Any,
+    seed: int,
     device: torch.device,
     progress: bool,
-) -> tuple[float, float, int]:
-    """Inception FID of samples against test images, of training images against them (the floor), and the count."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
+) -> tuple[float, float, dict[str, Any]]:
+    """Inception FID of samples against test images, of training images against them (the floor), and details.
+
+    The real images' statistics are cached in the data folder (``inception_reference``): computed once per
+    dataset, image count and network, they leave only the samples to run through InceptionV3.
+    """
     from tqdm.auto import tqdm
 
-    from genmodels.metrics.inception import InceptionFeatures
+    from genmodels.evaluation.inception_reference import ReferenceKey, cached_statistics
+    from genmodels.metrics.inception import PREPROCESSING, InceptionFeatures
 
     count = min(int(settings.inception_samples), len(samples), len(test_images), len(train_images))
     step = int(settings.inception_batch_size)
-    features = InceptionFeatures(settings.inception_weights, settings.inception_sha1, batch_size=step)
-    fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=True).to(device)
-    bar = tqdm(total=3 * count, desc="Inception features", unit="img", disable=not progress, leave=False)
+    network = InceptionFeatures(
+        settings.inception_weights, settings.inception_sha1, batch_size=step, compile=settings.inception_compile
+    ).to(device)
 
-    def feed(images: torch.Tensor, real: bool) -> None:
+    def features(images: torch.Tensor, what: str) -> torch.Tensor:
+        bar = tqdm(total=count, desc=f"Inception features ({what})", unit="img", disable=not progress, leave=False)
+        parts = []
         for start in range(0, count, step):
-            fid.update(images[start : start + step].to(device), real=real)
-            bar.update(min(step, count - start))
+            parts.append(network(images[start : start + step]).cpu())
+            bar.update(len(parts[-1]))
+        bar.close()
+        return torch.cat(parts)
 
-    feed(test_images, real=True)
-    feed(samples, real=False)
-    value = fid.compute().item()
-    fid.reset()  # keeps the real (test) statistics
-    feed(train_images, real=False)
-    floor = fid.compute().item()
-    bar.close()
-    return value, floor, count
+    def key(split: str, selection: str) -> ReferenceKey:
+        preprocessing = f"grey levels at {datamodule.image_size}x{datamodule.image_size}; {PREPROCESSING}"
+        method = f"sha1 {network.weights_sha1}, {network.method}"
+        return ReferenceKey(datamodule.dataset, split, count, selection, preprocessing, method)
+
+    data_dir = datamodule.data_dir
+    test, test_cached = cached_statistics(data_dir, key("test", "first"), lambda: features(test_images, "test"))
+    train, train_cached = cached_statistics(
+        data_dir, key("train", f"seeded permutation (seed {seed})"), lambda: features(train_images, "training")
+    )
+    fake = gaussian_statistics(features(samples, "samples"))
+    details = {
+        "images": count,
+        "method": network.method + (", inductor" if network.compiled else ""),
+        "reference_statistics_cached": test_cached and train_cached,
+    }
+    return frechet_distance_from_statistics(*fake, *test), frechet_distance_from_statistics(*train, *test), details
