@@ -117,14 +117,18 @@ def inception_fid(
     count = min(int(settings.inception_samples), len(samples), len(test_images), len(train_images))
     step = int(settings.inception_batch_size)
     network = InceptionFeatures(
-        settings.inception_weights, settings.inception_sha1, batch_size=step, compile=settings.inception_compile
+        settings.inception_weights,
+        settings.inception_sha1,
+        batch_size=step,
+        compile=settings.inception_compile,
+        bfloat16=settings.inception_bf16,
     ).to(device)
 
     def features(images: torch.Tensor, what: str) -> torch.Tensor:
         bar = tqdm(total=count, desc=f"Inception features ({what})", unit="img", disable=not progress, leave=False)
         parts = []
         for start in range(0, count, step):
-            parts.append(network(images[start : start + step]).cpu())
+            parts.append(network(images[start : min(start + step, count)]).cpu())
             bar.update(len(parts[-1]))
         bar.close()
         return torch.cat(parts)
