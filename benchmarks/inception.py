@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as every genmodels command: idle threads sleep
@@ -116,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = raw_dir(args.data_dir, "mnist")
     test = read_idx(folder / TEST_IMAGES).unsqueeze(1).float().div(255.0)
     images = test[: args.images]
-    print(f"CPU flags: {' '.join(cpu_flags()) or 'none of ' + ', '.join(FLAGS)}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"CPU flags: {' '.join(cpu_flags()) or 'none of ' + ', '.join(FLAGS)}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}"
+    )
     paths = network_paths(args.bf16)
     reference = next(iter(paths.values()))
     with torch.inference_mode():
@@ -133,17 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, network in paths.items():
                 wall, cpu, matmul = wall_and_cpu_seconds(lambda: matmul_gflops(torch.device("cpu")))
                 matmul_cpu_share = cpu / wall  # both rates per CPU-second: other jobs' share of the cores drops out
-                wall, cpu, _ = wall_and_cpu_seconds(lambda: features_of(network, images, args.batch_size))
+                wall, cpu, _ = wall_and_cpu_seconds(partial(features_of, network, images, args.batch_size))
                 rate = len(images) / wall
                 share = rate * flops / 1e9 / matmul
                 best[name] = max(best.get(name, (0.0, 0.0, 0.0)), (share, rate, matmul))
                 best_cpu[name] = max(best_cpu.get(name, 0.0), share * matmul_cpu_share / (cpu / wall))
     if args.bf16:
         print(f"bfloat16 matmul: {matmul_gflops(torch.device('cpu'), dtype=torch.bfloat16):.0f} GFLOP/s")
-    print(f"{flops / 1e9:.2f} GFLOP per image; batches of {args.batch_size}, {len(images)} images per timing, "
-          f"best of {args.repeats} interleaved repeats")
-    print("| path | images/s | GFLOP/s | float32 matmul GFLOP/s (just before) | share of matmul rate | "
-          "share per CPU-second | max feature deviation |")
+    print(
+        f"{flops / 1e9:.2f} GFLOP per image; batches of {args.batch_size}, {len(images)} images per timing, "
+        f"best of {args.repeats} interleaved repeats"
+    )
+    print(
+        "| path | images/s | GFLOP/s | float32 matmul GFLOP/s (just before) | share of matmul rate | "
+        "share per CPU-second | max feature deviation |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, (share, rate, matmul) in best.items():
         cells = [f"{rate:.2f}", f"{rate * flops / 1e9:.1f}", f"{matmul:.1f}", f"{share:.0%}", f"{best_cpu[name]:.0%}"]

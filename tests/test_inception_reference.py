@@ -12,10 +12,10 @@ import torch
 
 from genmodels.errors import DataError
 from genmodels.evaluate import evaluate
-from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate
-from tests.tiny_inception import save_tiny_inception
 from genmodels.evaluation.inception_reference import ReferenceKey, cached_statistics, load_statistics
 from genmodels.metrics.frechet import gaussian_statistics
+from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate
+from tests.tiny_inception import save_tiny_inception
 
 KEY = ReferenceKey("mnist", "test", 6, "first", "grey levels at 28x28; bilinear to 299", "sha1 abc, float32")
 

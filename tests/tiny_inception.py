@@ -89,7 +89,7 @@ def tiny_inception(image_size: int = 299, seed: int = 0) -> torch.jit.ScriptModu
     """The scripted stand-in for inputs (B, 3, image_size, image_size), 12 features."""
     with torch.random.fork_rng(), warnings.catch_warnings():
         torch.manual_seed(seed)
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated; the wheel's file is TorchScript
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated; the real file is TorchScript
         return torch.jit.script(WrapNet(pooled_size(image_size)).eval().requires_grad_(False))
 
 

