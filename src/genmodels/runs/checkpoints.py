@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
 from genmodels.errors import CheckpointError
 
@@ -36,22 +35,20 @@ SAMPLE_QUALITY_MONITOR = "val/fid_clf"
 CHECKPOINT_CHOICES = ("auto", "best", "last")
 
 
-def run_checkpoint(run: Path, choice: str = "auto") -> Path:
+def run_checkpoint(run: Path, choice: str = "auto", monitor: str | None = None) -> Path:
     """The checkpoint of a run folder to evaluate: ``last.ckpt``, the ``best-*.ckpt`` its checkpoint callback kept,
-    or (``auto``) the best for a run that chose it by sample quality (a GAN), else the last."""
+    or (``auto``) the best for a run that chose it by sample quality (its ``monitor`` metric: a GAN), else the last."""
     if choice not in CHECKPOINT_CHOICES:
         raise CheckpointError(f"checkpoint must be one of {list(CHECKPOINT_CHOICES)}, got {choice!r}")
     folder = run / "checkpoints"
     best = sorted(folder.glob("best-*.ckpt"))
     if choice == "auto":
-        config = run / ".hydra" / "config.yaml"
-        monitor = OmegaConf.select(OmegaConf.load(config), "monitor.metric") if config.is_file() else None
         choice = "best" if best and monitor == SAMPLE_QUALITY_MONITOR else "last"
     if choice == "last":
         return folder / "last.ckpt"
     if not best:
         raise CheckpointError(
-            f"{folder} holds no best-*.ckpt (the run monitored no metric, or ended before its first score).\n"
+            f"{folder} holds no best-*.ckpt (the run monitored no metric, or ended before its first score). "
             "Fix: pass checkpoint=last, or ckpt_path=<a .ckpt file>."
         )
     return best[-1]
@@ -100,7 +97,7 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:
         raise CheckpointError(
-            f"the checkpoint of {source} was made by another model configuration (differs in {differing}).\n"
-            f"  checkpoint: {saved}\n  this run:   {current}\n"
-            f"Use the same model options as that run (e.g. model=..., latent=...), or start a new run."
+            f"the checkpoint of {source} was made by another model configuration (differs in {differing}; "
+            f"checkpoint: {saved}; this run: {current}). "
+            "Fix: use the same model options as that run (e.g. model=..., latent=...), or start a new run."
         )
