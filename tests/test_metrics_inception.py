@@ -138,8 +138,8 @@ def test_packaged_weights_are_the_expected_file():
 @pytest.mark.slow
 def test_the_compiled_fast_path_keeps_the_fid_of_the_torchscript_file(mnist_dir):
     folder = raw_dir(mnist_dir, "mnist")
-    real_a = read_idx(folder / TEST_IMAGES)[:24].unsqueeze(1)
-    real_b = read_idx(folder / TRAIN_IMAGES)[:24].unsqueeze(1)
+    real_a = read_idx(folder / TEST_IMAGES)[:24].unsqueeze(1).float() / 255  # [0, 1], like the noise
+    real_b = read_idx(folder / TRAIN_IMAGES)[:24].unsqueeze(1).float() / 255
     noise = torch.rand(24, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     fast = InceptionFeatures(batch_size=8, compile=True)
     assert fast.num_features == 2048
