@@ -122,9 +122,6 @@ def test_inception_features_run_a_torchscript_file_in_batches(tmp_path):
     assert actual.shape == (10, 12) and not actual.requires_grad
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
     assert features.weights_sha1 == hashlib.sha1(weights.read_bytes()).hexdigest()
-    reduced = InceptionFeatures(weights, batch_size=4, bfloat16=True)
-    assert "bfloat16" in reduced.method and "float32" in features.method
-    torch.testing.assert_close(reduced(images), expected, rtol=0.0, atol=0.03 * expected.abs().max().item())
     assert features.train().training is False
 
 
@@ -154,7 +151,3 @@ def test_the_compiled_fast_path_keeps_the_fid_of_the_torchscript_file(mnist_dir)
     assert real_vs_real == pytest.approx(frechet_distance(ra, rb), rel=0.005)
     assert real_vs_noise == pytest.approx(frechet_distance(ra, rc), rel=0.005)
     assert 0 < real_vs_real < 0.3 * real_vs_noise, (real_vs_real, real_vs_noise)
-    # bfloat16 autocast (opt-in): the same FIDs within 0.5 % on these images
-    reduced = InceptionFeatures(batch_size=8, bfloat16=True)(torch.cat([real_a, real_b, noise])).split(24)
-    assert frechet_distance(reduced[0], reduced[1]) == pytest.approx(real_vs_real, rel=0.005)
-    assert frechet_distance(reduced[0], reduced[2]) == pytest.approx(real_vs_noise, rel=0.005)

@@ -155,7 +155,6 @@ class MetricsConfig:
     inception_samples: int = 2000
     inception_batch_size: int = 50
     inception_compile: bool = True  # torch.compile the network: minutes once, then faster (docs/measurements.md)
-    inception_bf16: bool = False  # bfloat16 autocast: faster on avx512_bf16/AMX CPUs, features within ~2 %
     inception_weights: str | None = None  # null: the packaged default_1.pt (sha1-checked); or a TorchScript file
     inception_sha1: str | None = None  # optional sha1 to check inception_weights against
 

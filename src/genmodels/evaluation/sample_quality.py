@@ -121,7 +121,6 @@ def inception_fid(
         settings.inception_sha1,
         batch_size=step,
         compile=settings.inception_compile,
-        bfloat16=settings.inception_bf16,
     ).to(device)
 
     def features(images: torch.Tensor, what: str) -> torch.Tensor:

@@ -91,9 +91,8 @@ class InceptionFeatures(nn.Module):
 
     The network is the TorchScript file's eager copy (``inception_network``: batch norms folded, channels-last),
     run under ``torch.inference_mode``; ``compile=True`` compiles it with inductor (weights frozen, convolution +
-    bias + ReLU fused): minutes once, then faster (docs/measurements.md). ``bfloat16=True``: autocast, several
-    times faster where the CPU has bfloat16 units (avx512_bf16, AMX); the features deviate by about 2 % of
-    their range, an opt-in.
+    bias + ReLU fused): minutes once, then faster (docs/measurements.md). Float32 only: bfloat16 autocast
+    moved an FID by more than 0.5 % (docs/measurements.md).
     """
 
     num_features = NUM_FEATURES
@@ -104,7 +103,6 @@ class InceptionFeatures(nn.Module):
         expected_sha1: str | None = None,
         batch_size: int = 50,
         compile: bool = False,
-        bfloat16: bool = False,
     ) -> None:
         super().__init__()
         self.weights_path = resolve_weights(weights_path, expected_sha1)
@@ -114,7 +112,7 @@ class InceptionFeatures(nn.Module):
             scripted = torch.jit.load(str(self.weights_path), map_location="cpu")
         self.network = eager_copy(scripted).eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.batch_size = batch_size
-        self.compiled, self.bfloat16 = compile, bfloat16
+        self.compiled = compile
         # a function, not a submodule: a compiled module would register the parameters a second time
         forward = self.network.forward
         self.run_network = torch.compile(forward, options={"freezing": True}) if compile else forward
@@ -122,7 +120,7 @@ class InceptionFeatures(nn.Module):
     @property
     def method(self) -> str:
         """How the features are computed, for cache keys (compiled or not: the same function, checked in tests)."""
-        return "eager copy, batch norm folded, " + ("bfloat16 autocast" if self.bfloat16 else "float32")
+        return "eager copy, batch norm folded, float32"
 
     def train(self, mode: bool = True) -> InceptionFeatures:  # the network is frozen: always eval
         super().train(False)
@@ -137,6 +135,5 @@ class InceptionFeatures(nn.Module):
             x = to_inception_input(batch).contiguous(memory_format=torch.channels_last)
             if self.compiled and len(x) < self.batch_size:  # one shape only: a new one would compile again
                 x = torch.cat([x, x.new_zeros(self.batch_size - len(x), *x.shape[1:])])
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
-                outputs.append(self.run_network(x)[: len(batch)].float())
+            outputs.append(self.run_network(x)[: len(batch)])
         return torch.cat(outputs)
