@@ -26,6 +26,8 @@ from torch.utils.data import DataLoader, TensorDataset
 import genmodels  # noqa: F401  (registers the config schemas that the configs start from)
 from genmodels.models import dcgan
 from genmodels.models.gan import GAN
+from genmodels.models.vae import VAE
+from genmodels.models.vae_mlp import MLPDecoder, MLPEncoder
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -225,3 +227,9 @@ def small_dcgan(latent_dim: int = 4, image_size: int = 32, width: int = 8, **opt
     """A narrow DCGAN (the networks of ``model=dcgan``, 8 channels wide) for unit tests."""
     networks = dcgan.Generator(latent_dim, image_size, width), dcgan.Discriminator(image_size, width)
     return GAN(*networks, latent_dim, **options)
+
+
+def mlp_vae(latent_dim: int = 20, hidden_dims: tuple[int, ...] = (500,), **options) -> VAE:
+    """The VAE with the networks of ``model=vae`` (784-500-latent unless ``hidden_dims`` says otherwise), built in
+    the config's order (encoder, then decoder) for unit tests."""
+    return VAE(MLPEncoder(latent_dim, hidden_dims), MLPDecoder(latent_dim, hidden_dims), latent_dim, **options)

