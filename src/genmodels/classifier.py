@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import update_bn
 from tqdm.auto import tqdm
 
-from genmodels.data.datamodule import MNISTDataModule
+from genmodels.data.mnist import MNISTDataModule
 from genmodels.data.provision import check_writable
 from genmodels.hashing import file_digest
 from genmodels.metrics.classifier import MNISTClassifier, accuracy, to_classifier_input
