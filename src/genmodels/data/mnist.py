@@ -36,7 +36,15 @@ class MNISTDataModule(InMemoryImages):
         on_device: bool = True,
     ) -> None:
         super().__init__(
-            batch_size, eval_batch_size, shuffle_seed, pixel_range, binarize, binarize_seed, image_size, channels, on_device
+            batch_size,
+            eval_batch_size,
+            shuffle_seed,
+            pixel_range,
+            binarize,
+            binarize_seed,
+            image_size=image_size,
+            channels=channels,
+            on_device=on_device,
         )
         check_choice("data.image_size", image_size, SERVED_IMAGE_SIZES)
         if channels != 1:
