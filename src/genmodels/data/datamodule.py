@@ -17,6 +17,7 @@ from genmodels.seeds import epoch_seed
 PixelRange = Literal["unit", "symmetric"]
 Binarize = Literal["none", "dynamic", "static"]
 CHANNEL_COUNTS = (1, 3)  # grey or RGB
+SERVED_IMAGE_SIZES = (28, 32, 64)  # sides a fixed-size dataset (MNIST 28, CIFAR-10 32) is served at, by resizing
 
 
 class TensorImages(Dataset):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genmodels.data.datamodule import Binarize, InMemoryImages, PixelRange, TensorImages, check_choice
+from genmodels.data.datamodule import (
+    SERVED_IMAGE_SIZES,
+    Binarize,
+    InMemoryImages,
+    PixelRange,
+    TensorImages,
+    check_choice,
+)
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_dataset, raw_dir
 from genmodels.errors import ConfigError
-
-SERVED_IMAGE_SIZES = (28, 32, 64)  # the sides batches can have: MNIST's own 28, or resized
 
 
 class MNISTDataModule(InMemoryImages):
