@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from genmodels.data.datamodule import Binarize, InMemoryImages, PixelRange, TensorImages, bernoulli_draw
-from genmodels.data.folder_cache import cached_images
-from genmodels.data.image_files import SPLIT_FOLDERS, detect_channels, folder_layout, list_images
+from genmodels.data.folder_cache import ensure_cache, read_cache
+from genmodels.data.image_files import SPLIT_FOLDERS, FolderLayout, detect_channels, folder_layout, list_images
 from genmodels.errors import ConfigError, DataError
 
 
@@ -66,10 +66,11 @@ class FolderDataModule(InMemoryImages):
         self.num_classes = None
 
     def prepare_data(self) -> None:
-        self._images()  # decode and cache once, before the processes of a multi-GPU run read the cache
+        self._cache()  # decoded once, before the processes of a multi-GPU run read the cache
 
     def read_splits(self) -> dict[str, TensorImages]:
-        images, layout = self._images()
+        cache, layout = self._cache()
+        images = read_cache(cache)
         self.channels = images.shape[1]
         self.classes, self.num_classes = layout.classes, len(layout.classes) or None
         if self.binarize == "static":
@@ -78,11 +79,12 @@ class FolderDataModule(InMemoryImages):
         indices = split_indices(layout.splits, self.val_fraction, self.test_fraction, self.split_seed)
         return {name: TensorImages(images[index], labels[index]) for name, index in indices.items()}
 
-    def _images(self):
+    def _cache(self) -> tuple[Path, FolderLayout]:
+        """The cache file of the folder's decoded images (written if needed) and what its subfolders say."""
         files = list_images(self.root)
         layout = folder_layout(self.root, files)
         channels = self.channels or detect_channels(self.root, files)
-        return cached_images(self.root, files, self.cache_dir, self.image_size, channels), layout
+        return ensure_cache(self.root, files, self.cache_dir, self.image_size, channels), layout
 
 
 def split_indices(

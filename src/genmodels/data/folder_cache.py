@@ -1,11 +1,12 @@
-"""Decoding a folder of images once into a uint8 tensor (N, C, S, S), cached in a file keyed by a checksum of the
-file list and the options: a later run reads the tensor back instead of decoding again."""
+"""Decoding a folder of images once into a uint8 tensor (N, C, S, S), cached in a file named by a checksum of the
+file list (names, sizes, modification times) and the options: a later run reads the tensor back."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -24,44 +25,42 @@ CACHE_FORMAT = 1  # bump when the decoding changes: older caches are then decode
 NAMED_FILES = 3  # problem files named in an error message
 
 
-def cached_images(root: Path, files: list[ImageFile], cache_dir: Path, image_size: int, channels: int) -> torch.Tensor:
-    """The images of ``files`` (N, C, S, S) uint8, from the cache when it matches the file list, else decoded."""
-    options = {"format": CACHE_FORMAT, "image_size": image_size, "channels": channels}
-    digest = listing_digest(files, options)
-    cache = cache_file(root, cache_dir, image_size, channels)
-    images = _read_cache(cache, digest)
-    if images is not None:
-        log.info("Read %d decoded images of %s from %s", len(images), root, cache)
-        return images
+def ensure_cache(root: Path, files: list[ImageFile], cache_dir: Path, image_size: int, channels: int) -> Path:
+    """The cache file of ``files`` at these options, decoded and written first if there is none. Its name carries
+    the checksum of the file list and options: a changed file gives a new name, and the stale cache is removed."""
+    digest = listing_digest(files, {"format": CACHE_FORMAT, "image_size": image_size, "channels": channels})
+    stem = f"{root.resolve().name}-{image_size}px-{channels}ch-{_path_tag(root)}"
+    cache = cache_dir / f"{stem}-{digest[:16]}.pt"
+    if cache.exists():
+        return cache
     start = time.perf_counter()
     images = decode_images(root, files, image_size, channels)
-    check_writable(cache.parent, f"cache the decoded images of {root}")
-    with tempfile.NamedTemporaryFile(dir=cache.parent, prefix=".partial-", suffix=".pt", delete=False) as partial:
-        torch.save({"digest": digest, "images": images}, partial)
+    check_writable(cache_dir, f"cache the decoded images of {root}")
+    with tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".partial-", suffix=".pt", delete=False) as partial:
+        torch.save({"images": images}, partial)
     os.replace(partial.name, cache)  # atomic: an interrupted write never leaves a half cache
+    for stale in cache_dir.glob(f"{stem}-*.pt"):
+        if stale != cache:
+            stale.unlink(missing_ok=True)
     log.info("Decoded %d images of %s in %.1f s; cached in %s", len(images), root, time.perf_counter() - start, cache)
+    return cache
+
+
+def read_cache(cache: Path) -> torch.Tensor:
+    """The decoded images (N, C, S, S) uint8 in a cache file."""
+    try:
+        images = torch.load(cache, weights_only=True)["images"]
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
+        raise DataError(
+            f"the image cache {cache} cannot be read ({exc}). Fix: delete it; it is decoded again."
+        ) from None
+    log.info("Read %d decoded images from %s", len(images), cache)
     return images
 
 
-def cache_file(root: Path, cache_dir: Path, image_size: int, channels: int) -> Path:
-    """One cache file per folder and options, named after the folder: ``<name>-<S>px-<C>ch-<hash of path>.pt``."""
-    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
-    return cache_dir / f"{root.resolve().name}-{image_size}px-{channels}ch-{tag}.pt"
-
-
-def _read_cache(cache: Path, digest: str) -> torch.Tensor | None:
-    """The cached images if ``cache`` holds those of ``digest``; None if it is absent, stale or unreadable."""
-    if not cache.exists():
-        return None
-    try:
-        content = torch.load(cache, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        log.warning("The image cache %s cannot be read (%s); decoding again.", cache, exc)
-        return None
-    if content.get("digest") != digest:
-        log.info("The images under the folder changed since %s was written; decoding again.", cache)
-        return None
-    return content["images"]
+def _path_tag(root: Path) -> str:
+    """A short hash of the folder's absolute path: two folders of the same name get their own caches."""
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
 
 
 def decode_images(root: Path, files: list[ImageFile], image_size: int, channels: int) -> torch.Tensor:
