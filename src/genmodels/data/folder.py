@@ -9,7 +9,14 @@ import torch
 
 from genmodels.data.datamodule import Binarize, InMemoryImages, PixelRange, TensorImages, bernoulli_draw
 from genmodels.data.folder_cache import ensure_cache, read_cache
-from genmodels.data.image_files import SPLIT_FOLDERS, FolderLayout, detect_channels, folder_layout, list_images
+from genmodels.data.image_files import (
+    SPLIT_FOLDERS,
+    FolderLayout,
+    check_folder,
+    detect_channels,
+    folder_layout,
+    list_images,
+)
 from genmodels.errors import ConfigError, DataError
 
 
@@ -60,6 +67,7 @@ class FolderDataModule(InMemoryImages):
             total = val_fraction + test_fraction
             raise ConfigError(f"data.val_fraction + data.test_fraction must be below 1, got {total}")
         self.root, self.cache_dir = Path(path).expanduser(), Path(cache_dir)
+        check_folder(self.root)  # before a model is built from ${data.channels}
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
         self.dataset = f"folder {self.root.name}"
         self.classes: tuple[str, ...] = ()

@@ -45,10 +45,7 @@ def image_extensions() -> frozenset[str]:
 
 def list_images(root: Path) -> list[ImageFile]:
     """Every image file under ``root``, sorted by path; hidden files and folders are skipped."""
-    if not root.exists():
-        raise DataError(f"the image folder {root} does not exist. Fix: data.path=<a folder of images>.")
-    if not root.is_dir():
-        raise DataError(f"{root} is a file, not a folder. Fix: data.path=<the folder that holds the images>.")
+    check_folder(root)
     extensions = image_extensions()
     files = []
     for folder, subfolders, names in os.walk(root):
@@ -65,6 +62,14 @@ def list_images(root: Path) -> list[ImageFile]:
             ".tif, ...). Fix: data.path=<a folder holding image files, directly or in subfolders>."
         )
     return sorted(files, key=lambda file: file.relative)
+
+
+def check_folder(root: Path) -> None:
+    """A ``DataError`` naming the fix unless ``root`` is an existing folder."""
+    if not root.exists():
+        raise DataError(f"the image folder {root} does not exist. Fix: data.path=<a folder of images>.")
+    if not root.is_dir():
+        raise DataError(f"{root} is a file, not a folder. Fix: data.path=<the folder that holds the images>.")
 
 
 def listing_digest(files: list[ImageFile], options: dict) -> str:
