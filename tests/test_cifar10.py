@@ -1,63 +1,30 @@
 """data=cifar10 on a generated archive of the official format (data_batch_1..5 and test_batch pickles with the
 official keys, three images each), registered with its own md5 in place of the official one."""
 
-import hashlib
-import io
 import os
 import pickle
-import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from genmodels.data import __main__ as data_cli
-from genmodels.data import provision
 from genmodels.data.cifar10 import CIFAR10DataModule, read_archive
-from genmodels.data.provision import DatasetSpec, ensure_dataset
+from genmodels.data.provision import ensure_dataset
 from genmodels.errors import DataError
-
-ARCHIVE = "cifar-10-python.tar.gz"
-BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-PER_BATCH = 3
-
-
-def batch_pickle(index: int) -> tuple[bytes, np.ndarray, list[int]]:
-    """A batch as the official archive stores it: a protocol-2 dict with byte-string keys; image ``k`` of batch
-    ``index`` has red = 10 * index + k, green = 100 + k, blue = 200 + index in every pixel."""
-    images = np.zeros((PER_BATCH, 3, 32, 32), dtype=np.uint8)
-    for k in range(PER_BATCH):
-        images[k, 0], images[k, 1], images[k, 2] = 10 * index + k, 100 + k, 200 + index
-    labels = [(index + k) % 10 for k in range(PER_BATCH)]
-    content = {
-        b"batch_label": f"batch {index}".encode(),
-        b"labels": labels,
-        b"data": images.reshape(PER_BATCH, 3072),  # rows: 1024 red, 1024 green, 1024 blue values
-        b"filenames": [f"image_{index}_{k}.png".encode() for k in range(PER_BATCH)],
-    }
-    return pickle.dumps(content, protocol=2), images, labels
-
-
-def write_archive(path: Path, replace: dict[str, bytes] | None = None) -> None:
-    with tarfile.open(path, "w:gz") as archive:
-        for index, name in enumerate(BATCHES):
-            content = (replace or {}).get(name) or batch_pickle(index)[0]
-            member = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            member.size = len(content)
-            archive.addfile(member, io.BytesIO(content))
+from tests.helpers import (
+    CIFAR10_ARCHIVE,
+    CIFAR10_PER_BATCH,
+    cifar10_batch,
+    place_cifar10_archive,
+    write_cifar10_archive,
+)
 
 
 @pytest.fixture
 def placed_by_hand(tmp_path, monkeypatch) -> Path:
     """A folder holding a generated archive, registered as cifar10 with the archive's own md5."""
-    folder = tmp_path / "downloads"
-    folder.mkdir()
-    write_archive(folder / ARCHIVE)
-    md5 = hashlib.md5((folder / ARCHIVE).read_bytes()).hexdigest()
-    official = provision.DATASETS["cifar10"]
-    monkeypatch.setitem(provision.DATASETS, "cifar10", DatasetSpec(**{**official.__dict__, "md5": {ARCHIVE: md5}}))
-    return folder
+    return place_cifar10_archive(tmp_path / "downloads", monkeypatch)
 
 
 def test_placed_archive_is_checked_and_read(placed_by_hand, tmp_path, capsys):
@@ -69,33 +36,33 @@ def test_placed_archive_is_checked_and_read(placed_by_hand, tmp_path, capsys):
     assert {name: len(split) for name, split in dm.splits.items()} == {"train": 11, "val": 4, "test": 3}
     assert dm.channels == 3 and dm.num_classes == 10 and dm.splits["test"].images.dtype == torch.uint8
     train_and_val = torch.cat([dm.splits["train"].images, dm.splits["val"].images])
-    expected = [torch.from_numpy(batch_pickle(i)[1]) for i in range(5)]
+    expected = [torch.from_numpy(cifar10_batch(i)[1]) for i in range(5)]
     assert sorted(map(_key, train_and_val)) == sorted(_key(image) for batch in expected for image in batch)
-    assert torch.equal(dm.splits["test"].images, torch.from_numpy(batch_pickle(5)[1]))
-    assert dm.splits["test"].labels.tolist() == batch_pickle(5)[2]
+    assert torch.equal(dm.splits["test"].images, torch.from_numpy(cifar10_batch(5)[1]))
+    assert dm.splits["test"].labels.tolist() == cifar10_batch(5)[2]
     x, _ = dm.example_batch("test", 3)
     assert x.shape == (3, 3, 32, 32) and x[0, :, 0, 0].mul(255).round().tolist() == [50, 100, 205]
 
 
 def test_training_batches_are_concatenated_in_order(placed_by_hand):
-    train, test = read_archive(placed_by_hand / ARCHIVE)
-    assert train.labels.tolist() == [label for i in range(5) for label in batch_pickle(i)[2]]
-    assert train.images[:, 0, 5, 7].tolist() == [10 * i + k for i in range(5) for k in range(PER_BATCH)]
+    train, test = read_archive(placed_by_hand / CIFAR10_ARCHIVE)
+    assert train.labels.tolist() == [label for i in range(5) for label in cifar10_batch(i)[2]]
+    assert train.images[:, 0, 5, 7].tolist() == [10 * i + k for i in range(5) for k in range(CIFAR10_PER_BATCH)]
 
 
 def test_an_archive_with_another_md5_is_refused(tmp_path):
     raw = tmp_path / "data" / "cifar10" / "raw"
     raw.mkdir(parents=True)
-    write_archive(raw / ARCHIVE)  # the generated archive under the official md5
+    write_cifar10_archive(raw / CIFAR10_ARCHIVE)  # the generated archive under the official md5
     official_md5 = "c58f30108f718f92721af3b95e74349a"
-    with pytest.raises(DataError, match=f"checksum mismatch for .*{ARCHIVE}.*expected {official_md5}"):
+    with pytest.raises(DataError, match=f"checksum mismatch for .*{CIFAR10_ARCHIVE}.*expected {official_md5}"):
         CIFAR10DataModule(data_dir=str(tmp_path / "data")).setup()
 
 
 def test_without_a_network_the_error_says_how_to_place_the_archive(tmp_path):
     with pytest.raises(DataError) as error:
         ensure_dataset("cifar10", tmp_path, sources=[])
-    assert f"download https://www.cs.toronto.edu/~kriz/{ARCHIVE}" in str(error.value)
+    assert f"download https://www.cs.toronto.edu/~kriz/{CIFAR10_ARCHIVE}" in str(error.value)
     assert "python -m genmodels.data --dataset cifar10 --from <folder holding it>" in str(error.value)
 
 
@@ -105,9 +72,9 @@ class RunsACommand:
 
 
 def test_a_batch_that_would_run_code_is_refused(tmp_path):
-    write_archive(tmp_path / ARCHIVE, replace={"test_batch": pickle.dumps(RunsACommand(), protocol=2)})
+    write_cifar10_archive(tmp_path / CIFAR10_ARCHIVE, replace={"test_batch": pickle.dumps(RunsACommand(), protocol=2)})
     with pytest.raises(DataError, match="test_batch .*is not part of a CIFAR-10 batch"):
-        read_archive(tmp_path / ARCHIVE)
+        read_archive(tmp_path / CIFAR10_ARCHIVE)
 
 
 def _key(image: torch.Tensor) -> tuple[int, ...]:

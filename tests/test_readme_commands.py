@@ -24,7 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from genmodels import compare
 from genmodels.evaluate import evaluate
-from tests.helpers import CONFIGS, QUICK_EVAL_CLASSIFIER, REPO, compose_evaluate
+from tests.helpers import CONFIGS, QUICK_EVAL_CLASSIFIER, REPO, compose_evaluate, place_cifar10_archive
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TINY_EVALUATION = ["metrics.iwae_k=20", "metrics.num_test_images=50", "metrics.num_samples=200", "progress=false"]
@@ -35,6 +35,7 @@ PLACEHOLDERS = [
     (r"outputs/train/multiruns/<[^>]+>|<sweep (?:dir|folder)>", "{sweep}"),
     (r"experiment=<name>", "experiment=report_vae_latent2"),
     (r"<job>", "0"),
+    (r"<folder holding cifar-10-python\.tar\.gz>", "{cifar10_download}"),
     (r"<([^<>|]+)\|[^<>]+>", r"\1"),  # <2|20> -> 2
 ]
 
@@ -98,7 +99,7 @@ def test_training_command_composes(command):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="train", overrides=first_job(arguments))
-    assert cfg.model._target_ and cfg.data.dataset
+    assert cfg.model._target_ and cfg.data._target_
 
 
 EVALUATE = sorted(c for c in COMMANDS if c.startswith("python -m genmodels.evaluate"))
@@ -124,14 +125,18 @@ OTHERS = sorted({tuple(as_run(concrete(c))): c for c in sorted(set(COMMANDS) - s
 
 
 @pytest.mark.parametrize("command", OTHERS)
-def test_other_command_runs(command, run_main, cli_vae_run, cli_sweep, tmp_path):
+def test_other_command_runs(command, run_main, cli_vae_run, cli_sweep, tmp_path, monkeypatch):
     arguments = as_run(fill(concrete(command), run=cli_vae_run, sweep=cli_sweep))
+    env = {"GENMODELS_LOG_DIR": str(tmp_path / "out")}
+    if "{cifar10_download}" in arguments:  # not fetchable here: a generated archive, into a data folder of its own
+        arguments = fill(arguments, cifar10_download=place_cifar10_archive(tmp_path / "download", monkeypatch))
+        env["GENMODELS_DATA_DIR"] = str(tmp_path / "data")
     if arguments[2:3] == ["genmodels.compare"]:
         assert compare.main([*arguments[3:], "--out", str(tmp_path)]) == 0
         return
     if arguments[0] == "make":
         result = subprocess.run(arguments, cwd=REPO, capture_output=True, text=True, timeout=60)
     else:
-        result = run_main(arguments[2], *arguments[3:], check=False, env={"GENMODELS_LOG_DIR": str(tmp_path / "out")})
+        result = run_main(arguments[2], *arguments[3:], check=False, env=env)
     output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert result.returncode == 0, f"documented command failed: {command}\nran: {shlex.join(arguments)}\n{output}"
