@@ -58,9 +58,8 @@ def main() -> None:
     parser.add_argument("--mnist-dir", default=os.environ.get("GENMODELS_DATA_DIR", "data"), help="for the MNIST epoch")
     args = parser.parse_args()
     if not args.folder.exists():
-        print(
-            f"generating {args.images} RGB {args.size}x{args.size} PNGs: {timed(lambda: generate(args.folder, args.images, args.size, args.classes)):.1f} s"
-        )
+        seconds = timed(lambda: generate(args.folder, args.images, args.size, args.classes))
+        print(f"generating {args.images} RGB {args.size}x{args.size} PNGs: {seconds:.1f} s")
     with tempfile.TemporaryDirectory() as cache_dir:
 
         def folder_module() -> FolderDataModule:
