@@ -174,8 +174,9 @@ class InMemoryImages(L.LightningDataModule):
     @property
     def binarization_note(self) -> str:
         """A sentence stating which targets likelihood numbers on this data belong to."""
+        levels = "RGB-level" if self.channels == 3 else "grey-level"
         return {
-            "none": "grey-level targets in [0, 1] (not comparable with binarized-MNIST numbers)",
+            "none": f"{levels} targets in [0, 1] (not comparable with binarized-MNIST numbers)",
             "dynamic": "dynamically binarized targets (fresh Bernoulli draw per batch)",
             "static": f"statically binarized targets (one Bernoulli draw, seed {self.binarize_seed})",
         }[self.binarize]
