@@ -77,6 +77,12 @@ def train_classifier(
     return model.eval()
 
 
+def has_classifier(datamodule) -> bool:
+    """Whether the evaluation classifier can be trained on this data: MNIST and Fashion-MNIST (its own data module);
+    other data (a folder, CIFAR-10) has none yet."""
+    return isinstance(datamodule, MNISTDataModule)
+
+
 def classifier_paths(data_dir: str | Path, dataset: str, settings: ClassifierSettings) -> tuple[Path, Path]:
     """The weights file and its JSON sidecar."""
     stem = settings.file_stem(dataset)
