@@ -43,7 +43,7 @@ SCORES = ("fid_classifier", "inception_score", "precision", "recall")
 def run(variant: str, epochs: int, threads: int, out: Path) -> dict:
     """Train and evaluate one variant (unless already done); its row of the table."""
     folder = out / variant
-    if not (folder / "eval.json").exists():
+    if "eval" not in (json.loads(metrics.read_text()) if (metrics := folder / "metrics.json").exists() else {}):
         overrides = [
             "experiment=cpu_gan",
             *VARIANTS[variant][1],
@@ -56,7 +56,7 @@ def run(variant: str, epochs: int, threads: int, out: Path) -> dict:
             for command in (["genmodels.train", *overrides], ["genmodels.evaluate", f"run_dir={folder}"]):
                 subprocess.run([sys.executable, "-m", *command], check=True, stdout=log, stderr=subprocess.STDOUT)
     summary = json.loads((folder / "metrics.json").read_text())
-    scores = json.loads((folder / "eval.json").read_text())["metrics"]
+    scores = summary["eval"]["metrics"]
     return {
         "variant": variant,
         "change": VARIANTS[variant][0],

@@ -169,6 +169,11 @@ def start_cli(
     )
 
 
+def files_of(folder: Path) -> dict[Path, bytes]:
+    """Every file under ``folder`` and its bytes: compared before and after a command that must change nothing."""
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
     """Wait until ``path`` exists (or fail if the process ended first)."""
     deadline = time.monotonic() + seconds

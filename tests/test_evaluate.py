@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import signal
 import threading
@@ -11,19 +13,28 @@ from pathlib import Path
 import pytest
 
 from genmodels.data.provision import raw_dir
-from genmodels.evaluate import EvaluationError, evaluate, resolve_run
+from genmodels.errors import EvaluationError
+from genmodels.evaluate import evaluate
 from genmodels.runs.checkpoints import CheckpointError, run_checkpoint
+from genmodels.runs.folder import folder_lock
+from genmodels.runs.loading import open_run, run_folder
 from genmodels.train import train
-from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate
+from tests.helpers import QUICK_EVAL_CLASSIFIER, compose_evaluate, files_of
 
 SMALL = ["metrics.iwae_k=50", "metrics.num_test_images=200", "metrics.num_samples=500", "progress=false"]
 
 
-def test_cli_writes_eval_json_metrics_and_tensorboard(run_main, cli_vae_run):
-    result = run_main("genmodels.evaluate", f"run_dir={cli_vae_run}", *SMALL, *QUICK_EVAL_CLASSIFIER)
+def test_cli_writes_the_evaluation_into_metrics_json_and_tensorboard(run_main, cli_vae_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(cli_vae_run, run)
+    trained = json.loads((run / "metrics.json").read_text())
+    result = run_main("genmodels.evaluate", f"run_dir={run}", *SMALL, *QUICK_EVAL_CLASSIFIER)
     assert "FID (MNIST classifier)" in result.stdout and "real-vs-real floor" in result.stdout
 
-    report = json.loads((cli_vae_run / "eval.json").read_text())
+    summary = json.loads((run / "metrics.json").read_text())
+    report = summary.pop("eval")
+    assert summary == trained  # the training summary is kept as it was
+    assert not (run / "eval.json").exists()  # one file holds the evaluation
     floored = {"fid_classifier", "inception_score", "class_entropy", "precision", "recall"}
     likelihood = {"test_neg_elbo", "test_neg_elbo_sem", "test_iwae_nll", "test_iwae_nll_sem", "iwae_gap"}
     assert likelihood | floored | {"classifier_test_accuracy", "inception_score_std"} <= set(report["metrics"])
@@ -38,12 +49,7 @@ def test_cli_writes_eval_json_metrics_and_tensorboard(run_main, cli_vae_run):
     assert metrics["test_iwae_nll"] <= metrics["test_neg_elbo"]  # IWAE tightens the bound
     assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
     assert report["floors"]["fid_classifier"] < metrics["fid_classifier"]  # an untrained VAE is far from data
-
-    merged = json.loads((cli_vae_run / "metrics.json").read_text())
-    assert merged["eval"]["test_iwae_nll"] == metrics["test_iwae_nll"]
-    assert merged["eval"]["fid_classifier_floor"] == report["floors"]["fid_classifier"]
-    assert "metrics" in merged  # the training summary is kept
-    assert list((cli_vae_run / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
 @pytest.mark.parametrize("checkpoint", ["checkpoints/last.ckpt", "."], ids=["file", "run folder: its last"])
@@ -57,24 +63,32 @@ def test_evaluate_function_with_checkpoint_path_only(cli_vae_run, mnist_dir, tmp
     assert report["metrics"]["test_iwae_nll"] <= report["metrics"]["test_neg_elbo"]
     assert report["details"]["likelihood"]["elbo_samples"] == 1
     with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder without checkpoints/last.ckpt. Fix:"):
-        resolve_run(None, str(tmp_path))
+        run_folder(None, str(tmp_path))
 
 
-def test_missing_run_checkpoint_and_config_name_path_and_fix(tmp_path):
-    with pytest.raises(EvaluationError, match="nothing to evaluate"):
-        resolve_run(None, None)
-    with pytest.raises(EvaluationError, match=f"(?s)run folder {tmp_path / 'nope'} does not exist.*Fix"):
-        resolve_run(str(tmp_path / "nope"), None)
-    with pytest.raises(EvaluationError, match=r"(?s)checkpoint .*last.ckpt does not exist.*\nFix"):
-        resolve_run(str(tmp_path), None)
+def test_missing_run_checkpoint_and_config_are_one_line_naming_path_and_fix(cli_vae_run, tmp_path):
+    cases = [
+        (EvaluationError, "nothing to evaluate. Fix: pass run_dir=", lambda: run_folder(None, None)),
+        (
+            EvaluationError,
+            f"run folder {tmp_path / 'nope'} does not exist. Fix",
+            lambda: run_folder(tmp_path / "nope", None),
+        ),
+        (EvaluationError, r"run config .*config\.yaml does not exist, .* Fix", lambda: run_folder(tmp_path, None)),
+    ]
     checkpoint = tmp_path / "checkpoints" / "last.ckpt"
     checkpoint.parent.mkdir()
     checkpoint.write_bytes(b"")
-    with pytest.raises(EvaluationError, match=r"(?s)config\.yaml does not exist.*\nFix"):
-        resolve_run(None, str(checkpoint))
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\n")
-    assert resolve_run(None, str(checkpoint)) == (tmp_path.resolve(), checkpoint)
+    cases.append((EvaluationError, r"config\.yaml does not exist.* Fix", lambda: run_folder(None, checkpoint)))
+    for error, message, call in cases:
+        with pytest.raises(error, match=message) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    shutil.copytree(cli_vae_run / ".hydra", tmp_path / ".hydra")
+    assert run_folder(None, checkpoint) == (tmp_path.resolve(), tmp_path.resolve() / ".hydra" / "config.yaml")
+    checkpoint.unlink()
+    with pytest.raises(EvaluationError, match=r"checkpoint .*last.ckpt does not exist. Fix: finish \(or resume\)"):
+        open_run(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -87,12 +101,10 @@ def test_missing_run_checkpoint_and_config_name_path_and_fix(tmp_path):
     ],
 )
 def test_run_checkpoint_choice(tmp_path, monitor, choice, expected):
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "config.yaml").write_text(f"monitor:\n  metric: {monitor}\n")
     (tmp_path / "checkpoints").mkdir()
     for name in ("best-epoch004.ckpt", "last.ckpt"):
         (tmp_path / "checkpoints" / name).write_bytes(b"")
-    assert run_checkpoint(tmp_path, choice).name == expected
+    assert run_checkpoint(tmp_path, choice, monitor).name == expected
 
 
 def test_run_checkpoint_without_a_best_one_names_the_fix(tmp_path):
@@ -122,17 +134,6 @@ def test_checkpoint_of_another_model_names_both_configs(train_config, cli_vae_ru
     assert "latent_dim" in message and "'latent_dim': 3" in message and "'latent_dim': 2" in message
 
 
-def test_a_run_written_before_the_models_package_is_evaluated(cli_vae_run, mnist_dir, tmp_path):
-    old = tmp_path / "old_run"
-    shutil.copytree(cli_vae_run, old)
-    config = old / ".hydra" / "config.yaml"
-    config.write_text(config.read_text().replace("genmodels.models.vae.VAE", "genmodels.vae.VAE"))
-    assert "_target_: genmodels.vae.VAE" in config.read_text()
-    settings = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
-    report = evaluate(compose_evaluate([f"run_dir={old}", f"data_dir={mnist_dir}", *settings]))
-    assert report["model"] == "VAE" and report["metrics"]["test_iwae_nll"] > 0
-
-
 def test_ctrl_c_is_one_line_and_exit_status_130(start_cli, cli_vae_run):
     long_evaluation = ["metrics.iwae_k=5000", "metrics.sample_quality=false", "progress=false"]
     process = start_cli("genmodels.evaluate", f"run_dir={cli_vae_run}", *long_evaluation, separate_stderr=True)
@@ -158,7 +159,7 @@ def test_a_sweep_folder_is_named_as_such_with_its_jobs(tmp_path):
     with pytest.raises(
         EvaluationError, match=rf"(?s)is a sweep folder.*{tmp_path / '0'}\n.*{tmp_path / '1'}\n.*compare"
     ):
-        resolve_run(str(tmp_path), None)
+        run_folder(tmp_path, None)
 
 
 def unwritable_classifier_cache(tmp_path: Path, mnist_dir: Path) -> Path:
@@ -193,3 +194,56 @@ def test_a_refused_evaluation_is_one_message_without_traceback(run_main, cli_vae
     assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1
     assert case == "no run folder" or len(result.stderr.strip().splitlines()) == 1
     assert not missing.exists()  # nothing was created there
+
+
+QUICK_LIKELIHOOD = ["metrics.sample_quality=false", "metrics.iwae_k=5", "metrics.num_test_images=20", "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(run_main, cli_vae_run, tmp_path_factory) -> Path:
+    """A copy of the shared VAE run, evaluated once."""
+    run = tmp_path_factory.mktemp("evaluated") / "run"
+    shutil.copytree(cli_vae_run, run)
+    run_main("genmodels.evaluate", f"run_dir={run}", *QUICK_LIKELIHOOD)
+    return run
+
+
+def refused_evaluation(run_main, run: Path, *settings: str) -> str:
+    """The one line of an evaluation of ``run`` that is refused; the folder is checked to be byte-identical."""
+    before = files_of(run)
+    result = run_main("genmodels.evaluate", f"run_dir={run}", *settings, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert files_of(run) == before  # metrics.json as it was, no eval.json, no partial file
+    return lines[0]
+
+
+def test_a_damaged_metrics_json_stops_the_evaluation_before_it_computes(run_main, evaluated_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    metrics = run / "metrics.json"
+    metrics.write_bytes(metrics.read_bytes()[:700])
+    line = refused_evaluation(run_main, run, *QUICK_LIKELIHOOD, "metrics.iwae_k=20")
+    assert line.startswith(f"error: {metrics} is damaged (JSONDecodeError: ") and "nothing was evaluated" in line
+
+
+def test_a_failed_final_write_leaves_the_run_as_it_was(run_main, evaluated_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    replace = os.replace
+
+    def full_disk(source, destination):  # the disk fills up as metrics.json is renamed into place
+        if str(destination).endswith("metrics.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    line = refused_evaluation(run_main, run, *QUICK_LIKELIHOOD, "metrics.iwae_k=20")
+    assert line.startswith(f"error: cannot write metrics.json into {run}: No space left on device")
+    assert json.loads((run / "metrics.json").read_text())["eval"]["settings"]["iwae_k"] == 5  # the earlier one
+
+
+def test_evaluate_refuses_a_run_whose_lock_is_held(run_main, evaluated_run):
+    with folder_lock(evaluated_run):  # as a resume of it holds it while it trains
+        line = refused_evaluation(run_main, evaluated_run, *QUICK_LIKELIHOOD)
+    assert f"{evaluated_run} is in use by another running process" in line and "evaluate it once that run" in line

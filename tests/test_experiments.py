@@ -122,7 +122,7 @@ def test_compare_tabulates_and_plots_sample_quality(tmp_path):
         (folder / ".hydra" / "overrides.yaml").write_text(f"- model={model}\n- experiment=report_gan_comparison\n")
         summary = dict(latent=100, epochs=5, train_batches_per_epoch=40, fit_wall_time_s=600.0 + job)
         summary |= dict(seconds_per_epoch=120.0, device="cpu", metrics={"train/d_loss": 1.0})
-        summary["eval"] = {"fid_classifier": fid, "inception_score": 4.0, "precision": 0.6, "recall": 0.4}
+        summary["eval"] = {"metrics": {"fid_classifier": fid, "inception_score": 4.0, "precision": 0.6, "recall": 0.4}}
         (folder / "metrics.json").write_text(json.dumps(summary))
     assert compare.main([str(sweep)]) == 0
     table = (sweep / "comparison.md").read_text().splitlines()

@@ -24,7 +24,7 @@ def test_train_help_lists_groups_keys_examples_and_outputs(run_main):
 
 def test_evaluate_help_shows_its_keys_not_the_training_groups(run_main):
     shown = run_main("genmodels.evaluate", "--help").stdout
-    assert "run_dir=<run folder>" in shown and "metrics.iwae_k=" in shown and "eval.json" in shown
+    assert "run_dir=<run folder>" in shown and "metrics.iwae_k=" in shown and "metrics.json" in shown
     assert "metrics.likelihood=false       skip the likelihood bounds [auto" in shown
     for training_group in ("model:", "trainer:", "callbacks:", "experiment:", "_target_"):
         assert training_group not in shown

@@ -14,7 +14,6 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import OmegaConf
 
 from genmodels.callbacks import fit_record
 from genmodels.errors import (
@@ -32,7 +31,6 @@ from genmodels.errors import (
 from genmodels.models.vae import VAE
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import load_checkpoint
-from genmodels.runs.trust import check_run_targets
 from genmodels.train import train
 from tests.helpers import NO_FIGURES, TRUST_PAUSE, compose_train, pause_once, short_run, wait_for
 
@@ -388,11 +386,3 @@ def test_a_real_full_disk_keeps_the_last_good_checkpoint(tmp_path):
         assert last.read_bytes() == good and [p.name for p in disk.iterdir()] == ["last.ckpt"]
     finally:
         subprocess.run(["umount", str(disk)], check=True)
-
-
-def test_only_allowed_targets_are_built_from_a_run_folder():
-    config = OmegaConf.create({"model": {"_target_": "genmodels.models.vae.VAE", "opt": {"_target_": "os.system"}}})
-    with pytest.raises(RunFolderError, match=r"model.opt._target_=os.system"):
-        check_run_targets(config, Path("config.yaml"))
-    check_run_targets(config, Path("config.yaml"), allowed=["os.system"])
-    check_run_targets(config, Path("config.yaml"), trust=True)

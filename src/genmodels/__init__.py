@@ -18,3 +18,12 @@ OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), repla
 from genmodels import schema  # noqa: E402,F401  (the config schemas and the help's group lists)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``genmodels.load_run``, imported on first use: ``import genmodels`` (every ``--help``) stays free of torch."""
+    if name == "load_run":
+        from genmodels.runs.loading import load_run
+
+        return load_run
+    raise AttributeError(f"module 'genmodels' has no attribute {name!r}")

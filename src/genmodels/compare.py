@@ -68,7 +68,7 @@ def collect(sweep_dir: Path) -> list[Job]:
         else:
             summary = json.loads((folder / "metrics.json").read_text())
             numbers = dict(summary.get("metrics", {}))
-            numbers.update(_flatten(summary.get("eval", {}), "eval"))
+            numbers.update(_flatten(summary.get("eval", {}).get("metrics", {}), "eval"))
             jobs.append(Job(folder, overrides, "ok", summary=summary, numbers=numbers))
     shared = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
     for job in jobs:  # keep the overrides that tell the jobs apart

@@ -2,15 +2,14 @@
 
 Rebuilds the run's model and data from its ``.hydra/config.yaml``, loads the checkpoint's weights and computes the
 likelihood (``HasLikelihood``: test -ELBO, IWAE) and sample-quality metrics (``GeneratesImages``: FID, IS, coverage,
-precision/recall beside real-vs-real floors); writes ``eval.json``, merges it into ``metrics.json`` under ``"eval"``,
-logs it to TensorBoard and prints a table.
+precision/recall beside real-vs-real floors); writes the evaluation into the run's ``metrics.json`` under ``"eval"``
+(one atomic write), logs it to TensorBoard and prints a table.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -19,62 +18,65 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels.contract import GeneratesImages, HasLikelihood, missing_members, require
-from genmodels.errors import CheckpointError, ConfigError, EvaluationError, command_errors
+from genmodels.errors import ConfigError, command_errors
 from genmodels.evaluation import timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
-from genmodels.evaluation.publish import publish
+from genmodels.evaluation.publish import publish, read_summary
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
 from genmodels.overrides import composition_errors
-from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, run_checkpoint
-from genmodels.runs.folder import read_run_config
+from genmodels.runs.folder import folder_lock
 from genmodels.runs.info import targets_note
-from genmodels.runs.trust import check_run_targets
+from genmodels.runs.loading import open_run, run_folder
 
 log = logging.getLogger(__name__)
 
-# Model classes that moved into the models package; configs of older runs still name the old place.
-MOVED_MODELS = {
-    "genmodels.vae.VAE": "genmodels.models.vae.VAE",
-}
+IN_TRAINING = "Fix: evaluate it once that run has ended (a resume or a training run holds the lock while it runs)."
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate one training run; returns the contents written to ``eval.json``."""
+    """Evaluate one training run; returns the evaluation written to its ``metrics.json`` under ``"eval"``. The run's
+    lock is held throughout, and nothing is written before every number is computed."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    run_dir, checkpoint = resolve_run(cfg.get("run_dir"), cfg.get("ckpt_path"), cfg.get("checkpoint", "auto"))
-    device = pick_device(cfg.device)
-    log.info("Evaluating %s (%s) on %s", run_dir, checkpoint.name, device)
+    folder, _ = run_folder(cfg.get("run_dir"), cfg.get("ckpt_path"))
+    with folder_lock(folder, IN_TRAINING):
+        summary = read_summary(folder)  # a damaged metrics.json stops here, before hours of computing
+        with timed(timings, "load"):
+            run = open_run(
+                folder,
+                cfg.get("checkpoint", "auto"),
+                cfg.device,
+                cfg.get("ckpt_path"),
+                cfg.get("allowed_targets") or (),
+                cfg.get("trust_run_config"),
+            )
+            log.info("Evaluating %s (%s) on %s", folder, run.checkpoint.name, next(run.model.parameters()).device)
+            if cfg.get("data_dir"):
+                run.config.data.data_dir = str(cfg.data_dir)
+            datamodule = instantiate(run.config.data)
+            datamodule.setup()
+        result = compute(cfg, run.model, datamodule, timings)
+        result.update(
+            run_dir=str(folder),
+            checkpoint=str(run.checkpoint),
+            checkpoint_epoch=run.epoch,
+            checkpoint_global_step=run.global_step,
+        )
+        timings["total"] = time.perf_counter() - started
+        timings.update({key: round(value, 2) for key, value in timings.items()})
+        publish(folder, result, summary)
+    return result
 
-    with timed(timings, "load"):
-        config_file = run_dir / ".hydra" / "config.yaml"
-        run_cfg = read_run_config(config_file)  # a ConfigError without a model, data or trainer section
-        if "paths" in run_cfg:
-            run_cfg.paths.output_dir = str(run_dir)
-        run_cfg.model._target_ = MOVED_MODELS.get(run_cfg.model.get("_target_"), run_cfg.model.get("_target_"))
-        check_run_targets(run_cfg, config_file, cfg.get("allowed_targets") or (), cfg.get("trust_run_config"))
-        if cfg.get("data_dir"):
-            run_cfg.data.data_dir = str(cfg.data_dir)
-        datamodule = instantiate(run_cfg.data)
-        datamodule.setup()
-        model = instantiate(run_cfg.model, _convert_="all")  # plain lists, as train.py builds it
-        state = load_checkpoint(checkpoint)
-        try:
-            check_same_model(state.get("hyper_parameters", {}), dict(model.hparams), str(checkpoint))
-        except CheckpointError as exc:
-            raise CheckpointError(f"{exc}\n(The model options come from {run_dir}/.hydra/config.yaml.)") from None
-        model.load_state_dict(state["state_dict"])
-        model = model.to(device).eval()
 
+def compute(cfg: DictConfig, model: torch.nn.Module, datamodule: Any, timings: dict[str, float]) -> dict[str, Any]:
+    """The metrics ``cfg.metrics`` asks for (those the model offers), with what they describe and how they were
+    obtained; ``timings`` gets the seconds of each part."""
     m = cfg.metrics
+    device = next(model.parameters()).device
     skipped: dict[str, str] = {}
     run_likelihood = wanted(model, "likelihood", m.likelihood, HasLikelihood, skipped)
     run_sample_quality = wanted(model, "sample_quality", m.sample_quality, GeneratesImages, skipped)
     result: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "checkpoint": str(checkpoint),
-        "checkpoint_epoch": None if state.get("epoch") is None else state["epoch"] + 1,  # 1-based, as in the logs
-        "checkpoint_global_step": state.get("global_step"),
         "model": type(model).__name__,
         "dataset": datamodule.dataset,
         "image_size": datamodule.image_size,
@@ -100,10 +102,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         result["floors"].update(quality.floors)
         result["details"]["sample_quality"] = quality.details
         timings.update(quality.seconds)
-
-    timings["total"] = time.perf_counter() - started
-    timings.update({key: round(value, 2) for key, value in timings.items()})
-    publish(run_dir, result)
     return result
 
 
@@ -121,52 +119,6 @@ def wanted(model: torch.nn.Module, key: str, setting: bool | str, capability: ty
     missing = ", ".join(missing_members(model, capability))
     skipped[key] = f"{type(model).__name__} does not offer {capability.__name__} (no {missing})"
     return False
-
-
-def resolve_run(run_dir: str | None, ckpt_path: str | None, choice: str = "auto") -> tuple[Path, Path]:
-    """The run folder and the checkpoint file (``ckpt_path``, else the run's ``choice``), both checked to exist; a
-    sweep folder is refused, naming its jobs."""
-    if not run_dir and not ckpt_path:
-        raise EvaluationError(
-            "nothing to evaluate.\nFix: pass run_dir=<a training run's output folder> "
-            "(e.g. outputs/train/runs/<date>) or ckpt_path=<its checkpoints/last.ckpt>."
-        )
-    if ckpt_path:
-        checkpoint = checkpoint_file(ckpt_path)  # a .ckpt file, or a run folder's last.ckpt
-        run = Path(run_dir).expanduser() if run_dir else checkpoint.resolve().parent.parent
-    else:
-        run = Path(run_dir).expanduser()
-        jobs = sorted(config.parent.parent for config in run.glob("*/.hydra/config.yaml"))
-        if jobs and not (run / ".hydra" / "config.yaml").is_file():  # a sweep folder: its jobs are the runs
-            listed = "\n".join(f"  {job}" for job in jobs)
-            raise EvaluationError(
-                f"{run} is a sweep folder; each of its {len(jobs)} jobs is a run of its own:\n{listed}\n"
-                f"Fix: pass run_dir=<one of them>, or compare them all with python -m genmodels.compare {run}."
-            )
-        checkpoint = run_checkpoint(run, choice)
-    if not run.is_dir():
-        raise EvaluationError(
-            f"run folder {run} does not exist.\nFix: pass run_dir=<the output folder a training run printed "
-            "('Run folder: ...'), e.g. outputs/train/runs/<date>>."
-        )
-    if not checkpoint.is_file():
-        raise EvaluationError(
-            f"checkpoint {checkpoint} does not exist.\n"
-            f"Fix: finish (or resume) the training run in {run}, or pass ckpt_path=<another .ckpt of it>."
-        )
-    config = run / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise EvaluationError(
-            f"run config {config} does not exist, so the model cannot be rebuilt.\n"
-            "Fix: pass run_dir=<a folder written by `python -m genmodels.train`> (it holds .hydra/config.yaml), "
-            "or, with ckpt_path, add run_dir=<the run folder of that checkpoint>."
-        )
-    return run, checkpoint
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; anything else as given."""
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="evaluate")

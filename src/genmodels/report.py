@@ -115,9 +115,10 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
 
 
 def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
-    """Make sure ``run_dir`` holds an ``eval.json``; returns what was done and the arguments."""
+    """Make sure ``run_dir`` holds an evaluation (``metrics.json["eval"]``); returns what was done and the arguments."""
     args = [f"run_dir={run_dir}", *overrides]
-    if not fresh and (run_dir / "eval.json").exists():
+    metrics = run_dir / "metrics.json"
+    if not fresh and metrics.exists() and "eval" in json.loads(metrics.read_text()):
         return "reused", args
     run_module("genmodels.evaluate", [*args, "progress=false"], run_dir.parent / f"{name}.evaluate.log")
     return "evaluated", args

@@ -77,7 +77,7 @@ EXPERIMENTS = {
     )
 }
 
-# Metrics shown in the results table: key in eval.json, column title, decimals.
+# Metrics shown in the results table: key in metrics.json["eval"]["metrics"], column title, decimals.
 COLUMNS = (
     ("test_neg_elbo", "test −ELBO", 2),
     ("test_iwae_nll", "IWAE NLL", 2),
@@ -90,9 +90,9 @@ COLUMNS = (
 
 
 def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str], figures: list[str]) -> dict:
-    """What ``docs/results.json`` records of one experiment, from the run's metrics.json and eval.json."""
+    """What ``docs/results.json`` records of one experiment, from the run's metrics.json (evaluation: "eval")."""
     summary = json.loads((run_dir / "metrics.json").read_text())
-    evaluation = json.loads((run_dir / "eval.json").read_text())
+    evaluation = summary["eval"]
     metrics = {
         key: {"value": value, "floor": evaluation["floors"].get(key)}
         for key, value in evaluation["metrics"].items()

@@ -1,4 +1,5 @@
-"""Publishing an evaluation: ``eval.json``, the run's ``metrics.json`` (under ``"eval"``), TensorBoard, a table."""
+"""Publishing an evaluation: the run's ``metrics.json`` (the whole evaluation under ``"eval"``, one atomic write, so
+a failure at any point leaves the file as it was), TensorBoard, a table."""
 
 from __future__ import annotations
 
@@ -13,36 +14,34 @@ from genmodels.evaluation import EvaluationError
 from genmodels.runs.atomic import write_json
 from genmodels.tables import format_number, markdown_table
 
-EVAL_FILE = "eval.json"
+METRICS_FILE = "metrics.json"
 
 
-def publish(run_dir: Path, result: dict[str, Any]) -> None:
-    """eval.json, metrics.json["eval"], TensorBoard scalars and the printed table."""
-    write_json(run_dir / EVAL_FILE, result)
-    merge_into_metrics_json(run_dir / "metrics.json", result)
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's ``metrics.json`` (empty when the run has none yet), checked before anything is computed: a file
+    that is no JSON object stops the evaluation with one ``EvaluationError``."""
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        return {}
+    try:
+        summary = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON (json.JSONDecodeError)
+        summary = exc
+    if not isinstance(summary, dict):
+        reason = f"{type(summary).__name__}: {summary}" if isinstance(summary, Exception) else "not a JSON object"
+        raise EvaluationError(
+            f"{path} is damaged ({reason}); nothing was evaluated or written. Fix: restore it from a copy, "
+            "then evaluate again."
+        )
+    return summary
+
+
+def publish(run_dir: Path, result: dict[str, Any], summary: dict[str, Any]) -> None:
+    """The run's ``summary`` with ``result`` under ``"eval"`` in one atomic write of ``metrics.json`` (the previous
+    evaluation replaced), then TensorBoard scalars and the printed table."""
+    write_json(run_dir / METRICS_FILE, {**summary, "eval": result})
     log_to_tensorboard(run_dir / "tensorboard", result)
     print_table(result)
-
-
-def merge_into_metrics_json(path: Path, result: dict[str, Any]) -> None:
-    """Put the numbers (and their floors) under the "eval" key of the run's metrics.json."""
-    summary: dict[str, Any] = {}
-    if path.exists():
-        try:
-            summary = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise EvaluationError(
-                f"{path} is not valid JSON ({exc}).\nFix: delete it or restore it, then evaluate again."
-            ) from exc
-    summary["eval"] = {
-        **result["metrics"],
-        **{f"{key}_floor": value for key, value in result["floors"].items()},
-        "binarization_note": result["binarization_note"],
-        "iwae_k": result["settings"]["iwae_k"],
-        "num_samples": result["settings"]["num_samples"],
-        "details": EVAL_FILE,
-    }
-    write_json(path, summary)
 
 
 def log_to_tensorboard(folder: Path, result: dict[str, Any]) -> None:
@@ -124,4 +123,4 @@ def print_table(result: dict[str, Any]) -> None:
     for key, reason in result.get("skipped", {}).items():
         console.print(f"Not computed: metrics.{key} ({reason})")
     console.print("Timings (s): " + ", ".join(f"{key} {value}" for key, value in result["timings_s"].items()))
-    console.print(f"Written: {Path(result['run_dir']) / EVAL_FILE}")
+    console.print(f'Written: {Path(result["run_dir"]) / METRICS_FILE} (under "eval")')

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
 from genmodels.errors import CheckpointError
 
@@ -36,16 +35,14 @@ SAMPLE_QUALITY_MONITOR = "val/fid_clf"
 CHECKPOINT_CHOICES = ("auto", "best", "last")
 
 
-def run_checkpoint(run: Path, choice: str = "auto") -> Path:
+def run_checkpoint(run: Path, choice: str = "auto", monitor: str | None = None) -> Path:
     """The checkpoint of a run folder to evaluate: ``last.ckpt``, the ``best-*.ckpt`` its checkpoint callback kept,
-    or (``auto``) the best for a run that chose it by sample quality (a GAN), else the last."""
+    or (``auto``) the best for a run that chose it by sample quality (its ``monitor`` metric: a GAN), else the last."""
     if choice not in CHECKPOINT_CHOICES:
         raise CheckpointError(f"checkpoint must be one of {list(CHECKPOINT_CHOICES)}, got {choice!r}")
     folder = run / "checkpoints"
     best = sorted(folder.glob("best-*.ckpt"))
     if choice == "auto":
-        config = run / ".hydra" / "config.yaml"
-        monitor = OmegaConf.select(OmegaConf.load(config), "monitor.metric") if config.is_file() else None
         choice = "best" if best and monitor == SAMPLE_QUALITY_MONITOR else "last"
     if choice == "last":
         return folder / "last.ckpt"

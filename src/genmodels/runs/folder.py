@@ -27,8 +27,9 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genmodels.errors import ConfigError, RunFolderError
+from genmodels.errors import RunFolderError
 from genmodels.runs.atomic import write_atomic, write_json
+from genmodels.runs.definition import read_overrides, read_run_config
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
 from genmodels.schema import validate_train_config
@@ -131,10 +132,13 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
             raise
 
 
+NEW_FOLDER_FIX = "Fix: wait for that run to end, or leave out hydra.run.dir / hydra.sweep.dir to get a new folder."
+
+
 @contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path, fix: str = NEW_FOLDER_FIX) -> Iterator[None]:
     """Hold ``<folder>/.lock`` (an ``flock``, released even on kill -9; none on Windows), or raise
-    ``RunFolderError`` when another process holds it."""
+    ``RunFolderError`` (ending in ``fix``) when another process holds it: a training run, a resume or an evaluate."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -148,8 +152,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             raise RunFolderError(
                 f"{folder} is in use by another running process (its lock {folder / LOCK_FILE} is held). "
-                "A run never writes into a folder another run is writing. Fix: wait for that run to end, "
-                "or leave out hydra.run.dir / hydra.sweep.dir to get a new folder."
+                f"A command never writes into a folder another one is writing. {fix}"
             ) from None
         try:
             yield
@@ -217,37 +220,22 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
 def continued_config(folder: Path, overrides: list[str], command: DictConfig) -> tuple[DictConfig, list[str], dict]:
     """The run's config in ``folder`` with ``overrides`` applied, checked (trust options from this command only)."""
     saved = read_run_config(folder / CONFIG_FILE)
-    check_run_targets(
-        saved, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
-    )
     config, merged, changes = resumed_config(
         saved, saved_overrides(folder) or [], overrides, HydraConfig.get().job.config_name
+    )
+    # What will be built, the folder's config with the changes: classes only, of allowed packages.
+    check_run_targets(
+        config, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
     )
     config.resume = str(folder)
     validate_train_config(config)  # e.g. trainer.accelerator=gpu on a machine without one, before any write
     return config, merged, changes
 
 
-def read_run_config(path: Path) -> DictConfig:
-    """Read a run's ``.hydra/config.yaml``; an unreadable, invalid, empty or truncated file is one ``ConfigError``."""
-    fix = "Fix: restore the file from a copy, or start a new run (its checkpoints stay usable with ckpt_path=)."
-    try:
-        config = OmegaConf.load(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}. {fix}") from None
-    except Exception as exc:  # a YAML syntax error
-        first = (str(exc).splitlines() or [""])[0]
-        raise ConfigError(f"{path} is not valid YAML ({type(exc).__name__}: {first}). {fix}") from None
-    missing = [key for key in ("model", "data", "trainer") if not isinstance(config, DictConfig) or key not in config]
-    if missing:
-        raise ConfigError(f"{path} is empty or cut short (no {', '.join(missing)} section). {fix}")
-    return config
-
-
 def saved_overrides(folder: Path) -> list[str] | None:
     """The overrides of the run that owns ``folder``, or None when no run owns it yet."""
     path = folder / OVERRIDES_FILE
-    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else None
+    return read_overrides(path) if path.is_file() else None
 
 
 def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hydra: bool) -> None:

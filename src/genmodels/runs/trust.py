@@ -1,10 +1,13 @@
 """Which classes a run folder's config may name: ``evaluate`` and ``resume=`` rebuild objects from it with Hydra's
-``instantiate``, so every ``_target_`` must lie in ``ALLOWED`` or the command's ``allowed_targets``, unless
-``trust_run_config=true``: opening a shared run folder runs none of its own code.
+``instantiate``, so every ``_target_`` is resolved and checked as an object first: a class, named by its module and
+its own name (no walk through a module's attributes), defined in an allowed package. Opening a shared run folder
+runs none of its own code; ``allowed_targets`` adds packages or classes, ``trust_run_config=true`` lifts the check.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from genmodels.errors import RunFolderError
 
-# Module prefixes (a trailing dot) or full names of the targets every run config may name.
+# Packages (a trailing dot) and single classes a run config may name. genmodels itself only through the packages
+# a run is built from (e.g. not genmodels.metrics, whose Inception network loads a TorchScript file).
 ALLOWED = (
-    "genmodels.",
+    "genmodels.models.",
+    "genmodels.data.",
+    "genmodels.callbacks.",
     "torch.optim.",
     "torch.nn.",
     "lightning.pytorch.Trainer",
@@ -24,12 +30,12 @@ ALLOWED = (
 )
 
 
-def _targets(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+def _targets(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted key, target) of every ``_target_`` under ``node``."""
     if isinstance(node, dict):
         for name, value in node.items():
             if name == "_target_":
-                yield key or "<top>", str(value)
+                yield key or "<top>", value
             else:
                 yield from _targets(value, f"{key}.{name}" if key else str(name))
     elif isinstance(node, list):
@@ -37,17 +43,51 @@ def _targets(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from _targets(value, f"{key}[{index}]")
 
 
+def _within(name: str, packages: Iterable[str]) -> bool:
+    """Whether the dotted ``name`` is one of ``packages`` or lies inside one."""
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+def refusal(target: Any, packages: tuple[str, ...], classes: tuple[str, ...]) -> str | None:
+    """Why ``target`` may not be built (None when it may): it must be ``<module>.<Class>``, the module inside an
+    allowed package (or the whole string an allowed class), imported as a module, the class defined there too.
+    No module outside the allowed ones is imported to find out."""
+    if not isinstance(target, str):
+        return f"a {type(target).__name__}, not a class name"
+    module_name, _, name = target.rpartition(".")
+    if not module_name or not all(part.isidentifier() for part in target.split(".")):
+        return "not a dotted <module>.<Class> name"
+    if target not in classes and not _within(module_name, packages):
+        return "outside the packages a run folder may name"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return f"{module_name} is not a module"  # e.g. torch.nn.modules.module.torch: an attribute, not a module
+    if module.__name__ != module_name:
+        return f"{module_name} is another module's alias ({module.__name__})"
+    value = getattr(module, name, None)
+    if not inspect.isclass(value):
+        return "not a class" if value is not None else f"no {name} in {module_name}"
+    if target not in classes and not _within(value.__module__, packages):
+        return f"it is {value.__module__}.{value.__qualname__}, defined outside the packages a run folder may name"
+    return None
+
+
 def check_run_targets(config: DictConfig, source: Path, allowed: Iterable[str] = (), trust: bool = False) -> None:
-    """Raise ``RunFolderError`` naming the first ``_target_`` of ``config`` (read from ``source``) that is neither an
-    allowed name nor under an allowed prefix (one ending in a dot)."""
+    """Raise ``RunFolderError`` naming the first ``_target_`` of ``config`` (read from ``source``) that is not an
+    allowed class (``ALLOWED`` and ``allowed``: packages end in a dot, other entries are class names)."""
     if trust:
         return
     entries = [*ALLOWED, *(str(entry) for entry in allowed or ())]
+    packages = tuple(entry.rstrip(".") for entry in entries if entry.endswith("."))
+    classes = tuple(entry for entry in entries if not entry.endswith("."))
     for key, target in _targets(OmegaConf.to_container(config, resolve=False)):
-        if not any(target == entry or (entry.endswith(".") and target.startswith(entry)) for entry in entries):
+        reason = refusal(target, packages, classes)
+        if reason:
+            nameable = reason.startswith("outside")  # a class of another package: allowed_targets can name it
+            option = f"allowed_targets=[{target}] (or trust_run_config=true)" if nameable else "trust_run_config=true"
             raise RunFolderError(
-                f"{source} names {key}._target_={target}, which is not a class genmodels rebuilds from a run folder "
-                "(its own models and data, torch optimizers, schedulers and modules, the Lightning Trainer, "
-                "callbacks and loggers): opening a run folder runs no code of its own. Fix: if you trust this "
-                f"folder, add allowed_targets=[{target}] (or trust_run_config=true) to the command."
+                f"{source} names {key}._target_={target}, which genmodels does not build from a run folder "
+                f"({reason}; it builds classes of {', '.join(entries)}): opening a run folder runs no code of its "
+                f"own. Fix: restore the run's config, or, only if you trust this folder, add {option} to the command."
             )
