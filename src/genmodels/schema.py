@@ -144,6 +144,17 @@ class TrainConfig:
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 for _name, _schema in (("mnist", MNISTDataConfig), ("cifar10", CIFAR10DataConfig), ("folder", FolderDataConfig)):
     ConfigStore.instance().store(group="data", name=f"{_name}_schema", node=_schema)
+DATA_SCHEMAS = {schema._target_: schema for schema in (MNISTDataConfig, CIFAR10DataConfig, FolderDataConfig)}
+
+
+def run_config_schema(config: DictConfig) -> DictConfig:
+    """The typed schema a saved run config is checked against: ``TrainConfig``, its ``data`` section typed by the
+    schema of the data module it names (the common ``DataConfig`` for another class)."""
+    schema = OmegaConf.structured(TrainConfig)
+    data_schema = DATA_SCHEMAS.get(OmegaConf.select(config, "data._target_", default=None))
+    if data_schema is not None:
+        schema.data = OmegaConf.structured(data_schema)
+    return schema
 
 
 def validate_train_config(cfg: DictConfig) -> None:
