@@ -114,3 +114,23 @@ def test_last_checkpoint_is_the_last_epoch_when_an_earlier_one_was_best(train_co
     assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best-epoch001.ckpt", "last.ckpt"]
     last = load_checkpoint(folder / "last.ckpt")
     assert last["epoch"] == 2 and last["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == 3
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["data.batch_size=0"], "data.batch_size must be a positive integer"),
+        (["data.image_size=13"], "data.image_size must be one of"),
+        (["data.eval_batch_size=0"], "data.eval_batch_size must be a positive integer"),
+        (["model=conv_vae", "model.channels=[0,64]"], "model.channels must be a non-empty list"),  # the model's check
+        (["model.optimizer.lr=-1"], "Invalid learning rate: -1"),  # PyTorch's check, on a stand-in parameter
+        (["model=dcgan", "model.generator_lr=-1"], "model.generator_lr must be a positive"),
+    ],
+)
+def test_a_refused_new_run_prints_one_line_and_leaves_no_folder(run_main, tmp_path, options, named):
+    logs = tmp_path / "logs"
+    result = run_main("genmodels.train", "debug=tiny", *options, f"paths.log_dir={logs}", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error:") and named in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not list(logs.glob("train/runs/*")), "a refused run left its folder"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from genmodels.data.provision import dataset_title  # noqa: E402
 from genmodels.images import save_figure  # noqa: E402
+from genmodels.runs.atomic import write_atomic  # noqa: E402
 from genmodels.tables import format_number, markdown_table  # noqa: E402
 
 # Columns shown when a job has them: (label, key in the flattened metrics). "{classifier}" names the dataset
@@ -54,19 +56,33 @@ class Job:
     numbers: dict[str, float] = field(default_factory=dict)
 
 
+def _results(folder: Path) -> dict[str, Any] | None:
+    """The job's ``metrics.json`` if it is complete and newer than any ``failed.json`` (a failure of an earlier
+    attempt never hides the results of a later one that succeeded), else None."""
+    metrics, failed = folder / "metrics.json", folder / "failed.json"
+    if not metrics.is_file() or (failed.is_file() and failed.stat().st_mtime_ns > metrics.stat().st_mtime_ns):
+        return None
+    try:
+        summary = json.loads(metrics.read_text())
+    except (OSError, ValueError):  # cut short, e.g. by a copy interrupted
+        return None
+    return summary if isinstance(summary, dict) and isinstance(summary.get("metrics"), dict) else None
+
+
 def collect(sweep_dir: Path) -> list[Job]:
     """Read every job folder of a Hydra multirun directory (overrides common to all jobs are dropped)."""
     folders = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order)
     jobs = []
     for folder in folders:
         overrides = _overrides(folder)
-        if (folder / "failed.json").exists():
+        summary = _results(folder)
+        if summary is None and (folder / "failed.json").exists():
             error = json.loads((folder / "failed.json").read_text()).get("error", "unknown error")
             jobs.append(Job(folder, overrides, "failed", error))
-        elif not (folder / "metrics.json").exists():
-            jobs.append(Job(folder, overrides, "incomplete", "no metrics.json (still running, killed, or deleted)"))
+        elif summary is None:
+            reason = "no complete metrics.json (still running, killed, or deleted)"
+            jobs.append(Job(folder, overrides, "incomplete", reason))
         else:
-            summary = json.loads((folder / "metrics.json").read_text())
             numbers = dict(summary.get("metrics", {}))
             numbers.update(_flatten(summary.get("eval", {}).get("metrics", {}), "eval"))
             jobs.append(Job(folder, overrides, "ok", summary=summary, numbers=numbers))
@@ -95,23 +111,23 @@ def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
         + [j.summary.get(k) for k in after.values()]
         for j in finished
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "comparison.csv", out_dir / "comparison.md"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*header, "status", "reason"])
-        writer.writerows([*row, "ok", ""] for row in rows)
-        writer.writerows(
-            [j.folder.name, " ".join(j.overrides), *[""] * (len(header) - 2), j.status, j.reason]
-            for j in jobs
-            if j.status != "ok"
-        )
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow([*header, "status", "reason"])
+    writer.writerows([*row, "ok", ""] for row in rows)
+    writer.writerows(
+        [j.folder.name, " ".join(j.overrides), *[""] * (len(header) - 2), j.status, j.reason]
+        for j in jobs
+        if j.status != "ok"
+    )
+    write_atomic(csv_path, table.getvalue().encode())
     lines = markdown_table(header, rows)
     problems = [j for j in jobs if j.status != "ok"]
     if problems:
         lines += ["", "Jobs without results:", ""]
         lines += [f"- `{j.folder.name}` ({' '.join(j.overrides)}): {j.status}: {j.reason}" for j in problems]
-    md_path.write_text("\n".join(lines) + "\n")
+    write_atomic(md_path, ("\n".join(lines) + "\n").encode())
     return md_path, csv_path
 
 

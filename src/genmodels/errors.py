@@ -5,14 +5,17 @@ Anything else that escapes a command is a bug and keeps its traceback (on the co
 
 from __future__ import annotations
 
+import errno
 import sys
 import sysconfig
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 # Exit statuses of every command: a GenmodelsError (and any unexpected error, after its traceback), Ctrl-C, SIGTERM.
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class GenmodelsError(Exception):
@@ -60,10 +63,18 @@ def short_message(exc: BaseException) -> str:
 def command_errors() -> Iterator[None]:
     """``error: <message>`` and exit 1 for a ``GenmodelsError``, 130 after Ctrl-C, 143 after SIGTERM; anything
     else propagates with its traceback (a message full of tensors is shortened by ``short_message``)."""
+    previous_hook, threading.excepthook = threading.excepthook, _thread_errors
     try:
         yield
     except GenmodelsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_lines(str(exc), getattr(exc, "__notes__", [])), file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from None
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        what = exc.filename or "a file of the run (e.g. its TensorBoard events)"
+        message = f"cannot write {what}: {exc.strerror}. Fix: free space there, then run the same command again."
+        print(error_lines(message, getattr(exc, "__notes__", [])), file=sys.stderr)
         raise SystemExit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         print(
@@ -84,3 +95,18 @@ def command_errors() -> Iterator[None]:
         print("".join(traceback.format_tb(exc.__traceback__)), file=sys.stderr)
         print(f"{type(exc).__name__}: {short_message(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_ERROR) from None
+    finally:
+        threading.excepthook = previous_hook
+
+
+def error_lines(message: str, notes: list[str]) -> str:
+    """``error: <message>``, then a ``note:`` line for each note (e.g. that ``failed.json`` could not be written)."""
+    return "\n".join([f"error: {message}", *(f"note: {note}" for note in notes)])
+
+
+def _thread_errors(args: threading.ExceptHookArgs) -> None:
+    """A writer thread (TensorBoard's) that hit a full disk prints nothing: its owner raises the same error on its
+    next write or flush, reported as one line. Any other thread error prints its traceback as usual."""
+    if isinstance(args.exc_value, OSError) and args.exc_value.errno in DISK_FULL:
+        return
+    threading.__excepthook__(args)

@@ -1,7 +1,9 @@
-"""Image helpers shared by every model: grids, PNG figures, multi-panel figures, TensorBoard writers."""
+"""Image helpers shared by every model: grids, PNG files (written atomically), multi-panel figures, TensorBoard
+writers."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import lightning as L
@@ -11,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
+
+from genmodels.runs.atomic import write_atomic  # noqa: E402
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
@@ -25,11 +29,21 @@ def tensorboards(trainer: L.Trainer) -> list:
 
 
 def save_figure(figure: plt.Figure, path: Path) -> Path:
-    """Write a matplotlib figure as a PNG and close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    """Write a matplotlib figure as a PNG, atomically (``write_atomic``: a full disk leaves no half file), and close
+    it."""
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(figure)
+    return write_atomic(path, buffer.getvalue())
+
+
+def save_grid(grid: torch.Tensor, path: Path) -> Path:
+    """Write an image grid (3, H, W) in [0, 1] as a PNG, atomically."""
+    buffer = io.BytesIO()
+    save_image(grid, buffer, format="png")
+    return write_atomic(path, buffer.getvalue())
 
 
 def panels_figure(panels: dict[str, Path], title: str) -> plt.Figure:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
+import re
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -111,3 +113,20 @@ def _suggestion(key: str, known: set[str]) -> str:
     alike = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.75)
     candidates = list(dict.fromkeys([*alike, *same_leaf]))[:3]
     return f"; did you mean {' or '.join(candidates)}?" if candidates else ""
+
+
+def path_override(key: str, path: str | os.PathLike) -> str:
+    """``key=<path>`` as Hydra's parser reads it back exactly: a path with characters outside Hydra's unquoted
+    values (spaces, quotes, commas, non-ASCII, ...) goes in double quotes, a quote or a trailing backslash
+    escaped, an interpolation ``${`` escaped too."""
+    text = str(path)
+    if re.fullmatch(r"[A-Za-z0-9_./\-+:@%]+", text):
+        return f"{key}={text}"
+    escaped = re.sub(r'(\\*)("|$)', lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), text)
+    escaped = escaped.replace("${", "\\${")
+    return f'{key}="{escaped}"'
+
+
+def shell_command(module: str, arguments: Sequence[str]) -> str:
+    """``python -m <module> <arguments>`` as a line that works pasted into a POSIX shell."""
+    return shlex.join(["python", "-m", module, *arguments])

@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels.overrides import path_override, shell_command
 from genmodels.results import (
     EXPERIMENTS,
     FID_FIGURE,
@@ -29,6 +30,7 @@ from genmodels.results import (
     render_markdown,
     results_entry,
 )
+from genmodels.runs.atomic import write_atomic
 from genmodels.tables import format_duration
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -80,7 +82,7 @@ class StageClock:
         if done != "reused" or label not in self.seconds:
             self.seconds[label] = round(seconds, 1)
             if self.timings_path is not None:
-                self.timings_path.write_text(json.dumps(self.seconds, indent=2) + "\n")
+                write_atomic(self.timings_path, (json.dumps(self.seconds, indent=2) + "\n").encode())
         pace = self.seconds_run / self.expected_run if self.expected_run else 1.0
         remaining = sum(self.expected[self.index + 1 :]) * 60 * pace
         self.index += 1
@@ -108,7 +110,7 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
     if (run_dir / "metrics.json").exists():
         return "reused", args
     resume = (run_dir / ".hydra" / "config.yaml").is_file()  # an earlier, unfinished attempt
-    run_args = [f"resume={run_dir}"] if resume else [*args, f"hydra.run.dir={run_dir}"]
+    run_args = [path_override("resume", run_dir)] if resume else [*args, path_override("hydra.run.dir", run_dir)]
     log_path = run_dir.parent / f"{name}.train.log"
     run_module("genmodels.train", [*run_args, "trainer.enable_progress_bar=false"], log_path)
     return ("resumed" if resume else "trained"), args
@@ -116,7 +118,7 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
 
 def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
     """Make sure ``run_dir`` holds an evaluation (``metrics.json["eval"]``); returns what was done and the arguments."""
-    args = [f"run_dir={run_dir}", *overrides]
+    args = [path_override("run_dir", run_dir), *overrides]
     metrics = run_dir / "metrics.json"
     if not fresh and metrics.exists() and "eval" in json.loads(metrics.read_text()):
         return "reused", args
@@ -149,8 +151,8 @@ def run_report(
                 shutil.copy(run_dir / source, out / "figures" / figure)
                 figures.append(figure)
         commands = {
-            "train": shlex.join(["python", "-m", "genmodels.train", *train_args]),
-            "evaluate": shlex.join(["python", "-m", "genmodels.evaluate", *eval_args]),
+            "train": shell_command("genmodels.train", train_args),
+            "evaluate": shell_command("genmodels.evaluate", eval_args),
         }
         entries.append(results_entry(name, preset_name, run_dir, commands, figures))
     runs = {name: out / "runs" / name for name in preset.runs}
@@ -168,8 +170,8 @@ def run_report(
         "experiments": entries,
         "figures": [FID_FIGURE] if fid_per_epoch_figure(runs, out / "figures" / FID_FIGURE) else [],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.md").write_text(f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}")
+    write_atomic(out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    write_atomic(out / "report.md", f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}".encode())
     return results
 
 

@@ -34,7 +34,7 @@ def check_speed_options(speed: DictConfig) -> None:
         raise ConfigError(f"speed.compile_backend must be one of {backends}, got {backend!r}")
     if backend == "inductor" and not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "c++", "clang++")):
         raise ConfigError(
-            "speed.compile=true with the inductor backend needs a C/C++ compiler, and none was found on PATH.\n"
+            "speed.compile=true with the inductor backend needs a C/C++ compiler, and none was found on PATH. "
             "Fix: install one (e.g. apt-get install g++), or set speed.compile=false."
         )
 

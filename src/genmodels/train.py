@@ -9,6 +9,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
 from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_message
+from genmodels.models.optimization import optimizer_config
 from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, resume_checkpoint
@@ -154,6 +156,26 @@ def _build(node: DictConfig) -> Any:
         raise
 
 
+def check_buildable(cfg: DictConfig) -> None:
+    """Build the data module and the model (their constructors check their options), and the optimizer and schedule
+    on a stand-in parameter (PyTorch checks e.g. the learning rate there): nothing is loaded or written, so a new
+    run refused for an option leaves no folder behind."""
+    _build(cfg.data)
+    _build(cfg.model)
+    optimizer, scheduler = (OmegaConf.select(cfg, f"model.{key}") for key in ("optimizer", "scheduler"))
+    try:
+        optimizer_config(
+            [torch.nn.Parameter(torch.zeros(1))],
+            _build(optimizer) if optimizer else None,
+            _build(scheduler) if scheduler else None,
+        )
+    except ValueError as exc:  # e.g. "Invalid learning rate: -1" from torch.optim
+        raise ConfigError(
+            f"model.optimizer / model.scheduler: PyTorch refuses these options ({exc}). Fix: pass a valid value, "
+            "e.g. model.optimizer.lr=1e-3 (configs/model/, configs/lr_scheduler/)."
+        ) from None
+
+
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point: claim the run folder, train, return the monitored metric for sweepers. A failed run
@@ -165,6 +187,7 @@ def main(cfg: DictConfig) -> float | None:
             with remove_unused_folder(Path(HydraConfig.get().runtime.output_dir)):
                 validate_train_config(cfg)
                 check_speed_options(cfg.speed)
+                check_buildable(cfg)
         try:
             with claim_run_folder(cfg) as run:
                 if run.finished:

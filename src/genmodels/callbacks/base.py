@@ -7,10 +7,9 @@ from pathlib import Path
 import lightning as L
 import matplotlib.pyplot as plt
 import torch
-from torchvision.utils import save_image
 
 from genmodels.contract import GeneratesImages, require
-from genmodels.images import image_grid, save_figure, tensorboards
+from genmodels.images import image_grid, save_figure, save_grid, tensorboards
 
 LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.reconstructions) or callbacks=none"
 
@@ -36,9 +35,7 @@ class FigureCallback(L.Callback):
         grid, path = image_grid(images, nrow=nrow), self.output_dir / f"{name}.png"
         for writer in tensorboards(trainer):
             writer.add_image(f"figures/{name}", grid, global_step=trainer.global_step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
-        return path
+        return save_grid(grid, path)
 
     def publish_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
         """Save a matplotlib figure as ``<output_dir>/<name>.png`` (closing it) and log it to TensorBoard."""

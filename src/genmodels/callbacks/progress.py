@@ -35,6 +35,13 @@ class EpochProgressBar(TQDMProgressBar):
         bar.total, bar.initial = convert_inf(self.total_train_batches), 0
         bar.reset()
 
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """Close the open bars: the error printed next starts on a line of its own, and no bar is redrawn after it."""
+        bars = (self._train_progress_bar, self._val_progress_bar, self._test_progress_bar, self._predict_progress_bar)
+        for bar in bars:
+            if bar is not None:
+                bar.close()
+
     def _should_update(self, current: int, total: int) -> bool:
         now = time.monotonic()
         due = super()._should_update(current, total) or (

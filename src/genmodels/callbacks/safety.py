@@ -49,7 +49,7 @@ class FiniteLossGuard(L.Callback):
         if not terms:
             raise CapabilityError(
                 f"the FiniteLossGuard callback watches the loss tensors training_step returns, and "
-                f"{type(pl_module).__name__}.training_step returned none (outputs: {outputs!r}).\n"
+                f"{type(pl_module).__name__}.training_step returned none (outputs: {outputs!r}). "
                 "Fix: return the loss, or a dict of loss tensors such as {'loss': loss, 'kl': kl}, from training_step "
                 "(docs/adding_a_model.md), or run without the guard: ~callbacks.finite_loss_guard."
             )
@@ -102,14 +102,15 @@ class InterruptCheckpoint(L.Callback):
             except CheckpointError:  # e.g. cut short by a kill -9 while saving: nothing to keep
                 self._earlier_step = 0
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Remove an earlier part's interrupted.ckpt once this run has passed its step."""
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Remove an earlier part's interrupted.ckpt once this run has passed its step and saved that epoch (a
+        resume that fails before its first checkpoint leaves the folder as it was)."""
         if self._earlier_step is not None and trainer.global_step >= self._earlier_step and trainer.is_global_zero:
             self.path.unlink(missing_ok=True)
             log.info("Removed %s: this run has passed its step %d", self.path, self._earlier_step)
             self._earlier_step = None
 
-    on_fit_end = on_train_epoch_end
+    on_fit_end = on_train_epoch_start
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):

@@ -121,7 +121,7 @@ def ensure_dataset(name: str, data_dir: str | Path, timeout: float = 10.0, sourc
         if fname not in missing and (actual := file_digest(target / fname, "md5")) != expected:
             raise DataError(
                 f"checksum mismatch for {target / fname}: md5 {actual}, expected {expected} (corrupt or truncated "
-                f"file).\nFix: delete {target / fname} and run again; it is fetched again."
+                f"file). Fix: delete {target / fname} and run again; it is fetched again."
             )
     if not missing:
         return target
@@ -144,8 +144,8 @@ def ensure_dataset(name: str, data_dir: str | Path, timeout: float = 10.0, sourc
         log.info("Fetched %s from %s into %s (md5 verified)", name, source.name, target)
         return target
 
-    tried = "\n".join(f"  - {line}" for line in failures) or "  (no source available)"
-    raise DataError(f"could not fetch {name} files {missing}.\nSources tried:\n{tried}\n{by_hand(spec, target)}")
+    tried = "; ".join(failures) or "no source available"
+    raise DataError(f"could not fetch {name} files {missing} (sources tried: {tried}). {by_hand(spec, target)}")
 
 
 def by_hand(spec: DatasetSpec, target: Path) -> str:

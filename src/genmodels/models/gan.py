@@ -82,6 +82,11 @@ class GAN(L.LightningModule):
             )
         if not 0.0 <= label_flip_prob <= 1.0:
             raise ConfigError(f"model.label_flip_prob must be in [0, 1], got {label_flip_prob!r}")
+        for name, lr in (("discriminator_lr", discriminator_lr), ("generator_lr", generator_lr)):
+            if lr is not None and not lr > 0:
+                raise ConfigError(
+                    f"model.{name} must be a positive learning rate, or null (model.optimizer.lr); got {lr}"
+                )
         if ema_half_life is not None and ema_half_life <= 0:
             raise ConfigError(f"model.ema_half_life must be a positive number of images, or null; got {ema_half_life}")
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer", "scheduler"], logger=False)

@@ -48,7 +48,7 @@ def run_checkpoint(run: Path, choice: str = "auto", monitor: str | None = None) 
         return folder / "last.ckpt"
     if not best:
         raise CheckpointError(
-            f"{folder} holds no best-*.ckpt (the run monitored no metric, or ended before its first score).\n"
+            f"{folder} holds no best-*.ckpt (the run monitored no metric, or ended before its first score). "
             "Fix: pass checkpoint=last, or ckpt_path=<a .ckpt file>."
         )
     return best[-1]
@@ -97,7 +97,7 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:
         raise CheckpointError(
-            f"the checkpoint of {source} was made by another model configuration (differs in {differing}).\n"
-            f"  checkpoint: {saved}\n  this run:   {current}\n"
-            f"Use the same model options as that run (e.g. model=..., latent=...), or start a new run."
+            f"the checkpoint of {source} was made by another model configuration (differs in {differing}; "
+            f"checkpoint: {saved}; this run: {current}). "
+            "Fix: use the same model options as that run (e.g. model=..., latent=...), or start a new run."
         )

@@ -7,11 +7,11 @@ or a sweep run again with ``hydra.sweep.dir=`` whose job has the same overrides 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
 import secrets
-import shlex
 import shutil
 import traceback
 from collections.abc import Iterator
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -28,7 +27,9 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.errors import RunFolderError
+from genmodels.overrides import shell_command
 from genmodels.runs.atomic import write_atomic, write_json
+from genmodels.runs.attempt import ResumeAttempt
 from genmodels.runs.definition import read_overrides, read_run_config
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
@@ -66,7 +67,7 @@ def sweep_folder(stem: str, resume: str | None = None) -> str:
     if resume is not None:
         raise SystemExit(
             f"error: resume={resume} continues one run and cannot be part of a sweep (-m). Fix: continue that run "
-            f"alone with python -m genmodels.train resume={resume}, or continue a whole "
+            f"alone with {resume_commands(Path(resume))[0]}, or continue a whole "
             "sweep by running its command again with hydra.sweep.dir=<its sweep folder> (finished jobs are skipped)."
         )
     return unique(stem)
@@ -80,8 +81,8 @@ class SweepSummary(Callback):
     """Hydra callback: after a sweep's last job, name the sweep folder and the command that compares its jobs."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        folder = shlex.quote(str(config.hydra.sweep.dir))
-        log.info("Sweep folder: %s. Compare its jobs with: python -m genmodels.compare %s", folder, folder)
+        folder = str(config.hydra.sweep.dir)
+        log.info("Sweep folder: %s. Compare its jobs with: %s", folder, shell_command("genmodels.compare", [folder]))
 
 
 @dataclass
@@ -91,8 +92,9 @@ class ClaimedRun:
     folder: Path
     config: DictConfig
     finished: bool = False
-    # A resume's new definition (.hydra/config.yaml, overrides.yaml), written once its training has started.
-    pending: L.Callback | None = None
+    # A resume's attempt: its new definition (.hydra/config.yaml, overrides.yaml) written after its first new
+    # checkpoint, what it wrote undone if it fails before.
+    pending: ResumeAttempt | None = None
 
 
 @contextmanager
@@ -126,9 +128,14 @@ def claim_run_folder(cfg: DictConfig) -> Iterator[ClaimedRun]:
         try:
             yield run
         except Exception as exc:
-            write_json(
-                folder / "failed.json", {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-            )
+            if run.pending is not None and not run.pending.committed:
+                run.pending.undo()  # the folder stays as it was: no failed.json either
+                raise
+            record = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            try:
+                write_json(folder / "failed.json", record)
+            except RunFolderError as not_recorded:  # e.g. the same full disk: the cause is printed, this after it
+                exc.add_note(f"not recorded in failed.json: {not_recorded}")
             raise
 
 
@@ -185,7 +192,7 @@ def _foreign(folder: Path, saved: list[str], overrides: list[str], sweeping: boo
         "Fix: leave out hydra.sweep.dir to start a new sweep, or run the command of that sweep to continue it."
         if sweeping
         else "Fix: leave out hydra.run.dir to get a new folder, or continue that run with "
-        f"python -m genmodels.train resume={folder}."
+        f"{resume_commands(folder)[0]}."
     )
     return RunFolderError(
         f"{folder} already holds a run (its overrides: {' '.join(saved) or 'none'}; this command's: "
@@ -206,6 +213,8 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
             resume_commands(folder)[0],
         )
         return ClaimedRun(folder, config, finished=True)
+    definition = functools.partial(write_run_files, folder, copy.deepcopy(config), merged, with_hydra=False)
+    attempt = ResumeAttempt(folder, definition)  # notes the folder as it is, its log before the line below
     changed = ", ".join(f"{key}={value}" for key, value in changes.items())
     log.info(
         "Resuming %s (%s)%s: %s",
@@ -214,7 +223,7 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
         f" with {changed}" if changed else "",
         plan.describe(),
     )
-    return ClaimedRun(folder, config, pending=RunFilesOnStart(folder, config, merged))
+    return ClaimedRun(folder, config, pending=attempt)
 
 
 def continued_config(folder: Path, overrides: list[str], command: DictConfig) -> tuple[DictConfig, list[str], dict]:
@@ -251,17 +260,6 @@ def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hy
         files[HYDRA_FILE] = OmegaConf.create({"hydra": HydraConfig.get()})
     for name, content in files.items():
         write_atomic(folder / name, OmegaConf.to_yaml(content).encode())
-
-
-class RunFilesOnStart(L.Callback):
-    """Write a resumed run's new definition once its training has started: a refused resume changes nothing."""
-
-    def __init__(self, folder: Path, config: DictConfig, overrides: list[str]) -> None:
-        self.folder, self.config, self.overrides = folder, copy.deepcopy(config), overrides
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
-            write_run_files(self.folder, self.config, self.overrides, with_hydra=False)
 
 
 def finished_metric(folder: Path, metric: str | None) -> float | None:

@@ -8,7 +8,6 @@ reproduces the uninterrupted run exactly, so the steps after it (``interrupted.c
 from __future__ import annotations
 
 import copy
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels.errors import CheckpointError, ConfigError
+from genmodels.overrides import path_override, shell_command
 from genmodels.runs.checkpoints import load_checkpoint, resume_checkpoint
 
 # Top-level keys a resume may not change: they define the model, the data and the random draws.
@@ -146,11 +146,9 @@ def resume_plan(run_dir: Path, config: DictConfig) -> ResumePlan:
 
 def resume_commands(run_dir: Path) -> list[str]:
     """How to continue the run in ``run_dir``: the single-run command, and in a sweep the sweep's own command."""
-    commands = [f"python -m genmodels.train resume={shlex.quote(str(run_dir))}"]
+    commands = [shell_command("genmodels.train", [path_override("resume", run_dir)])]
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         sweep_dir = HydraConfig.get().sweep.dir
         args = [a for a in sys.argv[1:] if not a.startswith(("hydra.sweep.dir=", "resume="))]
-        commands.append(
-            "python -m genmodels.train " + " ".join(shlex.quote(a) for a in [*args, f"hydra.sweep.dir={sweep_dir}"])
-        )
+        commands.append(shell_command("genmodels.train", [*args, path_override("hydra.sweep.dir", sweep_dir)]))
     return commands
