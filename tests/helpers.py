@@ -33,6 +33,8 @@ from genmodels.data import provision
 from genmodels.data.provision import DatasetSpec
 from genmodels.models import dcgan
 from genmodels.models.gan import GAN
+from genmodels.models.vae import VAE
+from genmodels.models.vae_mlp import MLPDecoder, MLPEncoder
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -278,3 +280,9 @@ def place_cifar10_archive(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path
         provision.DATASETS, "cifar10", DatasetSpec(**{**official.__dict__, "md5": {CIFAR10_ARCHIVE: md5}})
     )
     return folder
+
+
+def mlp_vae(latent_dim: int = 20, hidden_dims: tuple[int, ...] = (500,), **options) -> VAE:
+    """The VAE with the networks of ``model=vae`` (784-500-latent unless ``hidden_dims`` says otherwise), built in
+    the config's order (encoder, then decoder) for unit tests."""
+    return VAE(MLPEncoder(latent_dim, hidden_dims), MLPDecoder(latent_dim, hidden_dims), latent_dim, **options)

@@ -38,7 +38,7 @@ def test_shortened_experiment_runs_and_draws_its_figures(train_config, caplog, n
     run = Path(cfg.paths.output_dir)
     figures = run / "figures"
     model = json.loads((run / "metrics.json").read_text())["model"]
-    assert model == ("GAN" if "gan" in name else "ConvVAE" if "conv" in name else "VAE")
+    assert model == ("GAN" if "gan" in name else "VAE")
     assert (figures / "interpolation.png").exists() and (figures / "reconstructions.png").exists() == (model != "GAN")
     # The report's epochs beyond the run are dropped with one warning; the first and the last are drawn.
     assert sorted(p.name for p in (figures / "samples").glob("*_mean.png")) == [
@@ -51,7 +51,8 @@ def test_shortened_experiment_runs_and_draws_its_figures(train_config, caplog, n
 
 def test_the_binarized_benchmark_holds_the_literature_settings(train_config):
     cfg = train_config(["experiment=binarized_vae"])
-    assert cfg.data.binarize == "dynamic" and cfg.model.hidden_dims == [500, 500] and cfg.latent == 50
+    assert cfg.data.binarize == "dynamic" and cfg.latent == 50
+    assert cfg.model.encoder.hidden_dims == cfg.model.decoder.hidden_dims == [500, 500]  # the decoder mirrors it
     assert cfg.model.scheduler._target_ == "torch.optim.lr_scheduler.ExponentialLR"
     assert cfg.trainer.max_time == "00:00:45:00" and cfg.trainer.max_epochs >= 1000  # the clock stops the run
     assert cfg.model.iwae_k == 1  # a single run trains with the ELBO; the sweep (-m) also with the IWAE bound:

@@ -7,9 +7,8 @@ import matplotlib.pyplot as plt
 from genmodels import compare
 from genmodels.data.mnist import MNISTDataModule
 from genmodels.evaluation.publish import print_table, table_markdown, table_rows
-from genmodels.models.vae import VAE
 from genmodels.runs.info import targets_note
-from tests.helpers import small_dcgan
+from tests.helpers import mlp_vae, small_dcgan
 
 SETTINGS = {"elbo_samples": 10, "iwae_k": 5000, "pr_k": 3, "inception_samples": 2000}
 
@@ -29,7 +28,7 @@ def evaluation(model, dataset: str, metrics: dict[str, float]) -> dict:
 
 
 def test_a_vae_evaluation_states_its_targets_and_a_gan_evaluation_names_none(capsys):
-    print_table(evaluation(VAE(latent_dim=2), "mnist", {"test_neg_elbo": 150.0, "test_iwae_nll": 145.0}))
+    print_table(evaluation(mlp_vae(latent_dim=2), "mnist", {"test_neg_elbo": 150.0, "test_iwae_nll": 145.0}))
     assert "Targets: grey-level targets in [0, 1]" in capsys.readouterr().out
     result = evaluation(small_dcgan(), "mnist", {"fid_classifier": 120.0, "classifier_test_accuracy": 0.993})
     assert result["binarization_note"] == "not applicable: GAN has no likelihood"

@@ -14,7 +14,7 @@ from tests.helpers import SMALL_DCGAN
 MODELS = ("vae", "dcgan", "gan_mlp")
 SCHEDULES = {"exponential": torch.optim.lr_scheduler.ExponentialLR, "step": torch.optim.lr_scheduler.StepLR}
 SMALL = {  # the smallest networks and images each model accepts
-    "vae": ["model.hidden_dims=[16]"],
+    "vae": ["model.encoder.hidden_dims=[16]"],
     "dcgan": SMALL_DCGAN[1:],
     "gan_mlp": ["model.generator.hidden_dims=[16,32]", "model.discriminator.hidden_dims=[16]"],
 }

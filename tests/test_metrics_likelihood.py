@@ -25,6 +25,7 @@ from genmodels.metrics.likelihood import (
 )
 from genmodels.models.losses import bernoulli_nll
 from genmodels.models.vae import VAE
+from tests.helpers import mlp_vae
 
 
 class LinearGaussian:
@@ -139,7 +140,7 @@ def tiny_vae(mnist_dir: Path) -> tuple[VAE, torch.Tensor]:
     images = read_idx(raw_dir(mnist_dir, "mnist") / TRAIN_IMAGES)[:1200].unsqueeze(1).float().div(255.0)
     train, held_out = images[:1000], images[1000:]
     torch.manual_seed(0)
-    model = VAE(latent_dim=4, hidden_dims=[128], image_size=28)
+    model = mlp_vae(latent_dim=4, hidden_dims=[128])
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
     for _ in range(300):
@@ -192,7 +193,7 @@ ELBO_BEFORE = [-532.937371, -528.864690, -506.808732, -537.325350, -539.630752, 
 
 def test_vae_bounds_match_the_values_before_the_likelihood_interface():
     torch.manual_seed(0)
-    model = VAE(latent_dim=4, hidden_dims=[32], image_size=28)
+    model = mlp_vae(latent_dim=4, hidden_dims=[32])
     x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(5):

@@ -22,7 +22,6 @@ from genmodels.contract import (
     require,
 )
 from genmodels.evaluate import evaluate
-from genmodels.models.vae import VAE
 from genmodels.speed import apply_speed_options
 from genmodels.train import train
 from tests.helpers import (
@@ -30,6 +29,7 @@ from tests.helpers import (
     QUICK_EVAL_CLASSIFIER,
     compose_evaluate,
     image_loader,
+    mlp_vae,
     quiet_trainer,
     short_run,
     small_dcgan,
@@ -64,7 +64,7 @@ class ReturnsNothing(LinearImages):
 
 
 def test_the_models_offer_their_capabilities() -> None:
-    vae, gan = VAE(latent_dim=2), small_dcgan()
+    vae, gan = mlp_vae(latent_dim=2), small_dcgan()
     offered = {
         type(model).__name__: {
             cap.__name__

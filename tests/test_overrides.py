@@ -13,6 +13,7 @@ from genmodels.overrides import unknown_key_message
         (["lr=1e-4"], "lr", "model.optimizer.lr?"),
         (["data.batchsize=64"], "data.batchsize", "did you mean data.batch_size or data.eval_batch_size?"),
         (["-m", "latent=2,5", "trainer.max_epoch=3"], "trainer.max_epoch", "trainer.max_epochs"),
+        (["model=conv_vae", "model.channels=[8]"], "model.channels", "did you mean model.encoder.widths?"),  # renamed
     ],
 )
 def test_misspelt_key_names_the_closest_valid_keys(arguments, named, suggested):
@@ -24,7 +25,7 @@ def test_misspelt_key_names_the_closest_valid_keys(arguments, named, suggested):
 @pytest.mark.parametrize(
     "arguments",
     [
-        ["trainer.max_epochs=3", "latent=2", "model.hidden_dims.0=256"],
+        ["trainer.max_epochs=3", "latent=2", "model.encoder.hidden_dims.0=256"],
         ["model=dcgan", "model.generator.width=8"],  # a key the chosen group brings
         ["-m", "model=vae,dcgan", "model.generator.width=8"],  # ... or one of the swept groups
         ["experiment=report_dcgan", "data.image_size=32"],

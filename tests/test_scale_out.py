@@ -227,7 +227,7 @@ def test_optuna_search_minimises_the_validation_negative_elbo(run_cli, tmp_path)
         f"hydra.sweep.dir={tmp_path}",
     )
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
-    assert set(results["best_params"]) == {"latent", "model.optimizer.lr", "model.hidden_dims.0"}
+    assert set(results["best_params"]) == {"latent", "model.optimizer.lr", "model.encoder.hidden_dims.0"}
     trials = [json.loads((tmp_path / job / "metrics.json").read_text()) for job in ("0", "1")]
     # The best trial is the one with the lowest validation negative ELBO.
     assert results["best_value"] == pytest.approx(min(t["metrics"]["val/neg_elbo"] for t in trials))

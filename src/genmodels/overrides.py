@@ -21,6 +21,7 @@ from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
 from genmodels import PROJECT_ROOT
+from genmodels.runs.legacy import upgrade_overrides
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
 MAX_GROUP_COMBINATIONS = 16  # a sweep over more combinations of groups is not checked
@@ -48,7 +49,7 @@ def unknown_key_message(config_name: str, arguments: Sequence[str]) -> str | Non
             known |= set(_paths(OmegaConf.to_container(cfg, resolve=False)))
     except Exception:  # noqa: BLE001 - e.g. model=transformer: Hydra's own message, with the options, follows
         return None
-    unknown = [  # an index into a list the config has (model.hidden_dims.0=256) is known too
+    unknown = [  # an index into a list the config has (model.encoder.hidden_dims.0=256) is known too
         key
         for key in (o.key_or_group for o in checked)
         if key not in known and not (key.rpartition(".")[2].isdigit() and key.rpartition(".")[0] in known)
@@ -107,11 +108,13 @@ def _paths(node: Any, prefix: str = "") -> Iterator[str]:
 
 
 def _suggestion(key: str, known: set[str]) -> str:
-    """'; did you mean a or b?' with the keys that share the last name or are spelled alike, or ''."""
+    """'; did you mean a or b?' with today's name of an earlier version's key, the keys that share the last name
+    or are spelled alike, or ''."""
+    renamed = [new for new in upgrade_overrides([key]) if new != key and new.rsplit(".", 1)[0] in known]
     leaf = key.rsplit(".", 1)[-1]
     same_leaf = sorted(k for k in known if k.rsplit(".", 1)[-1] == leaf)
     alike = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.75)
-    candidates = list(dict.fromkeys([*alike, *same_leaf]))[:3]
+    candidates = list(dict.fromkeys([*renamed, *alike, *same_leaf]))[:3]
     return f"; did you mean {' or '.join(candidates)}?" if candidates else ""
 
 

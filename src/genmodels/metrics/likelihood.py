@@ -1,6 +1,8 @@
-"""Likelihood bounds of latent-variable models (``HasLikelihood``): the ELBO and the IWAE estimate L_k of log p(x).
+"""Likelihood bounds of latent-variable models (``HasLikelihood``): the ELBO and the IWAE estimate L_k of log p(x),
+each computed here only, for the training losses and the evaluation alike.
 
-L_k = E[log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)], z_i ~ q(z|x) (Burda et al. 2016), in nats per image.
+ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)); L_k = E[log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)], z_i ~ q(z|x)
+(Burda et al. 2016). Both in nats per image.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ def draw(distribution: Distribution, sample_shape: tuple[int, ...], generator: t
 
 
 class ImportanceWeights(NamedTuple):
-    """k draws z_i ~ q(z|x) for each of B images: their log importance weights and likelihoods, (k, B) each."""
+    """k draws z_i ~ q(z|x) for each of B images: the draws (k, B, *event), their log importance weights and
+    likelihoods, (k, B) each."""
 
+    z: torch.Tensor
     log_weights: torch.Tensor  # log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)
     log_likelihood: torch.Tensor  # log p(x|z_i)
 
@@ -54,7 +58,7 @@ def importance_weights(
     batch = len(x)
     repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * batch, *x.shape[1:])
     log_px_z = model.log_likelihood(repeated, z.reshape(k * batch, *z.shape[2:])).view(k, batch)
-    return ImportanceWeights(log_px_z + model.prior().log_prob(z) - posterior.log_prob(z), log_px_z)
+    return ImportanceWeights(z, log_px_z + model.prior().log_prob(z) - posterior.log_prob(z), log_px_z)
 
 
 def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
@@ -82,28 +86,51 @@ def iwae_log_likelihood(
     return iwae_bound(torch.cat(log_weights))
 
 
+class ElboTerms(NamedTuple):
+    """The two terms of the ELBO of each of B images, (B,) float64 each."""
+
+    log_likelihood: torch.Tensor  # log p(x|z), averaged over the posterior draws
+    kl: torch.Tensor  # KL(q(z|x) || p(z)): analytic where torch.distributions has it, else estimated from the draws
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        return self.log_likelihood - self.kl
+
+
+def elbo_of_draws(
+    posterior: Distribution, prior: Distribution, z: torch.Tensor, log_likelihood: torch.Tensor
+) -> ElboTerms:
+    """The ELBO's terms from n draws ``z`` (n, B, *event) of ``posterior`` and their log p(x|z), (n, B)."""
+    try:
+        kl = kl_divergence(posterior, prior)
+    except NotImplementedError:  # the mean of log q(z|x) - log p(z) over the draws
+        kl = (posterior.log_prob(z) - prior.log_prob(z)).to(torch.float64).mean(dim=0)
+    return ElboTerms(log_likelihood.to(torch.float64).mean(dim=0), kl.to(torch.float64))
+
+
+def elbo_terms(
+    x: torch.Tensor,
+    model: HasLikelihood,
+    num_samples: int = 1,
+    posterior: Distribution | None = None,
+    generator: torch.Generator | None = None,
+) -> ElboTerms:
+    """The ELBO's terms for a batch, from ``num_samples`` reparameterized draws z ~ q(z|x) per image (default
+    posterior ``model.posterior(x)``): differentiable, so the training loss is the same number."""
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    posterior = model.posterior(x) if posterior is None else posterior
+    z = torch.stack([draw(posterior, (), generator) for _ in range(num_samples)])  # (n, B, *event), one batch a draw
+    log_likelihood = torch.stack([model.log_likelihood(x, z_i) for z_i in z])  # (n, B)
+    return elbo_of_draws(posterior, model.prior(), z, log_likelihood)
+
+
 @torch.no_grad()
 def elbo(
     x: torch.Tensor, model: HasLikelihood, num_samples: int = 1, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The ELBO per image, (B,) float64: E_q[log p(x|z)] over ``num_samples`` draws minus KL(q || p) (analytic if
-    ``torch.distributions`` knows it, else estimated from the same draws)."""
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    posterior, prior = model.posterior(x), model.prior()
-    try:
-        analytic_kl: torch.Tensor | None = kl_divergence(posterior, prior).to(torch.float64)
-    except NotImplementedError:
-        analytic_kl = None
-    reconstruction = torch.zeros(len(x), dtype=torch.float64, device=x.device)
-    log_ratio = torch.zeros_like(reconstruction)  # sum of log q(z|x) - log p(z) over the draws
-    for _ in range(num_samples):
-        z = draw(posterior, (), generator)
-        reconstruction += model.log_likelihood(x, z).to(torch.float64)
-        if analytic_kl is None:
-            log_ratio += (posterior.log_prob(z) - prior.log_prob(z)).to(torch.float64)
-    kl = analytic_kl if analytic_kl is not None else log_ratio / num_samples
-    return reconstruction / num_samples - kl
+    """The ELBO per image, (B,) float64, over ``num_samples`` posterior draws (``elbo_terms``)."""
+    return elbo_terms(x, model, num_samples, generator=generator).elbo
 
 
 def dataset_negative_elbo(

@@ -16,6 +16,7 @@ from torch import nn
 from genmodels.errors import ConfigError
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.losses import discriminator_loss, generator_loss
+from genmodels.models.networks import describe
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
 
 SMOOTH_REAL_RANGE = (0.7, 1.2)
@@ -43,12 +44,6 @@ def real_labels(
         flipped_values = torch.empty(batch_size, device=draw_device).uniform_(low, high, generator=generator)
         labels = torch.where(flipped, flipped_values, labels)
     return labels.to(device) if device is not None else labels
-
-
-def describe(network: nn.Module) -> dict[str, str | int]:
-    """A network's class and parameter count: what the checkpoint records of it, to refuse a different one."""
-    cls = type(network)
-    return {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": sum(p.numel() for p in network.parameters())}
 
 
 class GAN(L.LightningModule):

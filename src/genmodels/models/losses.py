@@ -6,11 +6,6 @@ import torch
 import torch.nn.functional as F
 
 
-def gaussian_kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL( N(mu, diag exp(logvar)) || N(0, I) ) in nats, summed over latent dims: (B, D) -> (B,)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
-
-
 def bernoulli_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """-log p(x | logits) under independent Bernoullis, summed over pixels: (B, ...) -> (B,); with grey-level
     targets in [0, 1], the cross-entropy (the usual continuous relaxation)."""

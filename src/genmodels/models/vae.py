@@ -1,68 +1,177 @@
-"""The VAE of the report: MLP encoder and decoder; the loss, steps and capabilities come from ``GaussianVAE``."""
+"""The VAE: an encoder and a decoder, injected by config (``vae_mlp.py``, ``conv_vae.py``), trained on the -ELBO
+(or the IWAE bound) with a diagonal Gaussian q(z|x), the prior N(0, I) and independent Bernoulli pixels. The loss
+and the logged metrics are explained in docs/models.md."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import lightning as L
 import torch
 from torch import nn
+from torch.distributions import Distribution, Independent, Normal, register_kl
 
 from genmodels.errors import ConfigError
-from genmodels.models.gaussian_vae import GaussianVAE
-from genmodels.models.optimization import OptimizerFactory, SchedulerFactory
+from genmodels.metrics.likelihood import elbo_of_draws, elbo_terms, importance_weights, iwae_bound
+from genmodels.models.epoch_means import EpochMeans
+from genmodels.models.losses import bernoulli_nll
+from genmodels.models.networks import describe
+from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
+
+STAGES = ("train", "val", "test")
 
 
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers of the given sizes with ReLU between them (none after the last)."""
-    layers = [layer for n_in, n_out in zip(sizes, sizes[1:]) for layer in (nn.Linear(n_in, n_out), nn.ReLU())]
-    return nn.Sequential(*layers[:-1])
+class DiagonalGaussian(Independent):
+    """N(mean, diag exp(logvar)) over the last dimension, keeping ``logvar`` for the closed-form KL below; without
+    argument checks (they cost time on every step, and the finite-loss guard names non-finite encoder outputs when
+    they reach the loss)."""
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor) -> None:
+        super().__init__(Normal(mean, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+        self.logvar = logvar
 
 
-class Encoder(nn.Module):
-    """x (B, 1, S, S) -> mean and log-variance of q(z|x), each (B, latent_dim)."""
-
-    def __init__(self, input_dim: int, hidden_dims: Sequence[int], latent_dim: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(mlp([input_dim, *hidden_dims]), nn.ReLU())
-        self.mean = nn.Linear(hidden_dims[-1], latent_dim)
-        self.logvar = nn.Linear(hidden_dims[-1], latent_dim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x.flatten(start_dim=1))
-        return self.mean(h), self.logvar(h)
+@register_kl(DiagonalGaussian, DiagonalGaussian)
+def diagonal_gaussian_kl(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:
+    """KL(q || p) in nats, summed over the last dimension, from the log-variances themselves (torch's Normal-Normal
+    formula squares the scales and takes their log): with p = N(0, I), 1/2 (mean^2 + exp(logvar) - 1 - logvar)."""
+    log_ratio = q.logvar - p.logvar
+    return 0.5 * ((q.mean - p.mean).pow(2) / p.logvar.exp() + log_ratio.exp() - 1.0 - log_ratio).sum(dim=-1)
 
 
-class Decoder(nn.Module):
-    """z (B, latent_dim) -> Bernoulli logits (B, 1, S, S); the pixel means are their sigmoid."""
+class VAE(L.LightningModule):
+    """An ``encoder`` (images (B, C, S, S) -> mean and log-variance of q(z|x), each (B, latent_dim)) and a
+    ``decoder`` (codes (B, latent_dim) -> Bernoulli logits (B, C, S, S)) trained as a VAE.
 
-    def __init__(self, latent_dim: int, hidden_dims: Sequence[int], image_size: int) -> None:
-        super().__init__()
-        self.image_size = image_size
-        self.net = mlp([latent_dim, *hidden_dims, image_size * image_size])
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, 1, self.image_size, self.image_size)
-
-
-class VAE(GaussianVAE):
-    """VAE with an MLP encoder/decoder (784-500-latent by default, as in the report): ``hidden_dims`` are the
-    encoder's hidden widths, mirrored by the decoder; ``beta``, ``iwae_k``, ``optimizer``, ``scheduler``: as in
-    ``GaussianVAE``."""
+    ``beta`` weighs the KL term of the training loss (1: the ELBO); ``iwae_k`` > 1 trains on the IWAE bound L_k
+    instead. ``optimizer`` and ``scheduler`` are partials, called with the parameters and with the optimizer
+    (``scheduler`` None: a constant rate).
+    """
 
     def __init__(
         self,
+        encoder: nn.Module,
+        decoder: nn.Module,
         latent_dim: int = 20,
-        hidden_dims: Sequence[int] = (500,),
-        image_size: int = 28,
         beta: float = 1.0,
         iwae_k: int = 1,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(latent_dim, beta, iwae_k, optimizer, scheduler)
-        hidden_dims = list(hidden_dims)
-        if not hidden_dims or min(hidden_dims) < 1:
-            raise ConfigError(f"model.hidden_dims must be a non-empty list of positive integers, got {hidden_dims}")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
-        self.encoder = Encoder(image_size * image_size, hidden_dims, latent_dim)
-        self.decoder = Decoder(latent_dim, list(reversed(hidden_dims)), image_size)
+        super().__init__()
+        for key, value in (("latent", latent_dim), ("model.iwae_k", iwae_k)):
+            if type(value) is not int or value < 1:
+                raise ConfigError(f"{key} must be a positive integer (1, 2, ...), got {value!r}")
+        if beta < 0:
+            raise ConfigError(f"model.beta must be >= 0, got {beta}")
+        if iwae_k > 1 and beta != 1:
+            raise ConfigError(
+                f"model.beta={beta} weighs the KL term of the ELBO, which model.iwae_k={iwae_k} replaces by the "
+                "IWAE bound: set model.beta=1 with model.iwae_k > 1, or model.iwae_k=1 to train a beta-VAE"
+            )
+        self.save_hyperparameters(ignore=["encoder", "decoder", "optimizer", "scheduler"], logger=False)
+        self.hparams.update(encoder=describe(encoder), decoder=describe(decoder))  # checked by resume, evaluate
+        self.latent_dim, self.beta, self.iwae_k = latent_dim, beta, iwae_k
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.epoch_means = nn.ModuleDict(
+            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
+        )
+        self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
+        self.encoder, self.decoder = encoder, decoder
+
+    def loss_terms(self, x: torch.Tensor, k: int = 1) -> dict[str, torch.Tensor]:
+        """Per-image terms in nats, each (B,) float32, from k reparameterized posterior samples per image: ``recon``,
+        -log p(x|z) averaged over the samples; ``kl``, closed form; for k > 1 also ``iwae_bound``, L_k of the
+        samples."""
+        if k == 1:  # the ELBO needs no importance weights
+            terms, extra = elbo_terms(x, self), {}
+        else:
+            posterior = self.posterior(x)
+            draws = importance_weights(x, self, k, posterior)
+            terms = elbo_of_draws(posterior, self.prior(), draws.z, draws.log_likelihood)
+            extra = {"iwae_bound": iwae_bound(draws.log_weights)}
+        return {"recon": -terms.log_likelihood.float(), "kl": terms.kl.float(), **extra}
+
+    def training_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The batch mean minimised: -L_k when ``terms`` has the IWAE bound, else recon + beta * KL (the -ELBO)."""
+        if "iwae_bound" in terms:
+            return -terms["iwae_bound"].mean()
+        return terms["recon"].mean() + self.beta * terms["kl"].mean()
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        x, _ = batch  # images in [0, 1] (data.pixel_range: unit) and their labels, unused
+        terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1)
+        recon, kl = terms["recon"].mean(), terms["kl"].mean()
+        self.epoch_means[f"{stage}_means"].update(
+            {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
+        )
+        loss = self.training_loss(terms)
+        if self.objective_means is not None and stage == "train":
+            self.objective_means.update({"train/neg_iwae_bound": loss}, weight=len(x))
+        return {"loss": loss, "recon": recon.detach(), "kl": kl.detach()}
+
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        outputs = self._shared_step(batch, "train")
+        if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
+            self.log("train/loss", outputs["loss"], prog_bar=True, batch_size=len(batch[0]))
+        return outputs
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def on_train_epoch_start(self) -> None:
+        self.log_dict(learning_rates({"": self.trainer.optimizers[0]}))
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["train_means"].compute_and_reset())
+        if self.objective_means is not None:
+            self.log_dict(self.objective_means.compute_and_reset())
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["val_means"].compute_and_reset())
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.epoch_means["test_means"].compute_and_reset())
+
+    def configure_optimizers(self) -> dict:
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trainable networks by name (what ``speed.compile`` compiles)."""
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    # The likelihood the -ELBO and IWAE need (genmodels.contract.HasLikelihood).
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I)."""
+        zeros = torch.zeros(self.latent_dim, device=self.device)
+        return DiagonalGaussian(zeros, zeros)  # mean 0, log-variance 0
+
+    def posterior(self, x: torch.Tensor) -> Distribution:
+        """q(z|x): the encoder's diagonal Gaussian, in float32."""
+        return DiagonalGaussian(*(t.float() for t in self.encoder(x)))  # float32 terms also under autocast
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) under the decoder's independent Bernoulli pixels, summed over pixels: (B,) float32."""
+        return -bernoulli_nll(self.decoder(z).float(), x)
+
+    # What the figure callbacks use (genmodels.contract: GeneratesImages, ReconstructsImages, EncodesImages).
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder Bernoulli means in [0, 1], (B, C, H, W)."""
+        return torch.sigmoid(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder means at the posterior mean of each input."""
+        return self.generate(self.encoder(x)[0])
+
+    @torch.no_grad()
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior means, (B, latent_dim)."""
+        return self.encoder(x)[0]
+
+    @staticmethod
+    def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+        """Data-space images as [0, 1] pictures (a Bernoulli VAE's data already is)."""
+        return x

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from genmodels.errors import CheckpointError
+from genmodels.runs.legacy import upgrade_hparams
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -92,7 +93,9 @@ TRAINING_OPTIONS = ("optimizer", "scheduler", "iwae_k")
 def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], source: str) -> None:
     """Raise ``CheckpointError`` naming both configs when two model configs differ (``TRAINING_OPTIONS`` aside).
 
-    An option one side lacks counts as null (off), so checkpoints made before an option existed still load."""
+    An option one side lacks counts as null (off), so checkpoints made before an option existed still load, and
+    those of the older VAE classes are compared as today's VAE records itself (``runs.legacy``)."""
+    saved = upgrade_hparams(saved)
     saved, current = ({k: v for k, v in dict(c).items() if k not in TRAINING_OPTIONS} for c in (saved, current))
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:

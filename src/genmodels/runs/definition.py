@@ -13,6 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genmodels.errors import ConfigError
+from genmodels.runs.legacy import upgrade_model_config
 from genmodels.schema import TrainConfig, run_config_schema
 
 CONFIG_FIX = "Fix: restore the file from a copy, or start a new run (its checkpoints stay usable with ckpt_path=)."
@@ -35,7 +36,8 @@ def _load(path: Path, fix: str) -> DictConfig | ListConfig:
 
 
 def read_run_config(path: Path) -> DictConfig:
-    """Read a run's ``.hydra/config.yaml`` and check it is complete and valid; any damage is one ``ConfigError``."""
+    """Read a run's ``.hydra/config.yaml`` and check it is complete and valid (any damage is one ``ConfigError``); an
+    earlier version's model config comes in today's layout (``runs.legacy``)."""
     config = _load(path, CONFIG_FIX)
     if not isinstance(config, DictConfig):
         raise ConfigError(f"{path} holds a YAML list, not a run config (a mapping of sections). {CONFIG_FIX}")
@@ -45,6 +47,7 @@ def read_run_config(path: Path) -> DictConfig:
     damage = _damage(config, path.parent.parent)
     if damage:
         raise ConfigError(f"{path} is damaged: {damage}. {CONFIG_FIX}")
+    config.model = upgrade_model_config(OmegaConf.to_container(config.model, resolve=False))  # an older version's
     return config
 
 

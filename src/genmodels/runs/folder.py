@@ -31,6 +31,7 @@ from genmodels.overrides import shell_command
 from genmodels.runs.atomic import write_atomic, write_json
 from genmodels.runs.attempt import ResumeAttempt
 from genmodels.runs.definition import read_overrides, read_run_config
+from genmodels.runs.legacy import upgrade_overrides
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.trust import check_run_targets
 from genmodels.schema import validate_train_config
@@ -230,7 +231,7 @@ def continued_config(folder: Path, overrides: list[str], command: DictConfig) ->
     """The run's config in ``folder`` with ``overrides`` applied, checked (trust options from this command only)."""
     saved = read_run_config(folder / CONFIG_FILE)
     config, merged, changes = resumed_config(
-        saved, saved_overrides(folder) or [], overrides, HydraConfig.get().job.config_name
+        saved, upgrade_overrides(saved_overrides(folder) or []), overrides, HydraConfig.get().job.config_name
     )
     # What will be built, the folder's config with the changes: classes only, of allowed packages.
     check_run_targets(

@@ -1,0 +1,74 @@
+"""Run folders and checkpoints of earlier versions, read in today's layout.
+
+Before the VAE took its encoder and decoder by config, each VAE was a class that built its own networks from a few
+options (``genmodels.models.vae.VAE`` and, earlier, ``genmodels.vae.VAE`` with ``hidden_dims``;
+``genmodels.models.conv_vae.ConvVAE`` with ``channels``). Their networks had the same layers under the same names
+(``encoder.*``, ``decoder.*``), so a checkpoint's weights load as they are; only the model config, the saved
+overrides and the hyper-parameters a checkpoint records are translated here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+
+from genmodels.models.networks import describe
+
+VAE = "genmodels.models.vae.VAE"
+# Old model class -> (the module and prefix of today's networks, the old option naming their widths, today's name).
+OLD_VAES = {
+    "genmodels.vae.VAE": ("genmodels.models.vae_mlp.MLP", "hidden_dims", "hidden_dims"),
+    "genmodels.models.vae.VAE": ("genmodels.models.vae_mlp.MLP", "hidden_dims", "hidden_dims"),
+    "genmodels.models.conv_vae.ConvVAE": ("genmodels.models.conv_vae.Conv", "channels", "widths"),
+}
+NETWORK_OPTIONS = ("latent_dim", "image_size")  # passed to both networks, as the old classes did
+# Command-line keys of the old VAEs -> today's (the decoder's widths follow the encoder's in the model configs).
+OLD_KEYS = {"model.hidden_dims": "model.encoder.hidden_dims", "model.channels": "model.encoder.widths"}
+
+
+def is_old_vae(model: Mapping[str, Any]) -> bool:
+    """Whether a model config names a VAE class of the old layout (options, no injected networks)."""
+    return model.get("_target_") in OLD_VAES and "encoder" not in model
+
+
+def upgrade_model_config(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A model config in today's layout: an old VAE's becomes the ``VAE`` with its networks' configs (values and
+    interpolations such as ``${latent}`` kept); any other is returned as it is."""
+    model = dict(model)
+    if not is_old_vae(model):
+        return model
+    prefix, old_key, new_key = OLD_VAES[model.pop("_target_")]
+    network = {key: model[key] for key in NETWORK_OPTIONS if key in model}  # absent: the same default as before
+    if old_key in model:
+        network[new_key] = model.pop(old_key)
+    model.pop("image_size", None)
+    return {
+        "_target_": VAE,
+        **model,
+        "encoder": {"_target_": f"{prefix}Encoder", **network},
+        "decoder": {"_target_": f"{prefix}Decoder", **network},
+    }
+
+
+def upgrade_overrides(overrides: list[str]) -> list[str]:
+    """Saved command-line overrides with the old VAEs' keys renamed (``model.hidden_dims.0=256`` ->
+    ``model.encoder.hidden_dims.0=256``)."""
+    pattern = re.compile(r"^([+~]*)(" + "|".join(re.escape(key) for key in OLD_KEYS) + r")(?=[.=]|$)")
+    return [pattern.sub(lambda m: m.group(1) + OLD_KEYS[m.group(2)], override) for override in overrides]
+
+
+def upgrade_hparams(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters an old VAE checkpoint recorded, as today's ``VAE`` records them (its networks' class
+    and size, computed by building them on the meta device: no memory, no random draws); others as they are."""
+    saved = dict(saved)
+    if "beta" not in saved or "encoder" in saved:  # only a VAE has beta; today's records its encoder
+        return saved
+    old_class = "genmodels.models.conv_vae.ConvVAE" if "channels" in saved else VAE
+    config = upgrade_model_config({"_target_": old_class, **saved})
+    with torch.device("meta"):
+        networks = {name: describe(instantiate(config[name], _convert_="all")) for name in ("encoder", "decoder")}
+    return {key: value for key, value in saved.items() if key in ("latent_dim", "beta", "iwae_k")} | networks
