@@ -173,8 +173,8 @@ def test_config_detects_the_channels_and_trains(shapes, tmp_path):
     cfg = compose_train(["data=folder", f"data.path={shapes}"], tmp_path / "run", tmp_path)
     assert cfg.data.channels == 3 and cfg.data.image_size == 32
     assert isinstance(instantiate(cfg.data), FolderDataModule)
-    # The shipped models are grey for now: a grey copy of the colours trains the VAE end to end.
-    args = ["data=folder", f"data.path={shapes}", "data.channels=1", "debug=tiny", f"hydra.run.dir={tmp_path}/r"]
+    # The VAE takes its channels from the data: RGB end to end.
+    args = ["data=folder", f"data.path={shapes}", "debug=tiny", f"hydra.run.dir={tmp_path}/r"]
     result = run_main("genmodels.train", *args, "trainer.accelerator=cpu", data=tmp_path)
     assert "Decoded 24 images" in result.stderr + result.stdout and (tmp_path / "r" / "metrics.json").exists()
     # The evaluation classifier exists for MNIST-like data only: sample quality says so, the likelihood is computed.
