@@ -18,7 +18,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from genmodels.results import fid_per_epoch_figure
+from genmodels.results import fid_per_epoch_figure, validation_fid
 from genmodels.tables import markdown_table
 
 # name -> (what it changes, overrides on top of experiment=cpu_gan)
@@ -63,6 +63,7 @@ def run(variant: str, epochs: int, threads: int, out: Path) -> dict:
         "epochs": summary["epochs"],
         "fit_s": summary["fit_wall_time_s"],
         **{key: scores[key] for key in SCORES},
+        "validation_fid": validation_fid(folder),
     }
 
 
@@ -88,7 +89,8 @@ def main() -> None:
         rows = list(pool.map(lambda v: run(v, args.epochs, threads, args.out), args.only))
     (args.out / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
     (args.out / "ablation.md").write_text(markdown(rows))
-    fid_per_epoch_figure({variant: args.out / variant for variant in args.only}, args.out / "fid_per_epoch.png")
+    title = f"GAN ablation around cpu_gan: {args.epochs} epochs, {threads} CPU thread(s) per run, {args.jobs} at a time"
+    fid_per_epoch_figure({row["variant"]: row["validation_fid"] for row in rows}, title, args.out / "fid_per_epoch.png")
     print(markdown(rows))
 
 

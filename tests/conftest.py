@@ -106,3 +106,14 @@ def cli_sweep(tmp_path_factory, run_main) -> Path:
         f"hydra.sweep.dir={sweep}",
     )
     return sweep
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(run_main, tmp_path_factory) -> dict[str, Path]:
+    """A debug=tiny VAE run and a debug=tiny run of the CPU GAN (a moving average of its generator), by ``vae`` and
+    ``gan``. Shared: a test may load or sample them, but must not change them."""
+    runs = {}
+    for name, overrides in {"vae": [], "gan": ["experiment=cpu_gan"]}.items():
+        runs[name] = tmp_path_factory.mktemp(name) / "run"
+        run_main("genmodels.train", *overrides, "debug=tiny", f"hydra.run.dir={runs[name]}")
+    return runs

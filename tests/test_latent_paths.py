@@ -2,7 +2,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from genmodels.callbacks.latent import lerp, manifold_grid, slerp
+from genmodels.callbacks.latent import LatentManifold, lerp, manifold_grid, slerp
 
 
 def test_paths_hit_endpoints_and_slerp_keeps_unit_norm_and_even_angles():
@@ -45,3 +45,16 @@ def test_slerp_falls_back_to_lerp_where_the_arc_is_undefined(z0, z1):
     points = slerp(z0, z1, 9)
     torch.testing.assert_close(points, lerp(z0, z1, 9))
     assert points.abs().max() <= torch.maximum(z0.abs().max(), z1.abs().max())
+
+
+def test_manifold_figure_ticks_tile_centres_with_their_latent_value_and_quantile(tmp_path):
+    figure = LatentManifold(str(tmp_path), grid_size=4, quantile_range=(0.05, 0.95)).figure(
+        torch.rand(16, 1, 28, 28), "VAE"
+    )
+    axis = figure.axes[0]
+    first, last = f"{norm.ppf(0.05):+.2f}\n(5 %)", f"{norm.ppf(0.95):+.2f}\n(95 %)"
+    columns = [tick.get_text() for tick in axis.get_xticklabels()]
+    assert len(columns) == 4 and columns[0] == first and columns[-1] == last
+    assert [tick.get_text() for tick in axis.get_yticklabels()] == columns[::-1]  # the top row has the highest z2
+    assert list(axis.get_xticks()) == [2 + 14 + 30 * i for i in range(4)]  # 2-pixel padding, 28-pixel tiles
+    assert "4×4 grid" in axis.get_title() and "5–95 %" in axis.get_title()

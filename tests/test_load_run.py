@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 import genmodels
 from genmodels.runs.checkpoints import load_checkpoint
-
-
-@pytest.fixture(scope="module")
-def tiny_runs(run_main, tmp_path_factory) -> dict[str, Path]:
-    """A debug=tiny VAE run and a debug=tiny run of the CPU GAN (a moving average of its generator)."""
-    runs = {}
-    for name, overrides in {"vae": [], "gan": ["experiment=cpu_gan"]}.items():
-        runs[name] = tmp_path_factory.mktemp(name) / "run"
-        run_main("genmodels.train", *overrides, "debug=tiny", f"hydra.run.dir={runs[name]}")
-    return runs
 
 
 def assert_weights_of(model: torch.nn.Module, checkpoint: Path) -> None:

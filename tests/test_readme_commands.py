@@ -18,9 +18,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from torchvision.io import encode_png
 
 from genmodels import compare
 from genmodels.evaluate import evaluate
@@ -36,6 +38,8 @@ PLACEHOLDERS = [
     (r"experiment=<name>", "experiment=report_vae_latent2"),
     (r"<job>", "0"),
     (r"<folder holding cifar-10-python\.tar\.gz>", "{cifar10_download}"),
+    (r"<pictures folder>", "{pictures}"),
+    (r"<folder>", "{out}"),
     (r"<([^<>|]+)\|[^<>]+>", r"\1"),  # <2|20> -> 2
 ]
 
@@ -83,7 +87,8 @@ COMMANDS = {command: page.name for page in PAGES for command in page_commands(pa
 
 def test_the_readme_shows_commands_of_every_entry_point():
     shown = " ".join(c for c, page in COMMANDS.items() if page == "README.md")
-    for entry in ("genmodels.train", "genmodels.evaluate", "genmodels.compare", "genmodels.report", "genmodels.data"):
+    entries = ("genmodels.train", "genmodels.evaluate", "genmodels.sample", "genmodels.compare", "genmodels.report")
+    for entry in (*entries, "genmodels.data"):
         assert f"python -m {entry}" in shown
     assert "make run" in shown and "make test" in shown
 
@@ -126,7 +131,12 @@ OTHERS = sorted({tuple(as_run(concrete(c))): c for c in sorted(set(COMMANDS) - s
 
 @pytest.mark.parametrize("command", OTHERS)
 def test_other_command_runs(command, run_main, cli_vae_run, cli_sweep, tmp_path, monkeypatch):
-    arguments = as_run(fill(concrete(command), run=cli_vae_run, sweep=cli_sweep))
+    pictures = tmp_path / "pictures"  # for reconstruct=: two blank 28 x 28 pictures
+    pictures.mkdir()
+    for name in ("a.png", "b.png"):
+        (pictures / name).write_bytes(encode_png(torch.zeros(1, 28, 28, dtype=torch.uint8)).numpy().tobytes())
+    folders = {"run": cli_vae_run, "sweep": cli_sweep, "out": tmp_path / "written", "pictures": pictures}
+    arguments = as_run(fill(concrete(command), **folders))
     env = {"GENMODELS_LOG_DIR": str(tmp_path / "out")}
     if "{cifar10_download}" in arguments:  # not fetchable here: a generated archive, into a data folder of its own
         arguments = fill(arguments, cifar10_download=place_cifar10_archive(tmp_path / "download", monkeypatch))

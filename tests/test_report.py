@@ -1,12 +1,16 @@
 """The report command: presets compose, the quick preset runs end to end, the published results match the README."""
 
 import json
+import re
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genmodels import report
+from genmodels.data.idx import IDXFormatError
+from genmodels.errors import command_errors
+from genmodels.metrics.inception import InceptionWeightsError
 from genmodels.results import (
     FID_FIGURE,
     README_BEGIN,
@@ -15,8 +19,10 @@ from genmodels.results import (
     fid_per_epoch_figure,
     render_markdown,
     update_readme,
+    validation_fid,
 )
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train, short_run
+from tests.test_train import png_size
 
 # The quick preset shrunk to CI size: a few batches per epoch, small evaluations, a classifier trained in seconds.
 TINY_TRAIN = [*short_run(1, 3), *QUICK_CLASSIFIER]
@@ -96,16 +102,22 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     assert capsys.readouterr().out.count(": reused in") == 8
 
 
-def test_fid_per_epoch_figure_draws_the_runs_that_scored_samples(tmp_path):
-    for name, rows in {
-        "gan": {"1": {"val/fid_clf": 90.0}, "2": {"val/fid_clf": 40.0}},
+def test_validation_fid_is_read_with_its_floor_and_sample_count(tmp_path):
+    rows = {
+        "gan": {"2": {"val/fid_clf": 40.0, "val/fid_clf_floor": 0.5}, "1": {"val/fid_clf": 90.0}},
         "vae": {"1": {"val/kl": 3}},
-    }.items():
+    }
+    for name, curve in rows.items():
         (tmp_path / name / "figures").mkdir(parents=True)
-        (tmp_path / name / "figures" / "curves.json").write_text(json.dumps(rows))
-    runs = {name: tmp_path / name for name in ("gan", "vae", "missing")}
-    assert fid_per_epoch_figure(runs, tmp_path / "fid.png") and (tmp_path / "fid.png").stat().st_size > 0
-    assert not fid_per_epoch_figure({"vae": tmp_path / "vae"}, tmp_path / "none.png")
+        (tmp_path / name / "figures" / "curves.json").write_text(json.dumps(curve))
+        (tmp_path / name / ".hydra").mkdir()
+        (tmp_path / name / ".hydra" / "config.yaml").write_text("callbacks: {sample_quality: {num_samples: 300}}\n")
+    gan = validation_fid(tmp_path / "gan")
+    assert gan == {"samples": 300, "floor": 0.5, "per_epoch": {1: 90.0, 2: 40.0}}
+    assert validation_fid(tmp_path / "vae") is None and validation_fid(tmp_path / "missing") is None
+    assert fid_per_epoch_figure({"gan": gan, "vae": None}, "a title", tmp_path / "fid.png")
+    assert png_size(tmp_path / "fid.png")[0] > 300
+    assert not fid_per_epoch_figure({"vae": None}, "a title", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
 
 
@@ -147,3 +159,37 @@ def test_published_results_match_the_readme():
     for entry in results["experiments"]:
         for figure in entry["figures"]:
             assert (REPO / "docs" / "figures" / figure).is_file()
+
+
+def published_results() -> dict:
+    return json.loads((REPO / "docs" / "results.json").read_text())
+
+
+def test_results_footnote_names_the_iwae_k_of_the_likelihoods_only():
+    results = published_results()
+    ks = {e["eval_settings"]["iwae_k"] for e in results["experiments"] if "test_iwae_nll" in e["metrics"]}
+    assert ks and f"IWAE with k = {', '.join(str(k) for k in sorted(ks))})" in render_markdown(results, "figures")
+    gan = {**results["experiments"][0], "metrics": {}, "eval_settings": {"iwae_k": 7}}  # scored no likelihood
+    with_gan = {**results, "experiments": [*results["experiments"], gan]}
+    assert "k = 7" not in render_markdown(with_gan, "figures")
+
+
+def test_readme_bars_quote_the_published_results():
+    """Each number the README's table of bars gives as measured (rows not marked as an earlier run) is a value,
+    floor or standard error of docs/results.json at the same decimals."""
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("Measured against the bars")[1].split("\n\n")[1]
+    published = set()
+    for entry in published_results()["experiments"]:
+        for metric in entry["metrics"].values():
+            published |= {f"{number:.{d}f}" for number in metric.values() if number is not None for d in (2, 3)}
+    rows = [row.split("|") for row in table.splitlines()[2:] if "earlier run" not in row]
+    quoted = [number for row in rows for number in re.findall(r"\d+\.\d+", row[4])]
+    assert len(quoted) >= 12 and set(quoted) <= published
+
+
+@pytest.mark.parametrize("error", [ReportError, InceptionWeightsError, IDXFormatError])
+def test_the_projects_errors_end_a_command_in_one_line(error, capsys):
+    with pytest.raises(SystemExit) as exited, command_errors():
+        raise error("the cause. Fix: the fix")
+    assert exited.value.code == 1 and capsys.readouterr().err == "error: the cause. Fix: the fix\n"

@@ -47,7 +47,7 @@ def test_vae_run_writes_every_output(train_config, recwarn, latent):
     assert (figures / "manifold.png").exists() == (latent == 2)
     assert (figures / "latent_scatter.png").exists() == (latent == 2)
     if latent == 2:
-        assert png_size(figures / "manifold.png") == (602, 602)
+        assert min(png_size(figures / "manifold.png")) > 602  # the 20 x 20 grid of 30-pixel tiles, with its axes
     assert sorted(json.loads((figures / "curves.json").read_text())) == ["1", "2"]
 
 
@@ -122,7 +122,10 @@ def test_last_checkpoint_is_the_last_epoch_when_an_earlier_one_was_best(train_co
         (["data.batch_size=0"], "data.batch_size must be a positive integer"),
         (["data.image_size=13"], "data.image_size must be one of"),
         (["data.eval_batch_size=0"], "data.eval_batch_size must be a positive integer"),
-        (["model=conv_vae", "model.channels=[0,64]"], "model.channels must be a non-empty list"),  # the model's check
+        (
+            ["model=conv_vae", "model.encoder.widths=[0,64]"],
+            "model.encoder.widths must be a non-empty list",
+        ),  # the model's check
         (["model.optimizer.lr=-1"], "Invalid learning rate: -1"),  # PyTorch's check, on a stand-in parameter
         (["model=dcgan", "model.generator_lr=-1"], "model.generator_lr must be a positive"),
     ],

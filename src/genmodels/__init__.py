@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # The checkout that holds configs/: the default data/ and outputs/ folders are resolved against it
-# (`${project_root:}` in configs/paths/default.yaml), so every command finds them from any working directory.
+# (`${project_root:}` in schema.py's PathsConfig), so every command finds them from any working directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "configs"  # what every command composes (train.py and evaluate.py name it relatively)
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
 
 from genmodels import schema  # noqa: E402,F401  (the config schemas and the help's group lists)

@@ -24,6 +24,18 @@ class GeneratesImages(Protocol):
 
 
 @runtime_checkable
+class GeneratesConditionally(Protocol):
+    """Draws images of a requested class: samples of one class (genmodels.sample label=<k>) or of every class."""
+
+    latent_dim: int
+    num_classes: int
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Codes (B, latent_dim) drawn from N(0, I) and class indices (B,) int64 in [0, num_classes) -> pictures
+        (B, C, H, W) in [0, 1], without gradients."""
+
+
+@runtime_checkable
 class ReconstructsImages(Protocol):
     """Reconstructs data-space images: the reconstruction grid."""
 

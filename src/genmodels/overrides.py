@@ -20,10 +20,9 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 
-from genmodels import PROJECT_ROOT
+from genmodels import CONFIG_DIR
 from genmodels.runs.legacy import upgrade_overrides
 
-CONFIG_DIR = PROJECT_ROOT / "configs"
 MAX_GROUP_COMBINATIONS = 16  # a sweep over more combinations of groups is not checked
 
 

@@ -20,20 +20,21 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genmodels import CONFIG_DIR
+from genmodels.errors import GenmodelsError
 from genmodels.overrides import path_override, shell_command
 from genmodels.results import (
     EXPERIMENTS,
     FID_FIGURE,
     ReportError,
-    fid_per_epoch_figure,
     publish_docs,
     render_markdown,
+    report_fid_figure,
     results_entry,
 )
 from genmodels.runs.atomic import write_atomic
 from genmodels.tables import format_duration
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = ("report", "cpu", "quick")
 
 
@@ -46,7 +47,7 @@ def default_preset() -> str:
 
 def load_preset(name: str) -> DictConfig:
     """The preset's config, ``configs/report/<name>.yaml``, checked to name only known experiments."""
-    path = CONFIGS / "report" / f"{name}.yaml"
+    path = CONFIG_DIR / "report" / f"{name}.yaml"
     if not path.is_file():
         raise ReportError(f"unknown preset {name!r}; choose one of {list(PRESETS)} (files in {path.parent})")
     preset = OmegaConf.load(path)
@@ -155,7 +156,6 @@ def run_report(
             "evaluate": shell_command("genmodels.evaluate", eval_args),
         }
         entries.append(results_entry(name, preset_name, run_dir, commands, figures))
-    runs = {name: out / "runs" / name for name in preset.runs}
     results = {
         "preset": preset_name,
         "description": preset.description,
@@ -168,8 +168,8 @@ def run_report(
         "wall_time_s": round(sum(clock.seconds.values()), 1),
         "stage_seconds": clock.seconds,
         "experiments": entries,
-        "figures": [FID_FIGURE] if fid_per_epoch_figure(runs, out / "figures" / FID_FIGURE) else [],
     }
+    results["figures"] = [FID_FIGURE] if report_fid_figure(results, out / "figures" / FID_FIGURE) else []
     write_atomic(out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     write_atomic(out / "report.md", f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}".encode())
     return results
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m genmodels.report",
         description="Train and evaluate the course report's experiments and collect their figures and numbers.",
-        epilog="Presets (2-core CPU): cpu, about an hour (the default without a GPU); "
+        epilog="Presets (2-core CPU): cpu, about 45 min (the default without a GPU); "
         "quick, about 14 min; "
         "report: 64x64 and 40 epochs everywhere, for a GPU (the default there). Example: "
         "python -m genmodels.report --preset quick -- trainer.max_epochs=2",
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_report(preset, out, args.overrides, args.fresh, args.eval)
         if args.docs:
             publish_docs(out, args.docs, results)
-    except ReportError as exc:
+    except GenmodelsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print((out / "report.md").read_text())

@@ -10,15 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+from omegaconf import DictConfig, OmegaConf
 
+from genmodels.callbacks.curves import FLOOR_SUFFIX
+from genmodels.callbacks.samples import figure_epochs
+from genmodels.errors import GenmodelsError
 from genmodels.images import save_figure
+from genmodels.runs.checkpoints import SAMPLE_QUALITY_MONITOR
 from genmodels.tables import format_duration, format_number, markdown_table
 
 README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
 README_END = "<!-- results:end -->"
 
 
-class ReportError(RuntimeError):
+class ReportError(GenmodelsError):
     """A preset, experiment or stage failed; the message names it and where its log is."""
 
 
@@ -57,9 +63,9 @@ EXPERIMENTS = {
         ),
         ReportExperiment(
             "report_dcgan",
-            {
-                "fig8_dcgan_samples.png": "figures/samples_by_epoch_mean.png",
-                "fig9_dcgan_interpolation.png": "figures/interpolation.png",
+            {  # not named after the report's figs. 8 and 9: the presets shorter than `report` train fewer epochs
+                "dcgan_samples_by_epoch.png": "figures/samples_by_epoch_mean.png",
+                "dcgan_interpolation.png": "figures/interpolation.png",
             },
             "Meaningful digits after 5 epochs and 'quite impressive' ones after 40 (fig. 8); "
             "interpolation turns one digit into another, e.g. a 6 into a 4 (fig. 9).",
@@ -70,7 +76,7 @@ EXPERIMENTS = {
                 "cpu_gan_samples.png": "figures/samples_by_epoch_mean.png",
                 "cpu_gan_interpolation.png": "figures/interpolation.png",
             },
-            "(not in the report) the best GAN genmodels trains on 2 CPU cores in about 25 minutes: the lean "
+            "(not in the report) the best GAN genmodels trains on 2 CPU cores in under half an hour: the lean "
             "networks of Lucic et al. 2018, the report's soft noisy labels, Adam at 8e-4 for both networks and a "
             "moving average of the generator (docs/experiments.md, The GAN on a CPU).",
         ),
@@ -89,10 +95,37 @@ COLUMNS = (
 )
 
 
+def validation_fid(run_dir: Path) -> dict[str, Any] | None:
+    """The FID a run scored its samples with after each epoch (``per_epoch``), their number and the real-vs-real
+    floor, from its ``figures/curves.json`` and config; None for a run that did not score its samples."""
+    history = run_dir / "figures" / "curves.json"
+    rows = json.loads(history.read_text()) if history.exists() else {}
+    floor_key = f"{SAMPLE_QUALITY_MONITOR}{FLOOR_SUFFIX}"
+    per_epoch = {int(e): row[SAMPLE_QUALITY_MONITOR] for e, row in rows.items() if SAMPLE_QUALITY_MONITOR in row}
+    if not per_epoch:
+        return None
+    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    return {
+        "samples": OmegaConf.select(config, "callbacks.sample_quality.num_samples"),
+        "floor": next((row[floor_key] for row in rows.values() if floor_key in row), None),
+        "per_epoch": dict(sorted(per_epoch.items())),
+    }
+
+
+def generator_kind(model: DictConfig) -> str | None:
+    """Which generator draws a GAN's samples: ``moving-average`` (``ema_half_life`` set) or ``live``; None for a
+    model without a generator."""
+    if "generator" not in model:
+        return None
+    return "moving-average" if model.get("ema_half_life") else "live"
+
+
 def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str], figures: list[str]) -> dict:
-    """What ``docs/results.json`` records of one experiment, from the run's metrics.json (evaluation: "eval")."""
+    """What ``docs/results.json`` records of one experiment, from the run's metrics.json (evaluation: "eval") and
+    its config."""
     summary = json.loads((run_dir / "metrics.json").read_text())
     evaluation = summary["eval"]
+    config, epochs = OmegaConf.load(run_dir / ".hydra" / "config.yaml"), summary["epochs"]
     metrics = {
         key: {"value": value, "floor": evaluation["floors"].get(key)}
         for key, value in evaluation["metrics"].items()
@@ -104,7 +137,11 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
         "model": summary["model"],
         "latent": summary["latent"],
         "image_size": summary["image_size"],
-        "epochs": summary["epochs"],
+        "epochs": epochs,
+        "generator": generator_kind(config.model),
+        "sample_epochs": sorted(
+            {*figure_epochs(config.figures.sample_epochs, summary["epochs"])[0], summary["epochs"]}
+        ),
         "train_batches_per_epoch": summary.get("train_batches_per_epoch"),
         "binarization": summary["binarization_note"],
         "device": summary["device"],
@@ -115,6 +152,7 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
         "checkpoint_epoch": evaluation["checkpoint_epoch"],
         "eval_settings": {k: evaluation["settings"][k] for k in ("iwae_k", "num_test_images", "num_samples")},
         "metrics": metrics,
+        "validation_fid": validation_fid(run_dir),
         "commands": commands,
         "claim": EXPERIMENTS[name].claim,
         "figures": figures,
@@ -124,27 +162,39 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
 FID_FIGURE = "gan_fid_per_epoch.png"
 
 
-def fid_per_epoch_figure(runs: dict[str, Path], path: Path) -> bool:
-    """Draw the validation FID after each epoch of every run (label -> run folder) that scored its samples
-    into one figure at ``path``; False (and nothing drawn) when none did."""
-    curves = {}
-    for label, run_dir in runs.items():
-        history = run_dir / "figures" / "curves.json"
-        rows = json.loads(history.read_text()) if history.exists() else {}
-        curve = {int(epoch): row["val/fid_clf"] for epoch, row in rows.items() if "val/fid_clf" in row}
-        if curve:
-            curves[label] = dict(sorted(curve.items()))
+def fid_per_epoch_figure(curves: dict[str, dict[str, Any] | None], title: str, path: Path) -> bool:
+    """Draw each run's validation FID after each epoch (label -> ``validation_fid`` of a results entry, None for a
+    run that scored none) and its real-vs-real floor, dashed, into one figure at ``path``; False (and nothing
+    drawn) when no run scored its samples."""
+    curves = {label: curve for label, curve in curves.items() if curve}
     if not curves:
         return False
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(6.5, 4.4))
     for label, curve in curves.items():
-        axis.plot(list(curve), list(curve.values()), marker="o", markersize=3, label=label)
+        epochs = [int(epoch) for epoch in curve["per_epoch"]]
+        line = axis.plot(epochs, list(curve["per_epoch"].values()), marker="o", markersize=3, label=label)[0]
+        if curve.get("floor") is not None:
+            axis.axhline(curve["floor"], color=line.get_color(), linestyle="--", label=f"{label}: real-vs-real floor")
+    samples = sorted({curve["samples"] for curve in curves.values() if curve.get("samples")})
     axis.set(xlabel="epoch", ylabel="validation FID (MNIST classifier)", yscale="log")
-    axis.set_title("FID of 2,000 samples against the validation images, after each epoch", fontsize=9)
+    axis.set_title(
+        f"{title}\nFID of {' / '.join(f'{n:,}' for n in samples) or 'the'} samples against the validation images "
+        "after each epoch\n(the tables: test FID of 10,000 samples at the chosen checkpoint)",
+        fontsize=9,
+    )
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.grid(alpha=0.3, which="both")
-    axis.legend()
+    axis.legend(fontsize=8)
     save_figure(figure, path)
     return True
+
+
+def report_fid_figure(results: dict[str, Any], path: Path) -> bool:
+    """The validation FID per epoch of a report's GANs, titled with its preset, the runs' sizes and device."""
+    entries = [entry for entry in results["experiments"] if entry.get("validation_fid")]
+    runs = ", ".join(f"{e['experiment']} ({e['image_size']}×{e['image_size']}, {e['epochs']} epochs)" for e in entries)
+    title = f"Preset {results['preset']}: {runs}; {results['device']}"
+    return fid_per_epoch_figure({e["experiment"]: e["validation_fid"] for e in entries}, title, path)
 
 
 def render_markdown(results: dict[str, Any], figures_path: str) -> str:
@@ -176,18 +226,39 @@ def render_markdown(results: dict[str, Any], figures_path: str) -> str:
         ),
         "",
         "−ELBO and IWAE NLL: nats per test image (lower is better; IWAE with k = "
-        + ", ".join(sorted({str(e["eval_settings"]["iwae_k"]) for e in results["experiments"]}))
+        + ", ".join(f"{k}" for k in iwae_ks(results))
         + "), on grey-level targets, not comparable with binarized-MNIST numbers. Sample scores use the MNIST "
         "classifier on generated samples against the test images, followed by their real-vs-real floor in "
         "parentheses (training images against the same test images).",
         "",
     ]
     for entry in results["experiments"]:
-        lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", ""]
+        lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", "", f"Shown here: {shown(entry)}.", ""]
         lines += [f"![{name}]({figures_path}/{name})" for name in entry["figures"]]
         lines += ["", f"`{entry['commands']['train']}`", ""]
+    if results.get("figures"):
+        lines += [
+            "The GANs' validation FID after each epoch (2,000 samples against the validation images, the score by "
+            "which each run kept its best epoch; dashed: the FID of as many training images, where recorded):",
+            "",
+        ]
     lines += [f"![{name}]({figures_path}/{name})" for name in results.get("figures", [])]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def iwae_ks(results: dict[str, Any]) -> list[int]:
+    """The importance-sample counts behind the results' IWAE column (experiments that have one)."""
+    entries = results["experiments"]
+    return sorted({e["eval_settings"]["iwae_k"] for e in entries if "test_iwae_nll" in e["metrics"]})
+
+
+def shown(entry: dict[str, Any]) -> str:
+    """What an experiment's figures show: model, image size, epochs, the epochs of its sample grids, the generator."""
+    *first, last = [str(epoch) for epoch in entry["sample_epochs"]]
+    epochs = f"epochs {', '.join(first)} and {last}" if first else f"epoch {last}"
+    model = f"the {entry['model']} (latent {entry['latent']}) at {entry['image_size']}×{entry['image_size']}"
+    sampler = f", from the {entry['generator']} generator" if entry.get("generator") else ""
+    return f"{model}, samples after {epochs} of {entry['epochs']}{sampler}"
 
 
 def update_readme(readme: Path, markdown: str) -> None:

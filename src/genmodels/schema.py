@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels import PROJECT_ROOT
+from genmodels import CONFIG_DIR
 from genmodels.errors import ConfigError
 
 
@@ -231,10 +231,37 @@ class EvaluateConfig:
 ConfigStore.instance().store(name="evaluate_schema", node=EvaluateConfig)
 
 
+@dataclass
+class SampleConfig:
+    """``python -m genmodels.sample run_dir=<a training run's folder> num=<n>``: samples (or reconstructions) of its
+    model written to files in ``out``."""
+
+    task_name: str = "sample"
+    run_dir: str | None = None  # the training run (the folder holding .hydra/config.yaml and checkpoints/)
+    checkpoint: str = "auto"  # auto (a GAN's best epoch by sample quality, else last) | best | last
+    allowed_targets: list[str] = field(default_factory=list)  # as evaluate's: classes of your own the run may name
+    trust_run_config: bool = False
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:1 ...
+    num: int | None = None  # samples to draw; with reconstruct, the first num images (null: all)
+    label: int | None = None  # a conditional model: the class of every sample (null: each class in turn)
+    reconstruct: str | None = None  # a folder of PNG/JPEG pictures or an .npz: write their reconstructions instead
+    seed: int = 0  # the codes: the same seed and batch_size draw the same samples (evaluate's, with its defaults)
+    format: str = "png"  # png (a file per image) | npz (uint8 N x C x H x W, labels, settings) | grid (one PNG)
+    out: str = "${oc.env:GENMODELS_LOG_DIR,${project_root:}/outputs}/samples/${now:%Y-%m-%d_%H-%M-%S}"
+    overwrite: bool = False  # replace an out folder that an earlier genmodels.sample wrote (nothing else)
+    write_into_run: bool = False  # allow out inside the run folder
+    batch_size: int = 500  # images per forward pass
+    progress: bool = True
+
+
+ConfigStore.instance().store(name="sample_schema", node=SampleConfig)
+
+
 def config_groups(names: str) -> str:
     """``${config_groups:model data}`` in a help template: a ``group: option, ...`` line per group of ``configs/``."""
-    configs = PROJECT_ROOT / "configs"
-    return "\n".join(f"  {g}: {', '.join(sorted(p.stem for p in (configs / g).glob('*.yaml')))}" for g in names.split())
+    return "\n".join(
+        f"  {g}: {', '.join(sorted(p.stem for p in (CONFIG_DIR / g).glob('*.yaml')))}" for g in names.split()
+    )
 
 
 OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)

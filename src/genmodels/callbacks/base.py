@@ -30,18 +30,32 @@ class FigureCallback(L.Callback):
         if self.capability is not None:
             require(pl_module, self.capability, f"the {type(self).__name__} callback", LEAVE_OUT)
 
-    def publish(self, trainer: L.Trainer, name: str, images: torch.Tensor, nrow: int = 8) -> Path:
+    def write_images(self, trainer: L.Trainer, name: str, images: torch.Tensor, nrow: int = 8) -> Path:
         """Save pictures in [0, 1] as a grid PNG ``<output_dir>/<name>.png`` and log it to TensorBoard."""
         grid, path = image_grid(images, nrow=nrow), self.output_dir / f"{name}.png"
         for writer in tensorboards(trainer):
             writer.add_image(f"figures/{name}", grid, global_step=trainer.global_step)
         return save_grid(grid, path)
 
-    def publish_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
+    def write_figure(self, trainer: L.Trainer, name: str, figure: plt.Figure) -> Path:
         """Save a matplotlib figure as ``<output_dir>/<name>.png`` (closing it) and log it to TensorBoard."""
         for writer in tensorboards(trainer):
             writer.add_figure(f"figures/{name}", figure, global_step=trainer.global_step, close=False)
         return save_figure(figure, self.output_dir / f"{name}.png")
+
+
+def figure_subject(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+    """What a run's figures show, for their titles: model, latent size, image size, epochs trained and, for a GAN,
+    which generator draws, e.g. ``GAN (lean_gan), latent 64, 28×28, 7 epochs, moving-average generator``."""
+    size = trainer.datamodule.image_size
+    generator = getattr(pl_module, "generator", None)  # a GAN's live network; it samples from generator_ema if set
+    networks = "" if generator is None else f" ({type(generator).__module__.rsplit('.', 1)[-1]})"
+    words = [f"{type(pl_module).__name__}{networks}", f"latent {pl_module.latent_dim}", f"{size}×{size}"]
+    words.append(f"{trainer.current_epoch} epoch{'s' * (trainer.current_epoch != 1)}")
+    if generator is not None:
+        moving = getattr(pl_module, "generator_ema", None) is not None
+        words.append("moving-average generator" if moving else "live generator")
+    return ", ".join(words)
 
 
 def fixed_noise(count: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:

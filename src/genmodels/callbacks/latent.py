@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 from scipy.stats import norm
 
-from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.callbacks.base import FigureCallback, figure_subject, fixed_noise
 from genmodels.contract import EncodesImages
 from genmodels.images import image_grid
 
@@ -35,18 +35,27 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
 
 
-def manifold_grid(grid_size: int, quantile_range: Sequence[float]) -> torch.Tensor:
-    """2-D latent points at standard-normal quantiles of an even grid, rows from high to low z2: (grid_size**2, 2)."""
+def normal_quantiles(grid_size: int, quantile_range: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """An even grid of ``grid_size`` probabilities over ``quantile_range`` and their standard-normal quantiles."""
     low, high = quantile_range
     if not 0 < low < high < 1:
         raise ValueError(f"quantile_range must satisfy 0 < low < high < 1, got {list(quantile_range)}")
-    values = torch.as_tensor(norm.ppf(torch.linspace(low, high, grid_size).numpy()), dtype=torch.float32)
+    probabilities = torch.linspace(low, high, grid_size)
+    return probabilities, torch.as_tensor(norm.ppf(probabilities.numpy()), dtype=torch.float32)
+
+
+def manifold_grid(grid_size: int, quantile_range: Sequence[float]) -> torch.Tensor:
+    """2-D latent points at standard-normal quantiles of an even grid, rows from high to low z2: (grid_size**2, 2)."""
+    values = normal_quantiles(grid_size, quantile_range)[1]
     z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
 
 
 class LatentManifold(FigureCallback):
-    """Decoder means over a grid of 2-D latent points (only for latent_dim == 2)."""
+    """Decoder means over a grid of 2-D latent points (only for latent_dim == 2), on axes whose ticks give the
+    latent value and its standard-normal quantile."""
+
+    TICKS = 5  # labelled grid points per axis, the first and the last among them
 
     def __init__(self, output_dir: str, grid_size: int = 20, quantile_range: Sequence[float] = (0.05, 0.95)) -> None:
         super().__init__(output_dir)
@@ -62,7 +71,30 @@ class LatentManifold(FigureCallback):
             )
             return
         z = manifold_grid(self.grid_size, self.quantile_range).to(pl_module.device)
-        self.publish(trainer, "manifold", pl_module.generate(z).float().cpu(), nrow=self.grid_size)
+        images = pl_module.generate(z).float().cpu()
+        self.write_figure(trainer, "manifold", self.figure(images, figure_subject(trainer, pl_module)))
+
+    def figure(self, images: torch.Tensor, subject: str) -> plt.Figure:
+        """The (grid_size**2, C, S, S) decoder means as one picture, each axis ticked at grid points."""
+        n, padding = self.grid_size, 2
+        step = images.shape[-1] + padding  # pixels from one tile to the next
+        probabilities, values = normal_quantiles(n, self.quantile_range)
+        figure, axis = plt.subplots(figsize=(7.5, 8))
+        axis.imshow(image_grid(images, nrow=n, padding=padding).permute(1, 2, 0).numpy(), interpolation="nearest")
+        ticks = sorted({round(i * (n - 1) / (self.TICKS - 1)) for i in range(self.TICKS)})
+        centres = [padding + i * step + (step - padding) / 2 for i in ticks]
+        labels = [f"{values[i]:+.2f}\n({100 * probabilities[i]:.0f} %)" for i in ticks]
+        axis.set_xticks(centres, labels)
+        axis.set_yticks(centres, [labels[-1 - k] for k in range(len(ticks))])  # rows run from high to low z2
+        axis.set(xlabel="$z_1$ (standard-normal quantile)", ylabel="$z_2$ (standard-normal quantile)")
+        low, high = self.quantile_range
+        axis.set_title(
+            f"{subject}\ndecoder means on a {n}×{n} grid of latent points, "
+            f"the normal quantiles {100 * low:.0f}–{100 * high:.0f} %",
+            fontsize=10,
+        )
+        figure.tight_layout()
+        return figure
 
 
 class LatentScatter(FigureCallback):
@@ -79,11 +111,15 @@ class LatentScatter(FigureCallback):
             return
         x, labels = trainer.datamodule.example_batch("test", self.num_points, pl_module.device)
         means = pl_module.encode_mean(x).float().cpu()
-        figure, axis = plt.subplots(figsize=(6, 5))
-        points = axis.scatter(means[:, 0], means[:, 1], c=labels.cpu(), cmap="tab10", s=3, alpha=0.7)
-        figure.colorbar(points, ax=axis, ticks=range(10), label="class")
-        axis.set(xlabel="$z_1$", ylabel="$z_2$", title="Posterior means of test images")
-        self.publish_figure(trainer, "latent_scatter", figure)
+        figure, axis = plt.subplots(figsize=(6.5, 5))
+        colours = plt.get_cmap("tab10")
+        for digit in labels.unique().tolist():
+            chosen = labels.cpu() == digit
+            axis.scatter(means[chosen, 0], means[chosen, 1], color=colours(digit), s=3, alpha=0.7, label=str(digit))
+        axis.legend(title="class", markerscale=4, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        axis.set(xlabel="$z_1$", ylabel="$z_2$")
+        axis.set_title(f"{figure_subject(trainer, pl_module)}\nposterior means of {len(x):,} test images", fontsize=10)
+        self.write_figure(trainer, "latent_scatter", figure)
 
 
 class LatentInterpolation(FigureCallback):
@@ -106,5 +142,6 @@ class LatentInterpolation(FigureCallback):
             axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
             axis.set_title(f"{label} interpolation")
             axis.axis("off")
+        figure.suptitle(f"{figure_subject(trainer, pl_module)}: {self.num_pairs} pairs of fixed noise vectors")
         figure.tight_layout()
-        self.publish_figure(trainer, "interpolation", figure)
+        self.write_figure(trainer, "interpolation", figure)

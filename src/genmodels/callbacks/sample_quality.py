@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from genmodels.callbacks.base import fixed_noise
+from genmodels.callbacks.curves import FLOOR_SUFFIX
 from genmodels.classifier import ClassifierSettings, has_classifier, load_or_train_classifier
 from genmodels.contract import GeneratesImages, require
 from genmodels.data.datamodule import unit_images
@@ -17,6 +18,7 @@ from genmodels.errors import ConfigError
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import inception_score
+from genmodels.runs.checkpoints import SAMPLE_QUALITY_MONITOR
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 class SampleQualityMonitor(L.Callback):
     """Logs ``val/fid_clf`` (against the validation images) and ``val/is_clf`` of ``num_samples`` fixed-noise
     samples every ``every_n_epochs`` epochs and after the last, scored by the cached classifier (``classifier``:
-    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value."""
+    its ``ClassifierSettings``) on every rank, so each rank's checkpoint callback sees the same value; beside them
+    ``val/fid_clf_floor``, the FID of as many training images (the score real images get)."""
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class SampleQualityMonitor(L.Callback):
         self.seconds_spent = 0.0
         self._classifier: torch.nn.Module | None = None
         self._reference: torch.Tensor | None = None
+        self.floor: float | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -68,10 +72,12 @@ class SampleQualityMonitor(L.Callback):
         self._classifier, info = load_or_train_classifier(datamodule.data_dir, datamodule.dataset, self.settings)
         reference = unit_images(datamodule.splits["val"].images, datamodule.image_size)
         self._reference, _ = classifier_outputs(self._classifier, reference, self.batch_size)
+        real = unit_images(datamodule.splits["train"].images[: self.num_samples], datamodule.image_size)
+        self.floor = frechet_distance(classifier_outputs(self._classifier, real, self.batch_size)[0], self._reference)
         log.info(
             f"Sample quality: {self.num_samples} samples scored every {self.every_n_epochs} epoch(s) against "
             f"{len(reference)} validation images with the {datamodule.dataset} classifier (test accuracy "
-            f"{100 * info['test_accuracy']:.2f}%)"
+            f"{100 * info['test_accuracy']:.2f}%); {len(real)} training images score FID {self.floor:.2f}"
         )
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -86,7 +92,8 @@ class SampleQualityMonitor(L.Callback):
         fid, score = self.score(pl_module)
         seconds = time.perf_counter() - started
         self.seconds_spent += seconds
-        pl_module.log_dict({"val/fid_clf": fid, "val/is_clf": score}, prog_bar=True)
+        pl_module.log_dict({SAMPLE_QUALITY_MONITOR: fid, "val/is_clf": score}, prog_bar=True)
+        pl_module.log(f"{SAMPLE_QUALITY_MONITOR}{FLOOR_SUFFIX}", self.floor)
         log.info("Epoch %d: FID (classifier) %.2f, IS (classifier) %.2f, scored in %.1f s", epoch, fid, score, seconds)
 
     @torch.no_grad()

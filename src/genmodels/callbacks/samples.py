@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genmodels.callbacks.base import FigureCallback, fixed_noise
+from genmodels.callbacks.base import FigureCallback, figure_subject, fixed_noise
 from genmodels.contract import ReconstructsImages
 from genmodels.images import panels_figure
 
@@ -63,20 +63,27 @@ class SampleGrid(FigureCallback):
             return
         if not self._path(last, "mean").exists():
             self.draw(trainer, pl_module, last)
+        subject = figure_subject(trainer, pl_module)
         for variant in self.variants:
             panels = {f"epoch {epoch}": self._path(epoch, variant) for epoch in [*self.epochs, last]}
             panels = {label: path for label, path in panels.items() if path.exists()}
-            figure = panels_figure(panels, title=f"Samples from fixed noise ({variant})")
-            self.publish_figure(trainer, f"samples_by_epoch_{variant}", figure)
+            figure = panels_figure(panels, title=f"{subject}\n{self._what(pl_module, variant)}, from fixed noise")
+            self.write_figure(trainer, f"samples_by_epoch_{variant}", figure)
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         """Draw the fixed-noise samples of this epoch (means, and Bernoulli draws if asked)."""
         z = fixed_noise(self.num_samples, pl_module.latent_dim, self.seed, pl_module.device)
         means = pl_module.generate(z).float().cpu()
-        self.publish(trainer, self._name(epoch, "mean"), means)
+        self.write_images(trainer, self._name(epoch, "mean"), means)
         if self.bernoulli_draws:
             draws = torch.bernoulli(means, generator=torch.Generator().manual_seed(self.seed + epoch))
-            self.publish(trainer, self._name(epoch, "bernoulli"), draws)
+            self.write_images(trainer, self._name(epoch, "bernoulli"), draws)
+
+    def _what(self, pl_module: L.LightningModule, variant: str) -> str:
+        """What a variant's pictures are: a decoder's Bernoulli means, draws from them, or a generator's images."""
+        if variant == "bernoulli":
+            return f"{self.num_samples} Bernoulli draws from the decoder means"
+        return f"{self.num_samples} {'decoder means' if isinstance(pl_module, ReconstructsImages) else 'samples'}"
 
     def _name(self, epoch: int, variant: str) -> str:
         return f"samples/epoch_{epoch:03d}_{variant}"
@@ -101,4 +108,5 @@ class ReconstructionGrid(FigureCallback):
         originals = pl_module.to_unit_range(x).cpu()
         reconstructions = pl_module.reconstruct(x).float().cpu()
         pairs = zip(originals.split(self.per_row), reconstructions.split(self.per_row))  # a row of each, in turn
-        self.publish(trainer, "reconstructions", torch.cat([row for pair in pairs for row in pair]), nrow=self.per_row)
+        rows = torch.cat([row for pair in pairs for row in pair])
+        self.write_images(trainer, "reconstructions", rows, nrow=self.per_row)

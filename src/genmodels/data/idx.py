@@ -8,11 +8,13 @@ from pathlib import Path
 
 import torch
 
+from genmodels.errors import DataError
+
 # The third byte of an IDX header names the element type; MNIST-like files only use unsigned bytes.
 _UNSIGNED_BYTE = 0x08
 
 
-class IDXFormatError(ValueError):
+class IDXFormatError(DataError):
     """Raised when a file is not a well-formed IDX file of unsigned bytes."""
 
 

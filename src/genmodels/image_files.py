@@ -1,0 +1,166 @@
+"""Image files in and out of ``genmodels.sample``: the output folder (one PNG per image, one ``.npz`` or one grid,
+and ``samples.json``), staged beside its final place and moved there whole; and the images it reads to reconstruct
+(a folder of pictures or an ``.npz``), as uint8 grey levels."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_image, encode_png
+from torchvision.transforms.v2.functional import rgb_to_grayscale
+from torchvision.utils import save_image
+
+from genmodels.errors import ConfigError, DataError
+from genmodels.images import image_grid
+from genmodels.runs.atomic import write_atomic, write_json
+
+FORMATS = ("png", "npz", "grid")
+MANIFEST = "samples.json"  # what was drawn, from which run and checkpoint, with which settings; marks our folders
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_out_folder(out: Path, run: Path, overwrite: bool, write_into_run: bool) -> None:
+    """Refuse, before anything is computed, an ``out`` that is a file, lies inside the run folder (unless
+    ``write_into_run``), or holds files (unless ``overwrite`` and an earlier ``genmodels.sample`` wrote them)."""
+    resolved, run = out.resolve(), run.resolve()
+    if resolved == run or (run in resolved.parents and not write_into_run):
+        raise ConfigError(
+            f"out={out} lies inside the run folder {run}, which records the training run. Fix: pass another out= "
+            "folder, or write_into_run=true to write into a new subfolder of the run."
+        )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out={out} is a file. Fix: pass a new folder (or an empty one) as out=.")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"out={out} is not empty. Fix: pass a new folder as out=, or overwrite=true to replace the "
+            "samples an earlier genmodels.sample wrote there."
+        )
+    if not (out / MANIFEST).is_file():
+        raise ConfigError(
+            f"out={out} holds files that genmodels.sample did not write (it has no {MANIFEST}), so "
+            "overwrite=true does not replace it. Fix: pass a new folder as out=."
+        )
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder beside ``out`` to write into; on success it replaces ``out`` (two renames), on any failure it
+    is removed and ``out`` is as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        yield staging
+        if out.exists():
+            previous = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.replaced")
+            os.replace(out, previous)
+            os.replace(staging, out)
+            shutil.rmtree(previous)
+        else:
+            os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def as_bytes(pictures: torch.Tensor) -> torch.Tensor:
+    """Pictures in [0, 1] -> uint8 0..255, rounded as torchvision's ``save_image`` rounds."""
+    return pictures.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def write_pngs(folder: Path, batches: Iterable[torch.Tensor], prefix: str, count: int) -> list[str]:
+    """One PNG per picture, ``<prefix>_00000.png`` onwards (grey or RGB as the pictures' channels); their names."""
+    width = max(5, len(str(count - 1)))
+    names: list[str] = []
+    for batch in batches:
+        for picture in as_bytes(batch):
+            names.append(f"{prefix}_{len(names):0{width}d}.png")
+            write_atomic(folder / names[-1], encode_png(picture).numpy().tobytes())
+    return names
+
+
+def write_npz(folder: Path, name: str, arrays: dict[str, torch.Tensor], settings: dict[str, Any]) -> str:
+    """``arrays`` and the settings (a JSON string) in one compressed ``.npz``, loadable without pickle."""
+    buffer = io.BytesIO()
+    plain = {key: value.numpy() for key, value in arrays.items()}
+    np.savez_compressed(buffer, **plain, settings=np.array(json.dumps(settings, default=str)))
+    write_atomic(folder / name, buffer.getvalue())
+    return name
+
+
+def write_grid(folder: Path, name: str, pictures: torch.Tensor, nrow: int | None = None) -> str:
+    """All pictures in one PNG, ``nrow`` to a row (default: a square grid), white between them."""
+    buffer = io.BytesIO()
+    save_image(image_grid(pictures, nrow=nrow or math.ceil(math.sqrt(len(pictures)))), buffer, format="png")
+    write_atomic(folder / name, buffer.getvalue())
+    return name
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    write_json(folder / MANIFEST, manifest)
+
+
+def read_images(source: str | Path) -> tuple[torch.Tensor, list[str]]:
+    """Images to reconstruct as uint8 grey levels (N, H, W), and where each came from: the pictures of a folder
+    (PNG or JPEG, by name; colour ones converted to grey) or the ``images`` array of an ``.npz`` (uint8, N x H x W or
+    N x C x H x W with C = 1 or 3). All must be square and of one size."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES)
+        if not files:
+            raise DataError(f"reconstruct={path} holds no PNG or JPEG pictures. Fix: pass a folder of them or a .npz.")
+        images, names = [decode_picture(file) for file in files], [file.name for file in files]
+        sizes = {tuple(image.shape) for image in images}
+        if len(sizes) > 1:
+            raise DataError(
+                f"reconstruct={path} holds pictures of several sizes {sorted(sizes)}. Fix: pass pictures of one size."
+            )
+        images = torch.stack(images)
+    elif path.suffix == ".npz" and path.is_file():
+        images = npz_images(path)
+        names = [f"{path.name}[{index}]" for index in range(len(images))]
+    else:
+        raise DataError(f"reconstruct={path} is neither a folder of pictures nor an .npz file. Fix: pass one.")
+    if images.shape[-1] != images.shape[-2]:
+        raise DataError(
+            f"reconstruct={path}: the images are {images.shape[-2]}x{images.shape[-1]}, not square; the model takes "
+            "square images. Fix: crop or pad them to a square first."
+        )
+    return images, names
+
+
+def decode_picture(file: Path) -> torch.Tensor:
+    """A PNG or JPEG file as uint8 grey levels (H, W)."""
+    try:
+        return decode_image(str(file), mode=ImageReadMode.GRAY)[0]
+    except RuntimeError as exc:
+        raise DataError(f"cannot read {file} as a picture ({exc}). Fix: remove it or replace it.") from None
+
+
+def npz_images(path: Path) -> torch.Tensor:
+    """The ``images`` array of an ``.npz`` file (as ``genmodels.sample format=npz`` writes it) as uint8 (N, H, W)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        if "images" not in arrays:
+            raise DataError(f"{path} has no 'images' array (it has {sorted(arrays)}). Fix: save them as images=...")
+        images = torch.from_numpy(arrays["images"])
+    shape_ok = images.dim() == 3 or (images.dim() == 4 and images.shape[1] in (1, 3))
+    if images.dtype != torch.uint8 or not shape_ok:
+        raise DataError(
+            f"{path}: 'images' is {str(images.dtype).removeprefix('torch.')} of shape {tuple(images.shape)}; "
+            "expected uint8 grey levels 0..255 of shape N x H x W or N x C x H x W (C = 1 or 3)."
+        )
+    if images.dim() == 3:
+        return images
+    return (rgb_to_grayscale(images) if images.shape[1] == 3 else images)[:, 0]
