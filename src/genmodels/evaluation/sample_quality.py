@@ -7,12 +7,12 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from genmodels.classifier import ClassifierSettings, load_or_train_classifier
+from genmodels.classifier import ClassifierSettings, has_classifier, load_or_train_classifier
 from genmodels.contract import GeneratesImages
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TRAIN_IMAGES
-from genmodels.evaluation import StepResult, timed
+from genmodels.evaluation import EvaluationError, StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import frechet_distance, frechet_distance_from_statistics, gaussian_statistics
 from genmodels.metrics.sample_quality import class_coverage, inception_score, precision_recall
@@ -23,6 +23,11 @@ def evaluate_sample_quality(
     model: GeneratesImages, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
 ) -> StepResult:
     """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config)."""
+    if not has_classifier(datamodule):
+        raise EvaluationError(
+            "sample quality is scored with the evaluation classifier, which exists for MNIST and Fashion-MNIST only; "
+            f"{datamodule.dataset} has none. Fix: metrics.sample_quality=false."
+        )
     seconds: dict[str, float] = {}
     with timed(seconds, "classifier"):
         classifier_settings = ClassifierSettings(**OmegaConf.to_container(settings.classifier, resolve=True))
