@@ -66,9 +66,9 @@ def images_per_second(
     return count / (time.perf_counter() - started)
 
 
-def matmul_gflops(device: torch.device, seconds: float = 1.0) -> float:
-    """Sustained float32 matmul rate of this device: 2048x2048 products, each row 2 * 2048**2 FLOPs."""
-    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+def matmul_gflops(device: torch.device, seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> float:
+    """Sustained matmul rate of this device (float32 unless ``dtype``): 2048x2048 products, 2 * 2048**2 FLOPs a row."""
+    a, b = (torch.randn(2048, 2048, device=device, dtype=dtype) for _ in range(2))
     return images_per_second(lambda x: x @ b, itertools.repeat(a), device, 3, seconds=seconds) * 2 * 2048**2 / 1e9
 
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
+import pickle
 import runpy
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import warnings
 from pathlib import Path
 from unittest import mock
 
 import lightning as L
+import numpy as np
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -24,6 +29,8 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader, TensorDataset
 
 import genmodels  # noqa: F401  (registers the config schemas that the configs start from)
+from genmodels.data import provision
+from genmodels.data.provision import DatasetSpec
 from genmodels.models import dcgan
 from genmodels.models.gan import GAN
 from genmodels.models.vae import VAE
@@ -227,6 +234,52 @@ def small_dcgan(latent_dim: int = 4, image_size: int = 32, width: int = 8, **opt
     """A narrow DCGAN (the networks of ``model=dcgan``, 8 channels wide) for unit tests."""
     networks = dcgan.Generator(latent_dim, image_size, width), dcgan.Discriminator(image_size, width)
     return GAN(*networks, latent_dim, **options)
+
+
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+CIFAR10_PER_BATCH = 3
+
+
+def cifar10_batch(index: int) -> tuple[bytes, np.ndarray, list[int]]:
+    """Batch ``index`` of a generated CIFAR-10 archive as the official one stores it (a protocol-2 dict with
+    byte-string keys), its images (3, 3, 32, 32) and labels: image ``k`` has red = 10 * index + k, green = 100 + k,
+    blue = 200 + index in every pixel."""
+    images = np.zeros((CIFAR10_PER_BATCH, 3, 32, 32), dtype=np.uint8)
+    for k in range(CIFAR10_PER_BATCH):
+        images[k, 0], images[k, 1], images[k, 2] = 10 * index + k, 100 + k, 200 + index
+    labels = [(index + k) % 10 for k in range(CIFAR10_PER_BATCH)]
+    content = {
+        b"batch_label": f"batch {index}".encode(),
+        b"labels": labels,
+        b"data": images.reshape(CIFAR10_PER_BATCH, 3072),  # rows: 1024 red, 1024 green, 1024 blue values
+        b"filenames": [f"image_{index}_{k}.png".encode() for k in range(CIFAR10_PER_BATCH)],
+    }
+    return pickle.dumps(content, protocol=2), images, labels
+
+
+def write_cifar10_archive(path: Path, replace: dict[str, bytes] | None = None) -> None:
+    """A tar.gz of the official layout (cifar-10-batches-py/data_batch_1..5, test_batch); ``replace``: other
+    content for some batches."""
+    with tarfile.open(path, "w:gz") as archive:
+        for index, name in enumerate(CIFAR10_BATCHES):
+            content = (replace or {}).get(name) or cifar10_batch(index)[0]
+            member = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            member.size = len(content)
+            archive.addfile(member, io.BytesIO(content))
+
+
+def place_cifar10_archive(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``folder`` holding a generated archive, registered as cifar10 with that archive's md5 in place of the
+    official one (for this test only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_cifar10_archive(folder / CIFAR10_ARCHIVE)
+    md5 = hashlib.md5((folder / CIFAR10_ARCHIVE).read_bytes()).hexdigest()
+    official = provision.DATASETS["cifar10"]
+    monkeypatch.setitem(
+        provision.DATASETS, "cifar10", DatasetSpec(**{**official.__dict__, "md5": {CIFAR10_ARCHIVE: md5}})
+    )
+    return folder
 
 
 def mlp_vae(latent_dim: int = 20, hidden_dims: tuple[int, ...] = (500,), **options) -> VAE:

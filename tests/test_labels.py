@@ -5,7 +5,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from genmodels import compare
-from genmodels.data.datamodule import MNISTDataModule
+from genmodels.data.mnist import MNISTDataModule
 from genmodels.evaluation.publish import print_table, table_markdown, table_rows
 from genmodels.runs.info import targets_note
 from tests.helpers import mlp_vae, small_dcgan

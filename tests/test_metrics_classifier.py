@@ -83,7 +83,7 @@ def test_cache_is_verified_reused_without_writing_and_retrained_when_corrupt(
 @pytest.mark.slow
 def test_default_classifier_reaches_99_percent(mnist_dir):
     """Loads the cached default classifier (training it first, a few minutes on a CPU, if missing)."""
-    from genmodels.data.datamodule import MNISTDataModule
+    from genmodels.data.mnist import MNISTDataModule
 
     model, info = load_or_train_classifier(mnist_dir, "mnist")
     datamodule = MNISTDataModule(data_dir=str(mnist_dir))

@@ -13,7 +13,7 @@ from tests.helpers import compose_train
         ("speed.channels_last=maybe", "Value 'maybe' is not a valid bool"),
         ("data.batch_size=big", "could not be converted to Integer"),
         ("figures.sample_epochs=[1,two]", "could not be converted to Integer"),
-        ("data.batchsize=64", "Key 'batchsize' not in 'DataConfig'"),
+        ("data.batchsize=64", "Key 'batchsize' not in 'MNISTDataConfig'"),
     ],
 )
 def test_wrong_types_and_unknown_keys_fail_at_composition(tmp_path, override, message):

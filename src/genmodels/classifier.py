@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import update_bn
 from tqdm.auto import tqdm
 
-from genmodels.data.datamodule import MNISTDataModule
+from genmodels.data.mnist import MNISTDataModule
 from genmodels.data.provision import check_writable
 from genmodels.hashing import file_digest
 from genmodels.metrics.classifier import MNISTClassifier, accuracy, to_classifier_input
@@ -75,6 +75,12 @@ def train_classifier(
         batches = range(0, min(len(images), 10000), settings.batch_size)
         update_bn((to_classifier_input(images[start : start + settings.batch_size]) for start in batches), model)
     return model.eval()
+
+
+def has_classifier(datamodule) -> bool:
+    """Whether the evaluation classifier can be trained on this data: MNIST and Fashion-MNIST (its own data module);
+    other data (a folder, CIFAR-10) has none yet."""
+    return isinstance(datamodule, MNISTDataModule)
 
 
 def classifier_paths(data_dir: str | Path, dataset: str, settings: ClassifierSettings) -> tuple[Path, Path]:

@@ -29,22 +29,60 @@ class PathsConfig:
 
 @dataclass
 class DataConfig:
-    """The MNIST data module (``genmodels.data.MNISTDataModule``); model files set the range and image size."""
+    """What every data module takes (``genmodels.data.InMemoryImages``); each ``configs/data/`` file starts from
+    the schema of its dataset below. Model files set the range and image size."""
 
-    _target_: str = "genmodels.data.MNISTDataModule"
-    data_dir: str = "${paths.data_dir}"
-    dataset: str = "mnist"  # mnist | fashion_mnist
     batch_size: int = 128
     eval_batch_size: int = 1000  # validation and test batches
-    val_size: int = 5000  # training images held out for validation
-    split_seed: int = 0  # the train/validation split, fixed whatever the run's seed
     shuffle_seed: int = "${seed}"  # type: ignore[assignment]  # the training order of each epoch
     pixel_range: str = "unit"  # unit = [0, 1]; symmetric = [-1, 1] (the GANs' tanh range)
     binarize: str = "none"  # none | dynamic (a fresh Bernoulli draw per batch) | static (one draw)
     binarize_seed: int = 0
-    image_size: int = 28  # 28, or 32 / 64 by resizing
-    download_timeout: float = 10.0  # seconds before other sources are tried
+    image_size: int = 28  # the side of the square images the model sees
+    channels: int | None = 1  # 1 (grey) or 3 (RGB); models read it as ${data.channels}
     on_device: bool = True  # on a GPU, keep the images in GPU memory (no per-step host-to-device copy)
+
+
+@dataclass
+class OfficialSplitsDataConfig(DataConfig):
+    """A downloaded dataset with official train and test sets, fetched into ``<data_dir>/<dataset>/raw/``."""
+
+    data_dir: str = "${paths.data_dir}"
+    val_size: int = 5000  # training images held out for validation
+    split_seed: int = 0  # the train/validation split, fixed whatever the run's seed
+    download_timeout: float = 10.0  # seconds before other sources are tried
+
+
+@dataclass
+class MNISTDataConfig(OfficialSplitsDataConfig):
+    """``data=mnist`` / ``data=fashion_mnist`` (``genmodels.data.MNISTDataModule``): grey 28x28."""
+
+    _target_: str = "genmodels.data.MNISTDataModule"
+    dataset: str = "mnist"  # mnist | fashion_mnist
+    image_size: int = 28  # 28, or 32 / 64 by resizing
+
+
+@dataclass
+class CIFAR10DataConfig(OfficialSplitsDataConfig):
+    """``data=cifar10`` (``genmodels.data.cifar10.CIFAR10DataModule``): RGB 32x32, from the official archive."""
+
+    _target_: str = "genmodels.data.cifar10.CIFAR10DataModule"
+    image_size: int = 32  # 32, or 28 / 64 by resizing
+    channels: int | None = 3
+
+
+@dataclass
+class FolderDataConfig(DataConfig):
+    """``data=folder data.path=<dir>`` (``genmodels.data.folder.FolderDataModule``): your own images."""
+
+    _target_: str = "genmodels.data.folder.FolderDataModule"
+    path: str | None = None  # the folder of images (PNG, JPEG, ...; class subfolders give labels)
+    cache_dir: str = "${paths.data_dir}/folders"  # where the decoded images are cached
+    image_size: int = 32  # shorter side resized to it, then centre-cropped square
+    channels: int | None = "${image_channels:${.path}}"  # type: ignore[assignment]  # 3 if any file is in colour
+    val_fraction: float = 0.1  # of the images (or of train/), unless a val/ folder exists
+    test_fraction: float = 0.1  # likewise, unless a test/ folder exists
+    split_seed: int = 0  # the split, fixed whatever the run's seed
 
 
 @dataclass
@@ -95,7 +133,7 @@ class TrainConfig:
     figures: FiguresConfig = field(default_factory=FiguresConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(default_factory=DataConfig)  # configs/data/<name>.yaml picks its schema below
     model: Any = None
     trainer: Any = None
     callbacks: Any = None
@@ -104,6 +142,19 @@ class TrainConfig:
 
 
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+for _name, _schema in (("mnist", MNISTDataConfig), ("cifar10", CIFAR10DataConfig), ("folder", FolderDataConfig)):
+    ConfigStore.instance().store(group="data", name=f"{_name}_schema", node=_schema)
+DATA_SCHEMAS = {schema._target_: schema for schema in (MNISTDataConfig, CIFAR10DataConfig, FolderDataConfig)}
+
+
+def run_config_schema(config: DictConfig) -> DictConfig:
+    """The typed schema a saved run config is checked against: ``TrainConfig``, its ``data`` section typed by the
+    schema of the data module it names (the common ``DataConfig`` for another class)."""
+    schema = OmegaConf.structured(TrainConfig)
+    data_schema = DATA_SCHEMAS.get(OmegaConf.select(config, "data._target_", default=None))
+    if data_schema is not None:
+        schema.data = OmegaConf.structured(data_schema)
+    return schema
 
 
 def validate_train_config(cfg: DictConfig) -> None:
@@ -154,6 +205,7 @@ class MetricsConfig:
     inception_fid: bool = False
     inception_samples: int = 2000
     inception_batch_size: int = 50
+    inception_compile: bool = True  # torch.compile the network: minutes once, then faster (docs/measurements.md)
     inception_weights: str | None = None  # null: the packaged default_1.pt (sha1-checked); or a TorchScript file
     inception_sha1: str | None = None  # optional sha1 to check inception_weights against
 
@@ -214,3 +266,13 @@ def config_groups(names: str) -> str:
 
 
 OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)
+
+
+def image_channels(path: str | None) -> int | None:
+    """``${image_channels:<folder>}``: 3 if any image under the folder is in colour, else 1 (None: no folder)."""
+    from genmodels.data.image_files import folder_channels  # here: --help stays free of torch and Pillow
+
+    return folder_channels(path)
+
+
+OmegaConf.register_new_resolver("image_channels", image_channels, replace=True)

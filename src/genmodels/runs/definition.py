@@ -14,7 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genmodels.errors import ConfigError
 from genmodels.runs.legacy import upgrade_model_config
-from genmodels.schema import TrainConfig
+from genmodels.schema import TrainConfig, run_config_schema
 
 CONFIG_FIX = "Fix: restore the file from a copy, or start a new run (its checkpoints stay usable with ckpt_path=)."
 # Options of the command that opens a folder, never saved in it.
@@ -55,7 +55,7 @@ def _damage(config: DictConfig, folder: Path) -> str | None:
     """What is wrong in a complete config (None when nothing): types against the schema, objects without a class,
     interpolations that do not resolve (``paths.output_dir`` taken as ``folder``, as the commands set it)."""
     try:
-        OmegaConf.merge(OmegaConf.structured(TrainConfig), config)
+        OmegaConf.merge(run_config_schema(config), config)
     except Exception as exc:  # omegaconf's ValidationError and its kin name the key
         return (str(exc).splitlines() or [type(exc).__name__])[0]
     for key in BUILT:
