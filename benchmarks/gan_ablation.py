@@ -30,11 +30,21 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "rate_4e-4": ("a rate of 4e-4 for both networks", ["model.optimizer.lr=4e-4"]),
     "one_sided": (
         "one-sided label smoothing (real targets 0.9, none flipped) instead of the report's soft noisy labels",
-        ["model.real_label_range=[0.9,0.9]", "model.label_flip_prob=0"],
+        ["model.objective.real_label_range=[0.9,0.9]", "model.objective.label_flip_prob=0"],
     ),
     "two_rates": (
         "two time-scale rates: discriminator 4e-4, generator 1e-4",
         ["model.discriminator_lr=4e-4", "model.generator_lr=1e-4"],
+    ),
+    # another objective with its published settings (configs/model/<name>.yaml; the rate the experiment would
+    # override restored), the moving average kept
+    "wgan_gp": (
+        "WGAN-GP (model=wgan_gp): critic without norm, penalty 10, 5 critic steps a generator step, Adam 1e-4 (0, 0.9)",
+        ["model=wgan_gp", "model.optimizer.lr=1e-4"],
+    ),
+    "hinge_gan": (
+        "hinge loss, spectral norm in the discriminator (model=hinge_gan), Adam 2e-4 (0.5, 0.999)",
+        ["model=hinge_gan", "model.optimizer.lr=2e-4"],
     ),
 }
 SCORES = ("fid_classifier", "inception_score", "precision", "recall")

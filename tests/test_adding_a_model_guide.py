@@ -1,4 +1,5 @@
-"""docs/adding_a_model.md shows the shipped conv VAE: its full-file blocks equal the files, its excerpts are in them."""
+"""docs/adding_a_model.md shows the shipped conv VAE and WGAN-GP: its full-file blocks equal the files, its excerpts
+are in them."""
 
 import re
 
@@ -6,6 +7,7 @@ from tests.helpers import REPO
 
 GUIDE = REPO / "docs" / "adding_a_model.md"
 SHOWN_IN_FULL = {"src/genmodels/models/conv_vae.py", "configs/model/conv_vae.yaml", "tests/test_conv_vae.py"}
+SHOWN_IN_FULL |= {"configs/model/wgan_gp.yaml", "configs/model/objective/wgan_gp.yaml"}  # Adding a GAN
 
 
 def guide_blocks() -> list[tuple[str, str, str]]:

@@ -8,18 +8,21 @@ import math
 import warnings
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from genmodels.callbacks.safety import FiniteLossGuard, TrainingDiverged
 from genmodels.data import MNISTDataModule
 from genmodels.errors import ConfigError
 from genmodels.models.dcgan import Discriminator, Generator, init_weights
-from genmodels.models.gan import GAN, real_labels
+from genmodels.models.gan import GAN
 from genmodels.models.gan_mlp import MLPDiscriminator, MLPGenerator
-from genmodels.models.losses import discriminator_loss, generator_loss
+from genmodels.models.objectives import CrossEntropy
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
+from genmodels.runs.legacy import upgrade_model_config, upgrade_overrides
 from genmodels.train import train
 from tests.helpers import QUICK_CLASSIFIER, image_loader, quiet_trainer, short_run, small_dcgan
 
@@ -106,8 +109,8 @@ def test_mlp_gan_has_the_classic_architecture() -> None:
         (lambda: Discriminator(image_size=128), r"data\.image_size.*\[32, 64\]"),
         (lambda: MLPGenerator(hidden_dims=[]), "model.generator.hidden_dims"),
         (lambda: MLPDiscriminator(hidden_dims=[0]), "model.discriminator.hidden_dims"),
-        (lambda: mlp_gan(label_flip_prob=2), "flip"),
-        (lambda: small_dcgan(real_label_range=(1.0, 0.5)), r"real_label_range must be \[low, high\] with 0 <= low"),
+        (lambda: CrossEntropy(label_flip_prob=2), "model.objective.label_flip_prob"),
+        (lambda: CrossEntropy(real_label_range=(1.0, 0.5)), r"real_label_range must be \[low, high\] with 0 <= low"),
         (lambda: small_dcgan(ema_half_life=0), "model.ema_half_life"),
     ],
 )
@@ -151,59 +154,24 @@ def test_checkpoint_records_the_networks_and_loads_weights_only(tmp_path) -> Non
         check_same_model(older, GAN(model.generator, model.discriminator, 16, ema_rampup=0.05).hparams, source="t")
 
 
-# ---------------------------------------------------------------- labels and losses
-
-
-def test_soft_noisy_real_labels_statistics() -> None:
-    n, flip_prob = 200_000, 0.05
-    labels = real_labels(n, smoothing=True, flip_prob=flip_prob, generator=torch.Generator().manual_seed(0))
-    assert labels.shape == (n,)
-    soft, flipped = (labels >= 0.7) & (labels <= 1.2), (labels >= 0.0) & (labels <= 0.3)
-    assert bool((soft | flipped).all())  # nothing between 0.3 and 0.7, nothing outside [0, 1.2]
-    flip_rate = flipped.float().mean().item()
-    assert abs(flip_rate - flip_prob) < 4 * math.sqrt(flip_prob * (1 - flip_prob) / n)
-    # uniform on each interval: means at the midpoints, spread of a uniform
-    assert labels[soft].mean().item() == pytest.approx(0.95, abs=0.003)
-    assert labels[soft].std().item() == pytest.approx(0.5 / math.sqrt(12), rel=0.02)
-    assert labels[flipped].mean().item() == pytest.approx(0.15, abs=0.005)
-    assert labels[soft].min() < 0.71 and labels[soft].max() > 1.19
-
-
-def test_real_labels_are_seedable_switchable_and_ranged() -> None:
-    def draw(seed: int, n: int = 64, flip: float = 0.05, **options) -> torch.Tensor:
-        return real_labels(n, True, flip, generator=torch.Generator().manual_seed(seed), **options)
-
-    assert torch.equal(draw(3), draw(3)) and not torch.equal(draw(3), draw(4))
-    assert torch.equal(real_labels(50, smoothing=False, flip_prob=0.05), torch.ones(50))
-    assert draw(0, 10_000, 0.0).min() >= 0.7  # none flipped
-    assert torch.allclose(draw(0, 1000, 0.0, real_range=(0.9, 0.9)), torch.full((1000,), 0.9))  # one-sided
-    wide = draw(0, 20_000, 0.0, real_range=(0.2, 0.6))
-    assert wide.min() >= 0.2 and wide.max() <= 0.6 and abs(wide.mean().item() - 0.4) < 0.01
-
-
-def test_generator_loss_closed_forms() -> None:
-    logits = torch.tensor([-3.0, -0.5, 0.0, 2.0])
-    d = torch.sigmoid(logits)
-    non_saturating, minimax = generator_loss(logits, non_saturating=True), generator_loss(logits, non_saturating=False)
-    torch.testing.assert_close(non_saturating, -torch.log(d))
-    torch.testing.assert_close(minimax, torch.log1p(-d))
-    assert non_saturating[2].item() == pytest.approx(math.log(2)) and minimax[2].item() == pytest.approx(-math.log(2))
-    # the reason for the trick: when D rejects fakes (small D), the minimax gradient vanishes
-    x = torch.tensor(-6.0, requires_grad=True)
-    (g_ns,) = torch.autograd.grad(generator_loss(x, True), x)
-    (g_mm,) = torch.autograd.grad(generator_loss(x, False), x)
-    assert g_ns.abs() > 100 * g_mm.abs()
-
-
-def test_discriminator_loss_closed_form() -> None:
-    real, fake = torch.tensor([1.0, -2.0]), torch.tensor([0.5, -1.0])
-    targets = torch.tensor([0.9, 1.1])
-    expected = -(targets * torch.log(torch.sigmoid(real)) + (1 - targets) * torch.log(1 - torch.sigmoid(real)))
-    expected = expected - torch.log(1 - torch.sigmoid(fake))
-    torch.testing.assert_close(discriminator_loss(real, fake, targets), expected)
-    # at the equilibrium D = 1/2 with hard labels the loss is log 4 (report, question 2.3)
-    zero = torch.zeros(3)
-    torch.testing.assert_close(discriminator_loss(zero, zero, torch.ones(3)), torch.full((3,), math.log(4)))
+def test_a_run_and_checkpoint_from_before_the_objective_option_still_fit() -> None:
+    """Older GANs kept the cross-entropy's options among their own: evaluate and resume move them into
+    ``objective``."""
+    one_sided = {"label_flip_prob": 0.0, "real_label_range": [0.9, 0.9]}
+    model = mlp_gan(16, [8], [8], objective=CrossEntropy(**one_sided))
+    older = {key: value for key, value in model.hparams.items() if key != "objective"}
+    older |= {"non_saturating": True, "label_smoothing": True, **one_sided}
+    check_same_model(older, model.hparams, source="test")
+    with pytest.raises(CheckpointError, match=r"differs in \['objective'\]"):
+        check_same_model(older, mlp_gan(16, [8], [8]).hparams, source="test")
+    networks = {
+        "generator": {"_target_": "genmodels.models.gan_mlp.MLPGenerator", "latent_dim": 4},
+        "discriminator": {"_target_": "genmodels.models.gan_mlp.MLPDiscriminator"},
+    }
+    config = {"_target_": "genmodels.models.gan.GAN", "latent_dim": 4, **networks, **one_sided}
+    assert instantiate(upgrade_model_config(config)).objective == CrossEntropy(**one_sided)
+    assert upgrade_model_config(networks) == networks  # not a GAN of before: left as it is
+    assert upgrade_overrides(["model.label_flip_prob=0"]) == ["model.objective.label_flip_prob=0"]
 
 
 # ---------------------------------------------------------------- training
@@ -216,7 +184,7 @@ def test_training_on_real_mnist_moves_both_networks(mnist_dir, name: str, tricks
     images, _ = datamodule.example_batch("train", 64)
     assert images.min() < -0.9 and images.max() <= 1
     torch.manual_seed(0)
-    model = build(non_saturating=tricks, label_smoothing=tricks)
+    model = build(objective=CrossEntropy(non_saturating=tricks, label_smoothing=tricks))
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     fit = quiet_trainer(max_epochs=2)
     with warnings.catch_warnings():
@@ -238,6 +206,30 @@ def test_non_finite_losses_stop_training() -> None:
     with pytest.raises(TrainingDiverged, match="d_loss"):
         quiet_trainer(max_epochs=1, callbacks=[FiniteLossGuard()]).fit(
             small_dcgan(), train_dataloaders=image_loader(images, 8)
+        )
+
+
+class NaNEveryFifthBatch(L.LightningModule):
+    """Returns ``loss`` on every batch and, like a GAN with 5 critic steps, ``g_loss`` on every 5th only: NaN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        loss = self.weight * 0.0
+        return {"loss": loss, "g_loss": torch.tensor(float("nan"))} if (batch_idx + 1) % 5 == 0 else {"loss": loss}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("every_n_steps", [1, 3, 10])
+def test_the_guard_catches_a_non_finite_term_returned_on_some_batches_only(every_n_steps: int) -> None:
+    images = torch.zeros(12, 1, 2, 2)
+    with pytest.raises(TrainingDiverged, match=r"non-finite g_loss\. Likely causes"):
+        quiet_trainer(max_epochs=1, callbacks=[FiniteLossGuard(every_n_steps)]).fit(
+            NaNEveryFifthBatch(), train_dataloaders=image_loader(images, 1)
         )
 
 

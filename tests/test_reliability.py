@@ -32,7 +32,7 @@ from genmodels.models.vae import VAE
 from genmodels.runs.atomic import AtomicCheckpointIO, write_json
 from genmodels.runs.checkpoints import load_checkpoint
 from genmodels.train import train
-from tests.helpers import NO_FIGURES, TRUST_PAUSE, compose_train, pause_once, short_run, wait_for
+from tests.helpers import NO_FIGURES, QUICK_CLASSIFIER, TRUST_PAUSE, compose_train, pause_once, short_run, wait_for
 
 SHORT = [*short_run(3, 4), "~logger", "latent=4", *NO_FIGURES]
 
@@ -386,3 +386,26 @@ def test_a_real_full_disk_keeps_the_last_good_checkpoint(tmp_path):
         assert last.read_bytes() == good and [p.name for p in disk.iterdir()] == ["last.ckpt"]
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.slow
+def test_an_interrupted_wgan_gp_resumes_to_the_uninterrupted_result(mnist_dir, tmp_path):
+    """5 critic steps per generator step and the moving average's image counter survive a resume."""
+    narrow = [f"model.{net}.{option}" for net in ("generator", "discriminator") for option in ("width=4", "hidden=16")]
+    run = [*short_run(2, 5), "~logger", "model=wgan_gp", *narrow, "model.ema_half_life=100", "model.ema_rampup=0.05"]
+    run += [
+        "~callbacks.samples",
+        "~callbacks.interpolation",
+        "~callbacks.curves",
+        "callbacks.sample_quality.num_samples=100",
+        *QUICK_CLASSIFIER,
+        "data.batch_size=16",
+    ]
+    train(compose_train(run, tmp_path / "straight", mnist_dir))
+    interrupted = tmp_path / "interrupted"
+    stop = interrupt_once(tmp_path / "stopped", step=8)  # epoch 1 is 6 optimizer steps: 5 critic, 1 generator
+    with pytest.raises(SystemExit):
+        train(compose_train([*run, *stop], interrupted, mnist_dir))
+    train(compose_train([*run, *stop, f"resume={interrupted}"], interrupted, mnist_dir))
+    assert_same_result(interrupted, tmp_path / "straight")
+    assert load_checkpoint(interrupted / "checkpoints" / "last.ckpt")["gan_images"] == {"seen": 160, "averaged": 160}

@@ -27,4 +27,4 @@ def test_a_group_option_is_merged_onto_the_schema(tmp_path):
     cfg = compose_train(["data=fashion_mnist", "model=dcgan", "debug=tiny"], tmp_path / "run", tmp_path)
     assert cfg.data.dataset == "fashion_mnist" and cfg.data.pixel_range == "symmetric"  # the model file's range
     assert cfg.data.batch_size == 128 and cfg.speed.compile is False  # schema defaults
-    assert cfg.trainer.limit_train_batches == 2 and cfg.callbacks.samples is None  # debug=tiny
+    assert cfg.trainer.limit_train_batches == 5 and cfg.callbacks.samples is None  # debug=tiny

@@ -32,8 +32,7 @@ class FiniteLossGuard(L.Callback):
             raise ConfigError(f"callbacks.finite_loss_guard.every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
         self.hints = hints
-        self._sums: torch.Tensor | None = None
-        self._names: list[str] = []
+        self._sums: dict[str, torch.Tensor] = {}  # each term's sum over the window, whichever batches returned it
         self._first_step: int | None = None  # trainer.global_step at the start of the window's first batch
         self._step, self._batch_idx = 0, 0  # ... and of the latest batch
 
@@ -53,10 +52,12 @@ class FiniteLossGuard(L.Callback):
                 "Fix: return the loss, or a dict of loss tensors such as {'loss': loss, 'kl': kl}, from training_step "
                 "(docs/adding_a_model.md), or run without the guard: ~callbacks.finite_loss_guard."
             )
-        values = torch.stack([v.detach() if v.dim() == 0 else v.detach().sum() for v in terms.values()]).float()
-        if self._sums is None or self._names != list(terms):
-            self._names, self._sums = list(terms), torch.zeros_like(values)
-        self._sums.add_(values)
+        for name, value in terms.items():  # e.g. a GAN's g_loss only on its generator steps
+            total = value.detach().float().sum()
+            if name in self._sums:
+                self._sums[name].add_(total)
+            else:
+                self._sums[name] = total
         if (batch_idx + 1) % self.every_n_steps == 0:
             self._check(trainer)
 
@@ -65,15 +66,13 @@ class FiniteLossGuard(L.Callback):
 
     def _check(self, trainer: L.Trainer) -> None:
         """Raise if a term was non-finite since the last check; otherwise start a new window."""
-        if self._sums is not None:
-            if not bool(self._sums.isfinite().all()):
-                raise self._diverged(trainer)
-            self._sums.zero_()
-        self._first_step = None
+        if self._sums and not bool(torch.stack(list(self._sums.values())).isfinite().all()):
+            raise self._diverged(trainer)
+        self._sums, self._first_step = {}, None
 
     def _diverged(self, trainer: L.Trainer) -> TrainingDiverged:
         """The error naming the step(s), the non-finite terms, likely causes and the checkpoint kept."""
-        bad = [name for name, total in zip(self._names, self._sums.tolist()) if not math.isfinite(total)]
+        bad = [name for name, total in self._sums.items() if not math.isfinite(total.item())]
         first, last = self._first_step, self._step
         steps = (
             f"step {last}" if first == last else f"one of steps {first}..{last} (checked every {self.every_n_steps})"

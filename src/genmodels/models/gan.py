@@ -1,13 +1,13 @@
 """A GAN: a generator and a discriminator, injected by config (``dcgan.py``, ``lean_gan.py``, ``gan_mlp.py``), trained
-against each other with manual optimization: per batch one discriminator step, then one generator step. The tricks
-(non-saturating loss, label smoothing) and options (two time-scale learning rates, a moving average of the
-generator) are explained in docs/models.md."""
+against each other with manual optimization under an injected objective (``objectives.py``): per batch one
+discriminator step, and every ``n_critic``-th batch also a generator step. The objectives and options (two time-scale
+learning rates, a moving average of the generator) are explained in docs/models.md."""
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -15,42 +15,17 @@ from torch import nn
 
 from genmodels.errors import ConfigError
 from genmodels.models.epoch_means import EpochMeans
-from genmodels.models.losses import discriminator_loss, generator_loss
 from genmodels.models.networks import describe
+from genmodels.models.objectives import CrossEntropy, Logged, Objective
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
-
-SMOOTH_REAL_RANGE = (0.7, 1.2)
-FLIPPED_REAL_RANGE = (0.0, 0.3)
-
-
-def real_labels(
-    batch_size: int,
-    smoothing: bool,
-    flip_prob: float = 0.05,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    real_range: tuple[float, float] = SMOOTH_REAL_RANGE,
-) -> torch.Tensor:
-    """Discriminator targets for real images, (batch_size,): ones, or with ``smoothing`` uniform in ``real_range``,
-    each replaced with probability ``flip_prob`` by one uniform in [0, 0.3]; drawn from ``generator`` if given."""
-    draw_device = generator.device if generator is not None else device
-    if not smoothing:
-        return torch.ones(batch_size, device=device)
-    low, high = real_range
-    labels = torch.empty(batch_size, device=draw_device).uniform_(low, high, generator=generator)
-    if flip_prob > 0:
-        low, high = FLIPPED_REAL_RANGE
-        flipped = torch.rand(batch_size, generator=generator, device=draw_device) < flip_prob
-        flipped_values = torch.empty(batch_size, device=draw_device).uniform_(low, high, generator=generator)
-        labels = torch.where(flipped, flipped_values, labels)
-    return labels.to(device) if device is not None else labels
 
 
 class GAN(L.LightningModule):
-    """A generator ((B, latent_dim) -> images (B, 1, S, S) in [-1, 1]) and a discriminator (images -> float32 logits
-    (B,) of "real") trained against each other. ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_:
-    true``) called once per network (``scheduler`` None: a constant rate); ``discriminator_lr`` and ``generator_lr``
-    replace the optimizer's ``lr`` (None: keep it); the other options are explained in docs/models.md.
+    """A generator ((B, latent_dim) -> images (B, C, S, S) in [-1, 1]) and a discriminator (images -> float32 scores
+    (B,)) trained against each other under ``objective`` (None: the report's cross-entropy), the discriminator
+    ``n_critic`` steps per generator step. ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_: true``)
+    called once per network (``scheduler`` None: a constant rate); ``discriminator_lr`` and ``generator_lr`` replace
+    the optimizer's ``lr`` (None: keep it); the other options are explained in docs/models.md.
     """
 
     def __init__(
@@ -58,10 +33,8 @@ class GAN(L.LightningModule):
         generator: nn.Module,
         discriminator: nn.Module,
         latent_dim: int = 100,
-        non_saturating: bool = True,
-        label_smoothing: bool = True,
-        label_flip_prob: float = 0.05,
-        real_label_range: Sequence[float] = SMOOTH_REAL_RANGE,
+        objective: Objective | None = None,
+        n_critic: int = 1,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         discriminator_lr: float | None = None,
@@ -70,13 +43,10 @@ class GAN(L.LightningModule):
         ema_rampup: float | None = None,
     ) -> None:
         super().__init__()
-        low, high = real_label_range
-        if not 0.0 <= low <= high:
+        if not (isinstance(n_critic, int) and n_critic >= 1):
             raise ConfigError(
-                f"model.real_label_range must be [low, high] with 0 <= low <= high, got {real_label_range!r}"
+                f"model.n_critic must be a positive integer (discriminator steps per generator step), got {n_critic!r}"
             )
-        if not 0.0 <= label_flip_prob <= 1.0:
-            raise ConfigError(f"model.label_flip_prob must be in [0, 1], got {label_flip_prob!r}")
         for name, lr in (("discriminator_lr", discriminator_lr), ("generator_lr", generator_lr)):
             if lr is not None and not lr > 0:
                 raise ConfigError(
@@ -84,14 +54,22 @@ class GAN(L.LightningModule):
                 )
         if ema_half_life is not None and ema_half_life <= 0:
             raise ConfigError(f"model.ema_half_life must be a positive number of images, or null; got {ema_half_life}")
-        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer", "scheduler"], logger=False)
-        self.hparams.update(generator=describe(generator), discriminator=describe(discriminator))
+        self.objective = objective if objective is not None else CrossEntropy()
+        ignored = ["generator", "discriminator", "objective", "optimizer", "scheduler"]
+        self.save_hyperparameters(ignore=ignored, logger=False)
+        self.hparams.update(
+            generator=describe(generator), discriminator=describe(discriminator), objective=self.objective.describe()
+        )
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_half_life else None
         self.latent_dim = latent_dim
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.epoch_means = EpochMeans(["d_loss", "g_loss", "d_real", "d_fake"])
+        # Created on their first values: the names are the objective's. Per network: each is weighted by its steps.
+        self.epoch_means = nn.ModuleDict()
+        # Real images seen, and seen at the average's last move; None: from a checkpoint made before the counter.
+        self.images_seen: int | None = 0
+        self.images_averaged = 0
 
     @property
     def sampler(self) -> nn.Module:
@@ -106,45 +84,57 @@ class GAN(L.LightningModule):
         return torch.randn(count, self.latent_dim, device=self.device)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        """One discriminator step, then one generator step; returns both losses (detached, for callbacks)."""
+        """One discriminator step, then on every ``n_critic``-th batch one generator step on the same fakes; returns
+        the losses taken (detached, for callbacks)."""
         x, _ = batch
+        if self.images_seen is None:  # resumed from a checkpoint of one discriminator and one generator step a batch
+            self.images_seen = self.images_averaged = self.global_step // 2 * len(x)
         d_optimizer, g_optimizer = self.optimizers()
-        hp = self.hparams
-        fake = self.generator(self.sample_noise(len(x)))
+        generator_turn = (batch_idx + 1) % self.hparams.n_critic == 0
+        with torch.set_grad_enabled(generator_turn):  # the fakes' graph is only needed for a generator step
+            fake = self.generator(self.sample_noise(len(x)))
 
-        # Discriminator: real images against (soft) real labels, fakes (detached) against 0.
         with self.toggled_optimizer(d_optimizer):  # only the discriminator's parameters get gradients
-            real_logits, fake_logits = self.discriminator(x), self.discriminator(fake.detach())
-            targets = real_labels(len(x), hp.label_smoothing, hp.label_flip_prob, None, x.device, hp.real_label_range)
-            d_loss = discriminator_loss(real_logits, fake_logits, targets).mean()
+            d_loss, logged = self.objective.discriminator_loss(self.discriminator, x, fake.detach())
             d_optimizer.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             d_optimizer.step()
+        self.images_seen += len(x)
+        self.accumulate("discriminator", logged, len(x))
 
-        # Generator: fool the updated discriminator.
-        with self.toggled_optimizer(g_optimizer):
-            g_loss = generator_loss(self.discriminator(fake), hp.non_saturating).mean()
-            g_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            g_optimizer.step()
-        if self.generator_ema is not None:
-            self.update_average(len(x), images_seen=self.global_step // 2 * len(x))  # global_step: 2 per batch
-
-        metrics = {
-            "d_loss": d_loss.detach(),
-            "g_loss": g_loss.detach(),
-            "d_real": torch.sigmoid(real_logits.detach()).mean(),
-            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
-        }
-        self.epoch_means.update(metrics, weight=len(x))
+        if generator_turn:  # fool the updated discriminator
+            with self.toggled_optimizer(g_optimizer):
+                g_loss, g_logged = self.objective.generator_loss(self.discriminator, fake)
+                g_optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(g_loss)
+                g_optimizer.step()
+            if self.generator_ema is not None:
+                self.update_average(self.images_seen - self.images_averaged, images_seen=self.images_seen)
+                self.images_averaged = self.images_seen
+            self.accumulate("generator", g_logged, len(x))
+            logged = {**logged, **g_logged}
         if batch_idx % self.trainer.log_every_n_steps == 0:  # per-step values are only kept this often anyway
-            self.log_dict({f"train_step/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=len(x))
-        return {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
+            self.log_dict({f"train_step/{k}": v for k, v in logged.items()}, prog_bar=True, batch_size=len(x))
+        return {name: logged[name] for name in ("d_loss", "g_loss") if name in logged}
+
+    def accumulate(self, network: str, logged: Logged, batch_size: int) -> None:
+        """Add one step's logged values to the epoch means of ``network``'s steps."""
+        if network not in self.epoch_means:
+            self.epoch_means[network] = EpochMeans(list(logged)).to(self.device)
+        self.epoch_means[network].update(logged, weight=batch_size)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """Logs ``val/d_real``: mean D(x) on held-out images (well below ``train/d_real``: D overfits)."""
+        """Logs ``val/d_real``: the discriminator's mean score on held-out images as ``train/d_real`` logs it (with
+        the cross-entropy, D(x): well below ``train/d_real``, D overfits)."""
         x, _ = batch
-        self.log("val/d_real", torch.sigmoid(self.discriminator(x)).mean(), batch_size=len(x))
+        self.log("val/d_real", self.objective.logged_score(self.discriminator(x)).mean(), batch_size=len(x))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_images"] = {"seen": self.images_seen, "averaged": self.images_averaged}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        counts = checkpoint.get("gan_images", {"seen": None, "averaged": 0})
+        self.images_seen, self.images_averaged = counts["seen"], counts["averaged"]
 
     @torch.no_grad()
     def update_average(self, batch_size: int, images_seen: int | None = None) -> None:
@@ -165,7 +155,8 @@ class GAN(L.LightningModule):
         self.log_dict(learning_rates(dict(zip(("discriminator", "generator"), self.trainer.optimizers))))
 
     def on_train_epoch_end(self) -> None:
-        self.log_dict({f"train/{k}": v for k, v in self.epoch_means.compute_and_reset().items()})
+        for means in self.epoch_means.values():
+            self.log_dict({f"train/{k}": v for k, v in means.compute_and_reset().items()})
         for config in self.trainer.lr_scheduler_configs:  # empty without model.scheduler
             config.scheduler.step()
 

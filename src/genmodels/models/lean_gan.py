@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from genmodels.errors import ConfigError
+from genmodels.models.normalization import apply_spectral_norm, check_norm, feature_norm
 
 
 def quarter_side(image_size: int) -> int:
@@ -17,9 +18,11 @@ def quarter_side(image_size: int) -> int:
 
 
 class LeanGenerator(nn.Module):
-    """z (B, latent_dim) -> images (B, 1, S, S) in [-1, 1]."""
+    """z (B, latent_dim) -> images (B, channels, S, S) in [-1, 1]."""
 
-    def __init__(self, latent_dim: int = 64, image_size: int = 28, width: int = 64, hidden: int = 1024) -> None:
+    def __init__(
+        self, latent_dim: int = 64, image_size: int = 28, width: int = 64, hidden: int = 1024, channels: int = 1
+    ) -> None:
         super().__init__()
         side = quarter_side(image_size)
         self.net = nn.Sequential(
@@ -27,7 +30,7 @@ class LeanGenerator(nn.Module):
             nn.Linear(hidden, 2 * width * side * side), nn.BatchNorm1d(2 * width * side * side), nn.ReLU(inplace=True),
             nn.Unflatten(1, (2 * width, side, side)),
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh(),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
         )  # fmt: skip
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -35,18 +38,26 @@ class LeanGenerator(nn.Module):
 
 
 class LeanDiscriminator(nn.Module):
-    """Images (B, 1, S, S) -> logits (B,) of "real"."""
+    """Images (B, channels, S, S) -> scores (B,) (logits of "real" for the cross-entropy); ``norm`` after the hidden
+    layers but the first (``normalization.NORMS``; spectral: on every layer)."""
 
-    def __init__(self, image_size: int = 28, width: int = 64, hidden: int = 1024) -> None:
+    def __init__(
+        self, image_size: int = 28, width: int = 64, hidden: int = 1024, channels: int = 1, norm: str = "batch"
+    ) -> None:
         super().__init__()
+        check_norm(norm)
         side = quarter_side(image_size)
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), *feature_norm(norm, 2 * width, spatial=True),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Flatten(),
-            nn.Linear(2 * width * side * side, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(2 * width * side * side, hidden), *feature_norm(norm, hidden, spatial=False),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Linear(hidden, 1),
         )  # fmt: skip
+        if norm == "spectral":
+            apply_spectral_norm(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten().float()  # float32 logits for the losses, also under autocast

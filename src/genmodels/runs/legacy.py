@@ -5,6 +5,9 @@ options (``genmodels.models.vae.VAE`` and, earlier, ``genmodels.vae.VAE`` with `
 ``genmodels.models.conv_vae.ConvVAE`` with ``channels``). Their networks had the same layers under the same names
 (``encoder.*``, ``decoder.*``), so a checkpoint's weights load as they are; only the model config, the saved
 overrides and the hyper-parameters a checkpoint records are translated here.
+
+Before the GAN took its objective by config (``model.objective``), the cross-entropy's options were the GAN's own
+(``model.label_smoothing``, ...); they move into the objective.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from hydra.utils import instantiate
 
 from genmodels.models.networks import describe
+from genmodels.models.objectives import CrossEntropy
 
 VAE = "genmodels.models.vae.VAE"
 # Old model class -> (the module and prefix of today's networks, the old option naming their widths, today's name).
@@ -28,6 +32,21 @@ OLD_VAES = {
 NETWORK_OPTIONS = ("latent_dim", "image_size")  # passed to both networks, as the old classes did
 # Command-line keys of the old VAEs -> today's (the decoder's widths follow the encoder's in the model configs).
 OLD_KEYS = {"model.hidden_dims": "model.encoder.hidden_dims", "model.channels": "model.encoder.widths"}
+GAN_OBJECTIVE_OPTIONS = ("non_saturating", "label_smoothing", "label_flip_prob", "real_label_range")  # the old GAN's
+OLD_KEYS |= {f"model.{key}": f"model.objective.{key}" for key in GAN_OBJECTIVE_OPTIONS}
+
+
+def with_objective(options: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """An old GAN's options with its cross-entropy's moved into ``objective`` (``key``: ``"_target_"`` in a model
+    config, ``"class"`` in hyper-parameters, as today's ``GAN`` records it); any others as they are."""
+    moved = {name: options[name] for name in GAN_OBJECTIVE_OPTIONS if name in options}
+    if not moved or "objective" in options:
+        return dict(options)
+    objective = CrossEntropy(**moved).describe()  # what a run of today records of the same options
+    return {
+        **{k: v for k, v in options.items() if k not in moved},
+        "objective": {key: objective.pop("class"), **objective},
+    }
 
 
 def is_old_vae(model: Mapping[str, Any]) -> bool:
@@ -37,10 +56,10 @@ def is_old_vae(model: Mapping[str, Any]) -> bool:
 
 def upgrade_model_config(model: Mapping[str, Any]) -> dict[str, Any]:
     """A model config in today's layout: an old VAE's becomes the ``VAE`` with its networks' configs (values and
-    interpolations such as ``${latent}`` kept); any other is returned as it is."""
+    interpolations such as ``${latent}`` kept), an old GAN's gets its objective; any other is returned as it is."""
     model = dict(model)
     if not is_old_vae(model):
-        return model
+        return with_objective(model, "_target_")
     prefix, old_key, new_key = OLD_VAES[model.pop("_target_")]
     network = {key: model[key] for key in NETWORK_OPTIONS if key in model}  # absent: the same default as before
     if old_key in model:
@@ -63,10 +82,11 @@ def upgrade_overrides(overrides: list[str]) -> list[str]:
 
 def upgrade_hparams(saved: Mapping[str, Any]) -> dict[str, Any]:
     """The hyper-parameters an old VAE checkpoint recorded, as today's ``VAE`` records them (its networks' class
-    and size, computed by building them on the meta device: no memory, no random draws); others as they are."""
+    and size, computed by building them on the meta device: no memory, no random draws); an old GAN's with its
+    objective; others as they are."""
     saved = dict(saved)
     if "beta" not in saved or "encoder" in saved:  # only a VAE has beta; today's records its encoder
-        return saved
+        return with_objective(saved, "class")
     old_class = "genmodels.models.conv_vae.ConvVAE" if "channels" in saved else VAE
     config = upgrade_model_config({"_target_": old_class, **saved})
     with torch.device("meta"):
