@@ -17,7 +17,7 @@ from torchvision.io import ImageReadMode, decode_image, encode_png
 
 import genmodels
 from genmodels.evaluation.sample_quality import generate_samples
-from genmodels.image_files import MANIFEST, as_bytes, staged_folder
+from genmodels.sample_files import MANIFEST, as_bytes, staged_folder
 
 NUM = 12
 

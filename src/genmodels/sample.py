@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from genmodels.contract import GeneratesImages, ReconstructsImages, require
 from genmodels.errors import ConfigError, command_errors
-from genmodels.image_files import (
+from genmodels.sample_files import (
     FORMATS,
     as_bytes,
     check_out_folder,
