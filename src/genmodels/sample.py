@@ -21,6 +21,8 @@ from omegaconf import DictConfig
 
 from genmodels.contract import GeneratesImages, ReconstructsImages, require
 from genmodels.errors import ConfigError, command_errors
+from genmodels.overrides import composition_errors
+from genmodels.runs.loading import LoadedRun, open_run, run_folder
 from genmodels.sample_files import (
     FORMATS,
     as_bytes,
@@ -32,8 +34,6 @@ from genmodels.sample_files import (
     write_npz,
     write_pngs,
 )
-from genmodels.overrides import composition_errors
-from genmodels.runs.loading import LoadedRun, open_run, run_folder
 from genmodels.sampling import class_labels, reconstruction_batches, sample_batches
 
 log = logging.getLogger(__name__)
