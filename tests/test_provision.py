@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from genmodels.data import provision
-from genmodels.data.provision import DatasetSpec, LocalFolder, SourceFailed, ensure_dataset
+from genmodels.data.provision import DatasetSpec, ensure_dataset
+from genmodels.data.sources import LocalFolder, SourceFailed
 from genmodels.errors import DataError
 from tests.helpers import idx_bytes
 

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from genmodels import PROJECT_ROOT
-from genmodels.data.provision import DATASETS, LocalFolder, dataset_spec, default_sources, ensure_dataset
+from genmodels.data.provision import DATASETS, dataset_spec, ensure_dataset
+from genmodels.data.sources import LocalFolder, default_sources
 from genmodels.errors import DataError
 
 
