@@ -1,10 +1,12 @@
 """Feedback on long runs: the CPU cost estimate (from a fake clock) and the progress bar's redraws."""
 
+import io
 import logging
 from types import SimpleNamespace
 
 import pytest
 from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 from genmodels.callbacks.progress import CostEstimate, EpochProgressBar, cost_message
 from genmodels.tables import format_duration
@@ -100,8 +102,21 @@ def test_cost_message_suggests_the_smaller_image_only_for_64_pixels():
     assert [format_duration(s) for s in (45, 720, 3 * 3600 + 300)] == ["45 s", "12 min", "3 h 05 min"]
 
 
-def test_progress_bar_redraws_after_enough_batches_or_enough_time():
-    patient = EpochProgressBar(refresh_rate=20, refresh_seconds=1000)
-    assert not patient._should_update(1, 430) and patient._should_update(20, 430)
-    eager = EpochProgressBar(refresh_rate=20, refresh_seconds=0)
-    assert eager._should_update(1, 430)  # slow batches: redrawn by time
+@pytest.mark.parametrize("refresh_seconds, redrawn", [(1000, [20, 40, 43]), (0, list(range(1, 44)))])
+def test_progress_bar_redraws_after_enough_batches_or_enough_time(refresh_seconds, redrawn):
+    bar = EpochProgressBar(refresh_rate=20, refresh_seconds=refresh_seconds)
+    bar.train_progress_bar = Tqdm(total=43, file=io.StringIO())
+    drawn = []
+    bar.get_metrics = lambda trainer, pl_module: drawn.append(bar.train_progress_bar.n) or {}
+    for batch_idx in range(43):
+        bar.on_train_batch_end(None, None, None, None, batch_idx)
+    assert drawn == redrawn  # every 20 batches and the last; with 0 s (slow batches), after each one
+
+
+def test_progress_bar_names_the_epoch_counted_from_one():
+    bar = EpochProgressBar()
+    bar.train_progress_bar = Tqdm(total=43, file=io.StringIO())
+    trainer = SimpleNamespace(current_epoch=2, max_epochs=40, num_training_batches=43, is_global_zero=True)
+    bar.setup(trainer, None, "fit")
+    bar.on_train_epoch_start(trainer)
+    assert bar.train_progress_bar.desc == "Epoch 3/40: " and bar.train_progress_bar.total == 43

@@ -3,6 +3,7 @@ advise ``+trainer.max_epoch=3``, which then fails inside Lightning)."""
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import itertools
 import os
@@ -14,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import ConfigCompositionException, HydraException
@@ -75,12 +75,25 @@ def composition_errors(config_name: str) -> Iterator[None]:
 def parse_overrides(arguments: Sequence[str]) -> list[Override] | None:
     """The overrides of a command line; None if it asks for help, names another config or does not parse."""
     try:
-        args, _ = get_args_parser().parse_known_args(list(arguments))
-        if args.help or args.hydra_help or args.config_name or args.config_path or args.config_dir:
+        args, _ = hydra_flags().parse_known_args(list(arguments))
+        if args.help or args.another_config:
             return None
         return OverridesParser.create().parse_overrides(args.overrides)
     except (SystemExit, HydraException):
         return None  # Hydra reports it
+
+
+def hydra_flags() -> argparse.ArgumentParser:
+    """The flags of a Hydra command line that matter here: help, another config, and those taking a value (which
+    is not an override). Hydra's own parser is internal; any other flag (``-m``) is passed over."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("-h", "--help", "--hydra-help", action="store_true")
+    for flags in (["-c", "--cfg"], ["-p", "--package"], ["--experimental-rerun"], ["-i", "--info"]):
+        parser.add_argument(*flags, nargs="?")
+    for flags in (["-cp", "--config-path"], ["-cn", "--config-name"], ["-cd", "--config-dir"]):
+        parser.add_argument(*flags, dest="another_config")
+    return parser
 
 
 def _combinations(overrides: list[Override]) -> Iterator[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -9,10 +10,18 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 class BestEpochCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` for a metric some epochs lack, with ``{epoch}`` in file names counted from 1."""
 
-    def _save_topk_checkpoint(self, trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
-        """Skip an epoch without the monitored metric (a GAN scored every n epochs); Lightning would stop the run."""
-        if self.monitor is None or self.monitor in monitor_candidates:
-            super()._save_topk_checkpoint(trainer, monitor_candidates)
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.has_monitored_metric(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.has_monitored_metric(trainer):
+            super().on_validation_end(trainer, pl_module)
+
+    def has_monitored_metric(self, trainer: L.Trainer) -> bool:
+        """Whether this epoch logged the monitored metric: one without it (a GAN scored every n epochs) is skipped,
+        where Lightning would stop the run."""
+        return self.monitor is None or self.monitor in trainer.callback_metrics
 
     def format_checkpoint_name(
         self, metrics: dict[str, torch.Tensor], filename: str | None = None, ver: int | None = None, prefix=None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -9,7 +10,6 @@ from collections.abc import Callable
 
 import lightning as L
 from lightning.pytorch.callbacks import Timer, TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 
 from genmodels.tables import format_duration
 
@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class EpochProgressBar(TQDMProgressBar):
-    """Lightning's tqdm bar showing ``Epoch k/max_epochs`` (1-based), redrawn every ``refresh_rate`` batches or
-    after ``refresh_seconds``, whichever comes first (slow batches still move the bar)."""
+    """Lightning's tqdm bar showing ``Epoch k/max_epochs`` (1-based); the training bar is redrawn every
+    ``refresh_rate`` batches or after ``refresh_seconds``, whichever comes first (slow batches still move it)."""
 
     def __init__(self, refresh_rate: int = 20, refresh_seconds: float = 2.0, **kwargs) -> None:
         super().__init__(refresh_rate=refresh_rate, **kwargs)
@@ -26,30 +26,23 @@ class EpochProgressBar(TQDMProgressBar):
         self._drawn_at = time.monotonic()
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
-        # Lightning's own version, with the description set before the bar is first redrawn for the epoch.
-        if self._leave:
-            self.train_progress_bar = self.init_train_tqdm()
-        bar = self.train_progress_bar
+        super().on_train_epoch_start(trainer)
         limit = f"/{trainer.max_epochs}" if (trainer.max_epochs or 0) > 0 else ""
-        bar.set_description(f"Epoch {trainer.current_epoch + 1}{limit}", refresh=False)
-        bar.total, bar.initial = convert_inf(self.total_train_batches), 0
-        bar.reset()
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{limit}")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        """Redraw the bar with its metrics after ``refresh_rate`` batches, the last one, or ``refresh_seconds``."""
+        bar, done, now = self.train_progress_bar, batch_idx + 1, time.monotonic()
+        due = done % self.refresh_rate == 0 or done == bar.total or now - self._drawn_at >= self.refresh_seconds
+        if self.is_enabled and due:
+            self._drawn_at, bar.n = now, done
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # redraws the bar
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         """Close the open bars: the error printed next starts on a line of its own, and no bar is redrawn after it."""
-        bars = (self._train_progress_bar, self._val_progress_bar, self._test_progress_bar, self._predict_progress_bar)
-        for bar in bars:
-            if bar is not None:
-                bar.close()
-
-    def _should_update(self, current: int, total: int) -> bool:
-        now = time.monotonic()
-        due = super()._should_update(current, total) or (
-            self.is_enabled and now - self._drawn_at >= self.refresh_seconds
-        )
-        if due:
-            self._drawn_at = now
-        return due
+        for stage in ("train", "val", "test", "predict"):
+            with contextlib.suppress(TypeError):  # Lightning's property raises TypeError for a bar not opened
+                getattr(self, f"{stage}_progress_bar").close()
 
 
 class CostEstimate(L.Callback):
