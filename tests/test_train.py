@@ -128,6 +128,11 @@ def test_last_checkpoint_is_the_last_epoch_when_an_earlier_one_was_best(train_co
         ),  # the model's check
         (["model.optimizer.lr=-1"], "Invalid learning rate: -1"),  # PyTorch's check, on a stand-in parameter
         (["model=dcgan", "model.generator_lr=-1"], "model.generator_lr must be a positive"),
+        # options checked against the model's signature (genmodels.target_options), before Hydra's instantiate
+        (["model.beta=abc"], "model.beta must be of type float (genmodels.models.vae.VAE takes beta: float)"),
+        (["model.encoder.hidden_dims=foo"], "model.encoder.hidden_dims must be of type list[int]"),
+        (["model=dcgan", "model.n_critic=1.5"], "model.n_critic must be of type int"),
+        (["+model.betta=2"], "model.betta is not an option of genmodels.models.vae.VAE"),
     ],
 )
 def test_a_refused_new_run_prints_one_line_and_leaves_no_folder(run_main, tmp_path, options, named):

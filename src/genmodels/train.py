@@ -30,6 +30,7 @@ from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unus
 from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note
 from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
+from genmodels.target_options import check_target_options
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = _build(cfg.data)
+    check_target_options(cfg.model, "model")  # in a sweep job, where check_buildable did not run
     model: L.LightningModule = _build(cfg.model)
     check_data_classes(model, datamodule)  # a conditional model needs the data's classes
     if ckpt_path:  # refuse a checkpoint of another model configuration
@@ -159,10 +161,12 @@ def _build(node: DictConfig) -> Any:
 
 
 def check_buildable(cfg: DictConfig) -> None:
-    """Build the data module and the model (their constructors check their options), and the optimizer and schedule
+    """Build the data module and the model (their options checked against the signatures, then by their
+    constructors), and the optimizer and schedule
     on a stand-in parameter (PyTorch checks e.g. the learning rate there): nothing is loaded or written, so a new
     run refused for an option leaves no folder behind."""
     _build(cfg.data)
+    check_target_options(cfg.model, "model")
     _build(cfg.model)
     optimizer, scheduler = (OmegaConf.select(cfg, f"model.{key}") for key in ("optimizer", "scheduler"))
     try:
