@@ -21,6 +21,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from genmodels.data.provision import dataset_title  # noqa: E402
 from genmodels.images import save_figure  # noqa: E402
 from genmodels.runs.atomic import write_atomic  # noqa: E402
+from genmodels.runs.summary import METRICS_FILE, RunSummary, read_summary  # noqa: E402
 from genmodels.tables import format_number, markdown_table  # noqa: E402
 
 # Columns shown when a job has them: (label, key in the flattened metrics). "{classifier}" names the dataset
@@ -52,21 +53,21 @@ class Job:
     overrides: list[str]
     status: str
     reason: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary = field(default_factory=dict)
     numbers: dict[str, float] = field(default_factory=dict)
 
 
-def _results(folder: Path) -> dict[str, Any] | None:
+def _results(folder: Path) -> RunSummary | None:
     """The job's ``metrics.json`` if it is complete and newer than any ``failed.json`` (a failure of an earlier
     attempt never hides the results of a later one that succeeded), else None."""
-    metrics, failed = folder / "metrics.json", folder / "failed.json"
+    metrics, failed = folder / METRICS_FILE, folder / "failed.json"
     if not metrics.is_file() or (failed.is_file() and failed.stat().st_mtime_ns > metrics.stat().st_mtime_ns):
         return None
     try:
-        summary = json.loads(metrics.read_text())
+        summary = read_summary(folder)
     except (OSError, ValueError):  # cut short, e.g. by a copy interrupted
         return None
-    return summary if isinstance(summary, dict) and isinstance(summary.get("metrics"), dict) else None
+    return summary if isinstance(summary.get("metrics"), dict) else None
 
 
 def collect(sweep_dir: Path) -> list[Job]:

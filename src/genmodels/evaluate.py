@@ -21,26 +21,27 @@ from genmodels.contract import GeneratesImages, HasLikelihood, missing_members, 
 from genmodels.errors import ConfigError, command_errors
 from genmodels.evaluation import timed
 from genmodels.evaluation.likelihood import evaluate_likelihood
-from genmodels.evaluation.publish import publish, read_summary
+from genmodels.evaluation.publish import publish, summary_to_extend
 from genmodels.evaluation.sample_quality import evaluate_sample_quality
 from genmodels.overrides import composition_errors
 from genmodels.runs.folder import folder_lock
 from genmodels.runs.info import targets_note
 from genmodels.runs.loading import open_run, run_folder
+from genmodels.runs.summary import Evaluation
 
 log = logging.getLogger(__name__)
 
 IN_TRAINING = "Fix: evaluate it once that run has ended (a resume or a training run holds the lock while it runs)."
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig) -> Evaluation:
     """Evaluate one training run; returns the evaluation written to its ``metrics.json`` under ``"eval"``. The run's
     lock is held throughout, and nothing is written before every number is computed."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     folder, _ = run_folder(cfg.get("run_dir"), cfg.get("ckpt_path"))
     with folder_lock(folder, IN_TRAINING):
-        summary = read_summary(folder)  # a damaged metrics.json stops here, before hours of computing
+        summary = summary_to_extend(folder)  # a damaged metrics.json stops here, before hours of computing
         with timed(timings, "load"):
             run = open_run(
                 folder,
@@ -68,7 +69,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def compute(cfg: DictConfig, model: torch.nn.Module, datamodule: Any, timings: dict[str, float]) -> dict[str, Any]:
+def compute(cfg: DictConfig, model: torch.nn.Module, datamodule: Any, timings: dict[str, float]) -> Evaluation:
     """The metrics ``cfg.metrics`` asks for (those the model offers), with what they describe and how they were
     obtained; ``timings`` gets the seconds of each part."""
     m = cfg.metrics
@@ -76,7 +77,7 @@ def compute(cfg: DictConfig, model: torch.nn.Module, datamodule: Any, timings: d
     skipped: dict[str, str] = {}
     run_likelihood = wanted(model, "likelihood", m.likelihood, HasLikelihood, skipped)
     run_sample_quality = wanted(model, "sample_quality", m.sample_quality, GeneratesImages, skipped)
-    result: dict[str, Any] = {
+    result: Evaluation = {
         "model": type(model).__name__,
         "dataset": datamodule.dataset,
         "image_size": datamodule.image_size,

@@ -18,6 +18,7 @@ from genmodels.callbacks.samples import figure_epochs
 from genmodels.errors import GenmodelsError
 from genmodels.images import save_figure
 from genmodels.runs.checkpoints import SAMPLE_QUALITY_MONITOR
+from genmodels.runs.summary import read_summary
 from genmodels.tables import format_duration, format_number, markdown_table
 
 README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
@@ -123,7 +124,7 @@ def generator_kind(model: DictConfig) -> str | None:
 def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str], figures: list[str]) -> dict:
     """What ``docs/results.json`` records of one experiment, from the run's metrics.json (evaluation: "eval") and
     its config."""
-    summary = json.loads((run_dir / "metrics.json").read_text())
+    summary = read_summary(run_dir)
     evaluation = summary["eval"]
     config, epochs = OmegaConf.load(run_dir / ".hydra" / "config.yaml"), summary["epochs"]
     metrics = {

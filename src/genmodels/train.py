@@ -24,10 +24,11 @@ from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_
 from genmodels.models.conditioning import check_data_classes
 from genmodels.models.optimization import optimizer_config
 from genmodels.overrides import composition_errors
-from genmodels.runs.atomic import AtomicCheckpointIO, write_json
+from genmodels.runs.atomic import AtomicCheckpointIO
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, resume_checkpoint
 from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
 from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note
+from genmodels.runs.summary import RunSummary, write_summary
 from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
 from genmodels.target_options import check_target_options
@@ -80,7 +81,7 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
     test_metrics = scalar_metrics(trainer.test(model, datamodule=datamodule)[0]) if run_test else {}
     metrics = {**fit_metrics, **test_metrics}
     epochs = trainer.current_epoch
-    summary = {
+    summary: RunSummary = {
         "model": type(model).__name__,
         "dataset": datamodule.dataset,
         "binarize": datamodule.binarize,
@@ -100,7 +101,7 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
         "metrics": metrics,
     }
     if trainer.is_global_zero:
-        write_json(output_dir / "metrics.json", summary)
+        write_summary(output_dir, summary)
         log_hparams_with_metrics(trainer, cfg, metrics, latent=summary["latent"])
     log.info("Run folder: %s", output_dir)
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer, "summary": summary}

@@ -3,48 +3,39 @@ a failure at any point leaves the file as it was), TensorBoard, a table."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from genmodels.data.provision import dataset_title
 from genmodels.evaluation import EvaluationError
-from genmodels.runs.atomic import write_json
+from genmodels.runs.summary import METRICS_FILE, Evaluation, RunSummary, read_summary, write_summary
 from genmodels.tables import format_number, markdown_table
 
-METRICS_FILE = "metrics.json"
 
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
+def summary_to_extend(run_dir: Path) -> RunSummary:
     """The run's ``metrics.json`` (empty when the run has none yet), checked before anything is computed: a file
     that is no JSON object stops the evaluation with one ``EvaluationError``."""
-    path = run_dir / METRICS_FILE
-    if not path.exists():
-        return {}
     try:
-        summary = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON (json.JSONDecodeError)
-        summary = exc
-    if not isinstance(summary, dict):
-        reason = f"{type(summary).__name__}: {summary}" if isinstance(summary, Exception) else "not a JSON object"
+        return read_summary(run_dir)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON (json.JSONDecodeError), not an object
         raise EvaluationError(
-            f"{path} is damaged ({reason}); nothing was evaluated or written. Fix: restore it from a copy, "
-            "then evaluate again."
-        )
-    return summary
+            f"{run_dir / METRICS_FILE} is damaged ({type(exc).__name__}: {exc}); nothing was evaluated or written. "
+            "Fix: restore it from a copy, then evaluate again."
+        ) from None
 
 
-def publish(run_dir: Path, result: dict[str, Any], summary: dict[str, Any]) -> None:
+def publish(run_dir: Path, result: Evaluation, summary: RunSummary) -> None:
     """The run's ``summary`` with ``result`` under ``"eval"`` in one atomic write of ``metrics.json`` (the previous
     evaluation replaced), then TensorBoard scalars and the printed table."""
-    write_json(run_dir / METRICS_FILE, {**summary, "eval": result})
+    write_summary(run_dir, {**summary, "eval": result})
     log_to_tensorboard(run_dir / "tensorboard", result)
     print_table(result)
 
 
-def log_to_tensorboard(folder: Path, result: dict[str, Any]) -> None:
+def log_to_tensorboard(folder: Path, result: Evaluation) -> None:
     """Scalars ``eval/<name>`` (and ``eval_floor/<name>``) at the checkpoint's global step."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -78,7 +69,7 @@ ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
 )
 
 
-def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def table_rows(result: Evaluation) -> list[tuple[str, str, str, str]]:
     """(metric, value, real-vs-real floor, note) for every number computed."""
     rows = []
     for key, label, note in ROWS:
@@ -93,19 +84,19 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def table_markdown(result: dict[str, Any]) -> str:
+def table_markdown(result: Evaluation) -> str:
     """The table as Markdown, for TensorBoard's text tab."""
     lines = markdown_table(["metric", "value", "real-vs-real floor", "note"], table_rows(result))
     lines += ["", *targets_line(result), f"Timings (s): {result['timings_s']}"]
     return "\n".join(lines)
 
 
-def targets_line(result: dict[str, Any]) -> list[str]:
+def targets_line(result: Evaluation) -> list[str]:
     """The targets the likelihood numbers belong to, as a line, if there are such numbers."""
     return [f"Targets: {result['binarization_note']}"] if "test_neg_elbo" in result["metrics"] else []
 
 
-def print_table(result: dict[str, Any]) -> None:
+def print_table(result: Evaluation) -> None:
     """Print the results as a table (rich), with the binarization note and the timings."""
     from rich.console import Console
     from rich.table import Table

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import logging
 import os
 import secrets
@@ -33,6 +32,7 @@ from genmodels.runs.attempt import ResumeAttempt
 from genmodels.runs.definition import read_overrides, read_run_config
 from genmodels.runs.legacy import upgrade_overrides
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
+from genmodels.runs.summary import METRICS_FILE, read_summary
 from genmodels.runs.trust import check_run_targets
 from genmodels.schema import validate_train_config
 
@@ -205,7 +205,7 @@ def _continue(folder: Path, overrides: list[str], command: DictConfig) -> Claime
     """Continue the run in ``folder`` with ``overrides`` applied to its saved config, or report it finished."""
     config, merged, changes = continued_config(folder, overrides, command)
     plan = resume_plan(folder, config)
-    if plan.finished and (folder / "metrics.json").is_file():
+    if plan.finished and (folder / METRICS_FILE).is_file():
         log.info(
             "%s: this run has finished (%s, metrics.json written); nothing to do. To train longer: %s "
             "trainer.max_epochs=<more>",
@@ -265,4 +265,4 @@ def write_run_files(folder: Path, cfg: DictConfig, overrides: list[str], with_hy
 
 def finished_metric(folder: Path, metric: str | None) -> float | None:
     """The monitored metric of a finished run's ``metrics.json`` (what a sweeper reads), if any."""
-    return json.loads((folder / "metrics.json").read_text()).get("metrics", {}).get(metric) if metric else None
+    return read_summary(folder).get("metrics", {}).get(metric) if metric else None
