@@ -21,7 +21,8 @@ class BestEpochCheckpoint(ModelCheckpoint):
     def has_monitored_metric(self, trainer: L.Trainer) -> bool:
         """Whether this epoch logged the monitored metric: one without it (a GAN scored every n epochs) is skipped,
         where Lightning would stop the run."""
-        return self.monitor is None or self.monitor in trainer.callback_metrics
+        return self.monitor in (None, "epoch", "step") or self.monitor in trainer.callback_metrics  # Lightning adds
+        # epoch and step to the logged metrics it compares
 
     def format_checkpoint_name(
         self, metrics: dict[str, torch.Tensor], filename: str | None = None, ver: int | None = None, prefix=None

@@ -20,15 +20,17 @@ class EpochProgressBar(TQDMProgressBar):
     """Lightning's tqdm bar showing ``Epoch k/max_epochs`` (1-based); the training bar is redrawn every
     ``refresh_rate`` batches or after ``refresh_seconds``, whichever comes first (slow batches still move it)."""
 
-    def __init__(self, refresh_rate: int = 20, refresh_seconds: float = 2.0, **kwargs) -> None:
-        super().__init__(refresh_rate=refresh_rate, **kwargs)
+    def __init__(self, refresh_rate: int = 20, refresh_seconds: float = 2.0, process_position: int = 0) -> None:
+        super().__init__(refresh_rate=refresh_rate, process_position=process_position)  # one bar, redrawn each epoch
         self.refresh_seconds = refresh_seconds
         self._drawn_at = time.monotonic()
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
-        super().on_train_epoch_start(trainer)
+        # Lightning's version would first draw its own 0-based "Epoch k" (a line of its own in a log file)
         limit = f"/{trainer.max_epochs}" if (trainer.max_epochs or 0) > 0 else ""
-        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{limit}")
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{limit}", refresh=False)
+        total = self.total_train_batches
+        self.train_progress_bar.reset(total=total if math.isfinite(total) else None)  # tqdm: None for unknown
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
         """Redraw the bar with its metrics after ``refresh_rate`` batches, the last one, or ``refresh_seconds``."""
