@@ -13,6 +13,11 @@ from genmodels.overrides import unknown_key_message
         (["lr=1e-4"], "lr", "model.optimizer.lr?"),
         (["data.batchsize=64"], "data.batchsize", "did you mean data.batch_size or data.eval_batch_size?"),
         (["-m", "latent=2,5", "trainer.max_epoch=3"], "trainer.max_epoch", "trainer.max_epochs"),
+        (
+            ["latent=2", "--cfg", "job", "trainer.max_epoch=3"],
+            "trainer.max_epoch",
+            "trainer.max_epochs",
+        ),  # after a flag
         (["model=conv_vae", "model.channels=[8]"], "model.channels", "did you mean model.encoder.widths"),  # renamed
     ],
 )

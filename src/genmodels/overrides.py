@@ -75,7 +75,7 @@ def composition_errors(config_name: str) -> Iterator[None]:
 def parse_overrides(arguments: Sequence[str]) -> list[Override] | None:
     """The overrides of a command line; None if it asks for help, names another config or does not parse."""
     try:
-        args, _ = hydra_flags().parse_known_args(list(arguments))
+        args, _ = hydra_flags().parse_known_intermixed_args(list(arguments))
         if args.help or args.another_config:
             return None
         return OverridesParser.create().parse_overrides(args.overrides)
