@@ -18,8 +18,8 @@ README_END = "<!-- results:end -->"
 
 def merge_results(published: dict[str, Any], update: dict[str, Any], names: Sequence[str], order: Sequence[str]):
     """``published`` with the entries of the experiments ``names`` and their stages' seconds taken from ``update``
-    (experiments in the preset's ``order``), the total time summed again; the other experiments are kept as they
-    were. Both must be of one preset."""
+    (experiments in the preset's ``order``), the total time summed again and the preset's description updated; the
+    other experiments are kept as they were. Both must be of one preset."""
     if published["preset"] != update["preset"]:
         raise ReportError(
             f"the published results are of preset {published['preset']!r}, not {update['preset']!r}. Fix: publish "
@@ -31,6 +31,7 @@ def merge_results(published: dict[str, Any], update: dict[str, Any], names: Sequ
     stages |= {label: time for label, time in update["stage_seconds"].items() if stage_experiment(label) in names}
     return {
         **published,
+        "description": update["description"],  # the preset's, which the experiments published now belong to
         "experiments": [entries[name] for name in order if name in entries],
         "stage_seconds": stages,
         "wall_time_s": round(sum(stages.values()), 1),
