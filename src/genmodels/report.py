@@ -163,8 +163,8 @@ def run_report(
     preset = load_preset(preset_name)
     runs = chosen_runs(preset_name, preset, list(only))
     expected = [float(minutes) for run in runs.values() for minutes in (run.minutes.train, run.minutes.evaluate)]
-    for folder in [out / "runs" / name for name in runs] if only else [out]:
-        if fresh:
+    if fresh:  # with only, just those experiments' runs start over
+        for folder in [out / "runs" / name for name in runs] if only else [out]:
             shutil.rmtree(folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     clock = StageClock(expected, out / "stage_seconds.json")
