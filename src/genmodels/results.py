@@ -128,11 +128,14 @@ def fid_per_epoch_figure(curves: dict[str, dict[str, Any] | None], title: str, p
     if not curves:
         return False
     figure, axis = plt.subplots(figsize=(6.5, 4.4))
+    floors: dict[float, list[str]] = {}  # one dashed line per distinct floor, named after the runs it belongs to
     for label, curve in curves.items():
         epochs = [int(epoch) for epoch in curve["per_epoch"]]
-        line = axis.plot(epochs, list(curve["per_epoch"].values()), marker="o", markersize=3, label=label)[0]
+        axis.plot(epochs, list(curve["per_epoch"].values()), marker="o", markersize=3, label=label)
         if curve.get("floor") is not None:
-            axis.axhline(curve["floor"], color=line.get_color(), linestyle="--", label=f"{label}: real-vs-real floor")
+            floors.setdefault(round(curve["floor"], 4), []).append(label.split(" (")[0])
+    for floor, labels in floors.items():
+        axis.axhline(floor, color="grey", linestyle="--", label=f"real-vs-real floor ({', '.join(labels)})")
     samples = sorted({curve["samples"] for curve in curves.values() if curve.get("samples")})
     axis.set(xlabel="epoch", ylabel="validation FID (MNIST classifier)", yscale="log")
     axis.set_title(
