@@ -67,6 +67,8 @@ ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
     ("test_neg_elbo", "test -ELBO (nats)", lambda r: f"{r['settings']['elbo_samples']} posterior samples"),
     ("test_iwae_nll", "test IWAE -log p(x) (nats)", lambda r: f"k={r['settings']['iwae_k']}"),
     ("iwae_gap", "-ELBO minus IWAE (nats)", lambda r: ""),
+    ("test_neg_elbo_bpd", "test -ELBO (bits/dim)", lambda r: "nats / (C x H x W x ln 2)"),
+    ("test_iwae_nll_bpd", "test IWAE -log p(x) (bits/dim)", lambda r: "nats / (C x H x W x ln 2)"),
     ("fid_classifier", "FID ({classifier} classifier)", lambda r: "lower is better"),
     ("inception_score", "Inception Score ({classifier} classifier)", lambda r: "higher is better, max 10"),
     ("class_entropy", "class entropy (nats)", lambda r: f"max log 10 = {math.log(10):.3f}"),
@@ -101,8 +103,15 @@ def table_markdown(result: dict[str, Any]) -> str:
 
 
 def targets_line(result: dict[str, Any]) -> list[str]:
-    """The targets the likelihood numbers belong to, as a line, if there are such numbers."""
-    return [f"Targets: {result['binarization_note']}"] if "test_neg_elbo" in result["metrics"] else []
+    """The targets and the likelihood the likelihood numbers belong to, and the features of the sample scores, as
+    lines, for the numbers there are."""
+    lines = []
+    if "test_neg_elbo" in result["metrics"]:
+        lines.append(f"Targets: {result['binarization_note']}")
+        lines.append(f"Likelihood: {result['details']['likelihood']['pixel_likelihood']}")
+    if "sample_quality" in result["details"]:
+        lines.append(f"Sample-score features: {result['details']['sample_quality']['features']}")
+    return lines
 
 
 def print_table(result: dict[str, Any]) -> None:
