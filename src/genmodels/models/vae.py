@@ -15,8 +15,8 @@ from genmodels.metrics.likelihood import elbo_of_draws, elbo_terms, importance_w
 from genmodels.models.conditioning import batch_labels, check_network_classes
 from genmodels.models.epoch_means import EpochMeans
 from genmodels.models.networks import describe
-from genmodels.models.pixel_likelihoods import bits_per_dimension, log_likelihood, mean_pictures, pixel_likelihood
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
+from genmodels.models.pixel_likelihoods import bits_per_dimension, log_likelihood, mean_pictures, pixel_likelihood
 
 STAGES = ("train", "val", "test")
 
