@@ -71,7 +71,8 @@ def test_cache_is_verified_reused_without_writing_and_retrained_when_corrupt(
     assert "no cached classifier" in load_cached_classifier(mnist_reference(data_copy), quick_classifier)[2]
     weights, sidecar = classifier_paths(mnist_reference(data_copy), quick_classifier)
     weights.parent.mkdir()
-    for source in classifier_paths(mnist_reference(mnist_dir), quick_classifier):  # the session's cache, as a fresh copy
+    # the session's cache, as a fresh copy
+    for source in classifier_paths(mnist_reference(mnist_dir), quick_classifier):
         shutil.copy(source, weights.parent)
     saved = json.loads(sidecar.read_text())
     assert 0.5 < saved["test_accuracy"] <= 1.0 and saved["train_images"] == 2000 and saved["settings"]["epochs"] == 1
