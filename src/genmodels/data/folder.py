@@ -85,11 +85,7 @@ class FolderDataModule(InMemoryImages):
         self._cache()  # decoded once, before the processes of a multi-GPU run read the cache
 
     def read_splits(self) -> dict[str, TensorImages]:
-        splits = self._decoded_splits()
-        if self.binarize == "static":
-            splits = {name: TensorImages(bernoulli_draw(split.images, self.binarize_seed), split.labels)
-                      for name, split in splits.items()}  # fmt: skip
-        return splits
+        return self._decoded_splits(binarize=self.binarize == "static")
 
     def reference_data(self) -> ReferenceData:
         """Named after the cache file (folder name, size, channels, path hash, checksum of the files) and the
@@ -100,16 +96,19 @@ class FolderDataModule(InMemoryImages):
 
     def _reference(self) -> ReferenceSets:
         """The classifier trains on the training and validation images, unbinarized; the floors draw from them."""
-        splits = self._decoded_splits()
+        splits = self._decoded_splits(binarize=False)
         train, val = splits["train"], splits["val"]
         train = TensorImages(torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels]))
         return ReferenceSets(train, train, splits["test"])
 
-    def _decoded_splits(self) -> dict[str, TensorImages]:
-        """The decoded images' splits (setting ``channels``, ``classes`` and ``num_classes``)."""
+    def _decoded_splits(self, binarize: bool) -> dict[str, TensorImages]:
+        """The decoded images' splits (setting ``channels``, ``classes`` and ``num_classes``), with one Bernoulli
+        draw of all images first if ``binarize``."""
         cache, layout = self._cache()
         images = read_cache(cache)
         self.channels = images.shape[1]
+        if binarize:
+            images = bernoulli_draw(images, self.binarize_seed)
         self.classes, self.num_classes = layout.classes, len(layout.classes) or None
         labels = torch.tensor(layout.labels, dtype=torch.int64)
         indices = split_indices(layout.splits, self.val_fraction, self.test_fraction, self.split_seed)
