@@ -37,7 +37,7 @@ def quick_classifier(mnist_dir: Path, tmp_path_factory) -> ClassifierSettings:
     workers fail the check and are retrained, never used."""
     tiny = helpers.compose_train(["debug=tiny"], tmp_path_factory.mktemp("quick_classifier"), mnist_dir)
     settings = ClassifierSettings(**OmegaConf.to_container(tiny.classifier))
-    load_or_train_classifier(mnist_dir, "mnist", settings, progress=False)
+    load_or_train_classifier(helpers.mnist_reference(mnist_dir), settings, progress=False)
     return settings
 
 

@@ -29,7 +29,8 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader, TensorDataset
 
 import genmodels  # noqa: F401  (registers the config schemas that the configs start from)
-from genmodels.data import provision
+from genmodels.data import MNISTDataModule, provision
+from genmodels.data.datamodule import ReferenceData
 from genmodels.data.provision import DatasetSpec
 from genmodels.models import dcgan
 from genmodels.models.gan import GAN
@@ -58,6 +59,11 @@ SMALL_DCGAN = ["model=dcgan", "data.image_size=32", "model.generator.width=8", "
 # The evaluation classifier trained in seconds (a cache file of its own); for the training config, and for evaluate's.
 QUICK_CLASSIFIER = ["classifier.epochs=1", "classifier.train_images=2000"]
 QUICK_EVAL_CLASSIFIER = [f"metrics.{override}" for override in QUICK_CLASSIFIER]
+
+
+def mnist_reference(data: Path) -> ReferenceData:
+    """MNIST's ``ReferenceData`` in the data folder ``data``: what its evaluation classifier is cached under."""
+    return MNISTDataModule(data_dir=str(data)).reference_data()
 
 
 def data_dir() -> Path:

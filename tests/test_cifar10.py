@@ -1,6 +1,8 @@
 """data=cifar10 on a generated archive of the official format (data_batch_1..5 and test_batch pickles with the
 official keys, three images each), registered with its own md5 in place of the official one."""
 
+import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -15,8 +17,11 @@ from genmodels.errors import DataError
 from tests.helpers import (
     CIFAR10_ARCHIVE,
     CIFAR10_PER_BATCH,
+    QUICK_CLASSIFIER,
+    QUICK_EVAL_CLASSIFIER,
     cifar10_batch,
     place_cifar10_archive,
+    run_main,
     write_cifar10_archive,
 )
 
@@ -79,3 +84,30 @@ def test_a_batch_that_would_run_code_is_refused(tmp_path):
 
 def _key(image: torch.Tensor) -> tuple[int, ...]:
     return tuple(image[:, 0, 0].tolist())
+
+
+def test_the_cifar10_experiments_train_and_evaluate_on_a_generated_archive(placed_by_hand, tmp_path):
+    """experiment=cifar10_conv_vae (the discretized logistic, bits per dimension) and experiment=cifar10_gan (the
+    lean GAN at 32x32 in colour, scored by a classifier trained on the archive's training images), debug=tiny."""
+    data_dir = tmp_path / "data"
+    assert data_cli.main(["--dataset", "cifar10", "--from", str(placed_by_hand), "--data-dir", str(data_dir)]) == 0
+    tiny = ["debug=tiny", "data.val_size=4", "data.eval_batch_size=4", *QUICK_CLASSIFIER]
+    vae, gan = tmp_path / "vae", tmp_path / "gan"
+    run_main("genmodels.train", "experiment=cifar10_conv_vae", *tiny, f"hydra.run.dir={vae}", data=data_dir)
+    summary = json.loads((vae / "metrics.json").read_text())
+    assert summary["dataset"] == "cifar10" and summary["likelihood"].startswith("discretized_logistic:")
+    neg_elbo, bpd = summary["metrics"]["test/neg_elbo"], summary["metrics"]["test/bpd"]
+    assert bpd == pytest.approx(neg_elbo / (3 * 32 * 32 * math.log(2)), rel=1e-4)
+    quick = ["metrics.iwae_k=4", "metrics.num_test_images=3", "metrics.num_samples=20", "progress=false"]
+    quick += ["metrics.inception_score_splits=1", "metrics.pr_k=1"]  # 3 test images
+    run_main("genmodels.evaluate", f"run_dir={vae}", *quick, *QUICK_EVAL_CLASSIFIER, data=data_dir)
+    result = json.loads((vae / "metrics.json").read_text())["eval"]
+    assert result["metrics"]["test_neg_elbo_bpd"] == pytest.approx(
+        result["metrics"]["test_neg_elbo"] / (3072 * math.log(2))
+    )
+    assert result["details"]["sample_quality"]["features"] == "classifier trained on CIFAR-10 (penultimate layer)"
+    assert list((data_dir / "classifiers").glob("cifar10_cnn_*.pt"))
+    gan_args = ["experiment=cifar10_gan", *tiny, "callbacks.sample_quality.num_samples=20", f"hydra.run.dir={gan}"]
+    run_main("genmodels.train", *gan_args, data=data_dir)
+    summary = json.loads((gan / "metrics.json").read_text())
+    assert summary["image_size"] == 32 and summary["metrics"]["val/fid_clf"] >= 0

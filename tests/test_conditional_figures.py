@@ -66,6 +66,8 @@ def test_the_analogies_decode_each_images_code_under_every_label():
 class GreyClassifier(nn.Module):
     """A stand-in MNIST classifier: class floor(K * grey) of a picture's mean grey level, but never class 2."""
 
+    channels, side = 1, 28  # the input classifier_outputs prepares
+
     def __init__(self) -> None:
         super().__init__()
         self.unused = nn.Parameter(torch.zeros(()))  # where classifier_outputs looks for the device

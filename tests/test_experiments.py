@@ -13,7 +13,8 @@ from genmodels.tables import format_duration
 from genmodels.train import train
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER, REPO, SMALL_DCGAN, short_run
 
-EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+# On MNIST; the CIFAR-10 ones run on a generated archive in test_cifar10.py.
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml") if not p.stem.startswith("cifar10_"))
 
 
 def test_every_report_experiment_is_a_config():

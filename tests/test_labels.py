@@ -23,6 +23,7 @@ def evaluation(model, dataset: str, metrics: dict[str, float]) -> dict:
         "settings": SETTINGS,
         "metrics": metrics,
         "floors": {},
+        "details": {},
         "timings_s": {"total": 1.0},
     }
 

@@ -119,7 +119,7 @@ def test_bad_widths_are_refused_naming_the_network(network, widths):
 
 def test_the_hyper_parameters_record_the_networks_class_and_size_not_the_networks():
     model = mlp_vae(latent_dim=2, hidden_dims=[16])
-    assert set(model.hparams) == {"latent_dim", "beta", "iwae_k", "num_classes", "encoder", "decoder"}
+    assert set(model.hparams) == {"latent_dim", "beta", "iwae_k", "num_classes", "likelihood", "encoder", "decoder"}
     # 784*16+16 + 2*(16*2+2) and 2*16+16 + 16*784+784
     assert model.hparams["encoder"] == {"class": "genmodels.models.vae_mlp.MLPEncoder", "parameters": 12628}
     assert model.hparams["decoder"] == {"class": "genmodels.models.vae_mlp.MLPDecoder", "parameters": 13376}

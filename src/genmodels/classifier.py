@@ -1,5 +1,6 @@
-"""Training and caching the evaluation classifier (``genmodels.metrics.classifier``) once per dataset, under
-``<data_dir>/classifiers/<dataset>_cnn.pt`` with a JSON sidecar (test accuracy, settings, sha256 checked on load)."""
+"""Training and caching the evaluation classifier (``genmodels.metrics.classifier``) once per labelled dataset (its
+``ReferenceData``), under ``<folder>/classifiers/<name>_cnn.pt`` with a JSON sidecar (test accuracy, settings, sha256
+checked on load)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import update_bn
 from tqdm.auto import tqdm
 
-from genmodels.data.mnist import MNISTDataModule
+from genmodels.data.datamodule import ReferenceData
 from genmodels.data.provision import check_writable
 from genmodels.hashing import file_digest
-from genmodels.metrics.classifier import MNISTClassifier, accuracy, to_classifier_input
+from genmodels.metrics.classifier import ImageClassifier, accuracy, to_classifier_input
 from genmodels.runs.atomic import write_atomic, write_json
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,21 @@ class ClassifierSettings:
 def train_classifier(
     train_images: torch.Tensor,
     train_labels: torch.Tensor,
+    untrained: ImageClassifier,
     settings: ClassifierSettings = ClassifierSettings(),
     device: torch.device | str = "cpu",
     progress: bool = True,
-) -> MNISTClassifier:
-    """Train the CNN on uint8 (N, 28, 28) images with Adam and a linearly decaying learning rate."""
+) -> ImageClassifier:
+    """Train the ``untrained`` CNN on uint8 (N, C, H, W) images with Adam and a linearly decaying learning rate."""
     device = torch.device(device)
     generator = torch.Generator().manual_seed(settings.seed)
+
+    def inputs(images: torch.Tensor) -> torch.Tensor:
+        return to_classifier_input(images, untrained.channels, untrained.side)
+
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the caller's RNG untouched
         torch.manual_seed(settings.seed)
-        model = MNISTClassifier().to(device)
+        model = untrained.to(device)
         images, labels = train_images.to(device), train_labels.to(device)
         total_steps = settings.epochs * -(-len(images) // settings.batch_size)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -64,7 +70,7 @@ def train_classifier(
             order = torch.randperm(len(images), generator=generator).to(device)
             for start in range(0, len(images), settings.batch_size):
                 index = order[start : start + settings.batch_size]
-                loss = F.cross_entropy(model(to_classifier_input(images[index])), labels[index].long())
+                loss = F.cross_entropy(model(inputs(images[index])), labels[index].long())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -73,28 +79,27 @@ def train_classifier(
         bar.close()
         # The lagging running batch-norm statistics replaced by exact averages over (up to) 10,000 images.
         batches = range(0, min(len(images), 10000), settings.batch_size)
-        update_bn((to_classifier_input(images[start : start + settings.batch_size]) for start in batches), model)
+        update_bn((inputs(images[start : start + settings.batch_size]) for start in batches), model)
     return model.eval()
 
 
-def has_classifier(datamodule) -> bool:
-    """Whether the evaluation classifier can be trained on this data: MNIST and Fashion-MNIST (its own data module);
-    other data (a folder, CIFAR-10) has none yet."""
-    return isinstance(datamodule, MNISTDataModule)
+def untrained_classifier(data: ReferenceData) -> ImageClassifier:
+    """The CNN for this dataset's images and classes."""
+    return ImageClassifier(data.channels, data.side, data.num_classes)
 
 
-def classifier_paths(data_dir: str | Path, dataset: str, settings: ClassifierSettings) -> tuple[Path, Path]:
+def classifier_paths(data: ReferenceData, settings: ClassifierSettings) -> tuple[Path, Path]:
     """The weights file and its JSON sidecar."""
-    stem = settings.file_stem(dataset)
-    folder = Path(data_dir) / "classifiers"
+    stem = settings.file_stem(data.name)
+    folder = data.folder / "classifiers"
     return folder / f"{stem}.pt", folder / f"{stem}.json"
 
 
 def load_cached_classifier(
-    data_dir: str | Path, dataset: str, settings: ClassifierSettings, device: torch.device | str = "cpu"
-) -> tuple[MNISTClassifier | None, dict, str]:
+    data: ReferenceData, settings: ClassifierSettings, device: torch.device | str = "cpu"
+) -> tuple[ImageClassifier | None, dict, str]:
     """The cached classifier and its sidecar, or (None, {}, why it cannot be used)."""
-    weights, sidecar = classifier_paths(data_dir, dataset, settings)
+    weights, sidecar = classifier_paths(data, settings)
     if not weights.exists() or not sidecar.exists():
         return None, {}, f"no cached classifier at {weights}"
     try:
@@ -106,7 +111,7 @@ def load_cached_classifier(
         return None, {}, f"checksum mismatch for {weights}: sha256 {actual}, sidecar says {info.get('sha256')}"
     if info.get("settings") != asdict(settings):
         return None, {}, f"{weights} was trained with {info.get('settings')}, not {asdict(settings)}"
-    model = MNISTClassifier()
+    model = untrained_classifier(data)
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except (RuntimeError, OSError, EOFError) as exc:  # e.g. an older architecture
@@ -115,33 +120,31 @@ def load_cached_classifier(
 
 
 def load_or_train_classifier(
-    data_dir: str | Path,
-    dataset: str = "mnist",
+    data: ReferenceData,
     settings: ClassifierSettings = ClassifierSettings(),
     device: torch.device | str = "cpu",
     progress: bool = True,
-) -> tuple[MNISTClassifier, dict]:
-    """The cached classifier of a dataset (eval mode) and its sidecar info, trained and cached first if unusable."""
-    weights, sidecar = classifier_paths(data_dir, dataset, settings)
-    model, info, why = load_cached_classifier(data_dir, dataset, settings, device)
+) -> tuple[ImageClassifier, dict]:
+    """The cached classifier of a labelled dataset (eval mode) and its sidecar info, trained on its training images
+    and cached first if unusable."""
+    weights, sidecar = classifier_paths(data, settings)
+    model, info, why = load_cached_classifier(data, settings, device)
     if model is not None:
         return model, {**info, "path": str(weights), "trained_now": False}
+    dataset = data.name
     check_writable(weights.parent, f"cache the {dataset} evaluation classifier ({why})")
     log.warning(
-        f"Training the {dataset} evaluation classifier first ({why}): about 2 minutes on 2 CPU cores, done once "
-        "and cached."
+        f"Training the {dataset} evaluation classifier first ({why}): done once and cached (MNIST: about 2 "
+        "minutes on 2 CPU cores)."
     )
-    datamodule = MNISTDataModule(data_dir=str(data_dir), dataset=dataset)
-    datamodule.setup()
-    train_images = torch.cat([datamodule.splits["train"].images, datamodule.splits["val"].images])
-    train_labels = torch.cat([datamodule.splits["train"].labels, datamodule.splits["val"].labels])
+    sets = data.load()
+    train_images, train_labels = sets.classifier_train.images, sets.classifier_train.labels
     if settings.train_images is not None:
         train_images, train_labels = train_images[: settings.train_images], train_labels[: settings.train_images]
     started = time.perf_counter()
-    model = train_classifier(train_images, train_labels, settings, device, progress)
+    model = train_classifier(train_images, train_labels, untrained_classifier(data), settings, device, progress)
     seconds = time.perf_counter() - started
-    test = datamodule.splits["test"]
-    test_accuracy = accuracy(model, test.images, test.labels)
+    test_accuracy = accuracy(model, sets.test.images, sets.test.labels)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     write_atomic(weights, buffer.getvalue())  # a unique temporary name: parallel test workers never collide

@@ -52,8 +52,10 @@ def evaluate(cfg: DictConfig) -> Evaluation:
                 cfg.get("trust_run_config"),
             )
             log.info("Evaluating %s (%s) on %s", folder, run.checkpoint.name, next(run.model.parameters()).device)
-            if cfg.get("data_dir"):
-                run.config.data.data_dir = str(cfg.data_dir)
+            if cfg.get("data_dir"):  # the data files, and a folder's decoded cache and classifier (paths.data_dir)
+                OmegaConf.update(run.config, "paths.data_dir", str(cfg.data_dir), force_add=True)
+                if "data_dir" in run.config.data:  # a folder's data config has none
+                    run.config.data.data_dir = str(cfg.data_dir)
             datamodule = instantiate(run.config.data)
             datamodule.setup()
         result = compute(cfg, run.model, datamodule, timings)

@@ -222,7 +222,7 @@ class EvaluateConfig:
     # class names of your own, or trust the folder's config entirely.
     allowed_targets: list[str] = field(default_factory=list)
     trust_run_config: bool = False
-    data_dir: str | None = None  # null keeps the run's own data.data_dir
+    data_dir: str | None = None  # the data folder (paths.data_dir: data files, a folder's cache); null: the run's own
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:1 ...
     seed: int = 0  # seeds the posterior samples, the generated samples and dynamic binarization
     progress: bool = True  # progress bars for the long evaluations

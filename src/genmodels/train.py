@@ -27,7 +27,13 @@ from genmodels.overrides import composition_errors
 from genmodels.runs.atomic import AtomicCheckpointIO
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, resume_checkpoint
 from genmodels.runs.folder import claim_run_folder, finished_metric, remove_unused_folder
-from genmodels.runs.info import device_description, log_hparams_with_metrics, scalar_metrics, targets_note
+from genmodels.runs.info import (
+    device_description,
+    likelihood_note,
+    log_hparams_with_metrics,
+    scalar_metrics,
+    targets_note,
+)
 from genmodels.runs.summary import RunSummary, write_summary
 from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
@@ -86,6 +92,7 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
         "dataset": datamodule.dataset,
         "binarize": datamodule.binarize,
         "binarization_note": targets_note(model, datamodule),
+        "likelihood": likelihood_note(model),
         "image_size": datamodule.image_size,
         "latent": getattr(model, "latent_dim", None),  # the size the model uses (model.latent_dim)
         "seed": cfg.seed,

@@ -12,7 +12,7 @@ import torch
 
 from genmodels.callbacks.base import fixed_noise
 from genmodels.callbacks.curves import FLOOR_SUFFIX
-from genmodels.classifier import ClassifierSettings, has_classifier, load_or_train_classifier
+from genmodels.classifier import ClassifierSettings, load_or_train_classifier
 from genmodels.contract import GeneratesImages, require
 from genmodels.data.datamodule import unit_images
 from genmodels.errors import ConfigError
@@ -67,13 +67,14 @@ class SampleQualityMonitor(L.Callback):
             log.info("Sample quality is not scored in a fast_dev_run (its checkpoints are off too)")
             return
         datamodule = trainer.datamodule
-        if not has_classifier(datamodule):
+        data = datamodule.reference_data()
+        if data.num_classes is None:
             raise ConfigError(
-                "the SampleQualityMonitor callback scores samples with the evaluation classifier, which exists for "
-                f"MNIST and Fashion-MNIST only; {datamodule.dataset} has none. Fix: leave it out with "
+                "the SampleQualityMonitor callback scores samples with an evaluation classifier trained on the "
+                f"data's labels, and {datamodule.dataset} has none (no class subfolders). Fix: leave it out with "
                 "~callbacks.sample_quality monitor.metric=null (the last epoch is then the best checkpoint)."
             )
-        self._classifier, info = load_or_train_classifier(datamodule.data_dir, datamodule.dataset, self.settings)
+        self._classifier, info = load_or_train_classifier(data, self.settings)
         reference = unit_images(datamodule.splits["val"].images, datamodule.image_size)
         self._reference, _ = classifier_outputs(self._classifier, reference, self.batch_size)
         real = unit_images(datamodule.splits["train"].images[: self.num_samples], datamodule.image_size)

@@ -14,6 +14,8 @@ from genmodels.data.datamodule import (
     Binarize,
     InMemoryImages,
     PixelRange,
+    ReferenceData,
+    ReferenceSets,
     TensorImages,
     check_choice,
 )
@@ -81,9 +83,19 @@ class CIFAR10DataModule(InMemoryImages):
         ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
 
     def read_splits(self) -> dict[str, TensorImages]:
+        return self.held_out_splits(*self._official_sets(), self.val_size, self.split_seed)
+
+    def reference_data(self) -> ReferenceData:
+        return ReferenceData(self.dataset, self.data_dir, 3, 32, self.num_classes, self._reference_sets)
+
+    def _reference_sets(self) -> ReferenceSets:
+        train, test = self._official_sets()
+        return ReferenceSets(train, train, test)
+
+    def _official_sets(self) -> tuple[TensorImages, TensorImages]:
+        """The 50,000 training and 10,000 test images of the archive."""
         folder = ensure_dataset(self.dataset, self.data_dir, timeout=self.download_timeout)
-        train, test = read_archive(folder / next(iter(DATASETS[self.dataset].md5)))
-        return self.held_out_splits(train, test, self.val_size, self.split_seed)
+        return read_archive(folder / next(iter(DATASETS[self.dataset].md5)))
 
 
 def read_archive(path: Path) -> tuple[TensorImages, TensorImages]:

@@ -4,7 +4,9 @@ gathered with one index operation, transformed (scaling, binarization, resizing)
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, NamedTuple
 
 import lightning as L
 import torch
@@ -43,6 +45,27 @@ class TensorImages(Dataset):
         return TensorImages(self.images.to(device), self.labels.to(device))
 
 
+class ReferenceSets(NamedTuple):
+    """The real images sample scores are measured against, uint8 and unbinarized (each ``TensorImages``)."""
+
+    classifier_train: TensorImages  # what the evaluation classifier trains on (the training images)
+    train: TensorImages  # the training images in the dataset's own order: the real-vs-real floors draw from them
+    test: TensorImages
+
+
+class ReferenceData(NamedTuple):
+    """A dataset as the sample scores see it: the identity its evaluation classifier and Inception statistics are
+    cached under (``name`` in ``folder``), the classifier's input (``channels`` x ``side`` squared), the classes
+    (None: no labels, so no classifier) and ``load``, which reads the ``ReferenceSets``."""
+
+    name: str
+    folder: Path
+    channels: int
+    side: int
+    num_classes: int | None
+    load: Callable[[], ReferenceSets]
+
+
 class EpochShuffle(Sampler[int]):
     """A random order drawn from (seed, epoch): the same epoch always sees the same order, also after a resume."""
 
@@ -71,7 +94,7 @@ class InMemoryImages(L.LightningDataModule):
     applied by ``read_splits``); batches resized bilinearly to ``image_size`` if stored at another size.
 
     Subclasses set ``dataset`` (a name), ``channels`` (1 or 3) and ``num_classes`` (None without labels; the labels
-    are then -1) and implement ``read_splits``."""
+    are then -1) and implement ``read_splits`` and ``reference_data``."""
 
     dataset: str
     num_classes: int | None
@@ -103,6 +126,10 @@ class InMemoryImages(L.LightningDataModule):
 
     def read_splits(self) -> dict[str, TensorImages]:
         """The "train", "val" and "test" images (uint8) and labels (integers), on the CPU."""
+        raise NotImplementedError
+
+    def reference_data(self) -> ReferenceData:
+        """What the sample scores of this dataset are computed with (after ``setup``)."""
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import torch
 
-from genmodels.data.datamodule import Binarize, InMemoryImages, PixelRange, TensorImages, bernoulli_draw
+from genmodels.data.datamodule import (
+    Binarize,
+    InMemoryImages,
+    PixelRange,
+    ReferenceData,
+    ReferenceSets,
+    TensorImages,
+    bernoulli_draw,
+)
 from genmodels.data.folder_cache import ensure_cache, read_cache
 from genmodels.data.image_files import (
     SPLIT_FOLDERS,
@@ -77,12 +85,31 @@ class FolderDataModule(InMemoryImages):
         self._cache()  # decoded once, before the processes of a multi-GPU run read the cache
 
     def read_splits(self) -> dict[str, TensorImages]:
+        return self._decoded_splits(binarize=self.binarize == "static")
+
+    def reference_data(self) -> ReferenceData:
+        """Named after the cache file (folder name, size, channels, path hash, checksum of the files) and the
+        test split: two folders, or two versions of one, never share a classifier."""
+        cache, _ = self._cache()
+        name = f"folder-{cache.stem}-test{self.test_fraction:g}-seed{self.split_seed}"
+        return ReferenceData(name, self.cache_dir, self.channels, self.image_size, self.num_classes, self._reference)
+
+    def _reference(self) -> ReferenceSets:
+        """The classifier trains on the training and validation images, unbinarized; the floors draw from them."""
+        splits = self._decoded_splits(binarize=False)
+        train, val = splits["train"], splits["val"]
+        train = TensorImages(torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels]))
+        return ReferenceSets(train, train, splits["test"])
+
+    def _decoded_splits(self, binarize: bool) -> dict[str, TensorImages]:
+        """The decoded images' splits (setting ``channels``, ``classes`` and ``num_classes``), with one Bernoulli
+        draw of all images first if ``binarize``."""
         cache, layout = self._cache()
         images = read_cache(cache)
         self.channels = images.shape[1]
-        self.classes, self.num_classes = layout.classes, len(layout.classes) or None
-        if self.binarize == "static":
+        if binarize:
             images = bernoulli_draw(images, self.binarize_seed)
+        self.classes, self.num_classes = layout.classes, len(layout.classes) or None
         labels = torch.tensor(layout.labels, dtype=torch.int64)
         indices = split_indices(layout.splits, self.val_fraction, self.test_fraction, self.split_seed)
         return {name: TensorImages(images[index], labels[index]) for name, index in indices.items()}

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from genmodels.data.datamodule import (
     SERVED_IMAGE_SIZES,
     Binarize,
     InMemoryImages,
     PixelRange,
+    ReferenceData,
+    ReferenceSets,
     TensorImages,
     check_choice,
 )
 from genmodels.data.idx import read_idx
 from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_dataset, raw_dir
 from genmodels.errors import ConfigError
+
+CLASSIFIER_SIDE = 28  # the evaluation classifier's input, whatever data.image_size
 
 
 class MNISTDataModule(InMemoryImages):
@@ -67,6 +73,20 @@ class MNISTDataModule(InMemoryImages):
         train = TensorImages(read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS))
         test = TensorImages(read_idx(folder / TEST_IMAGES), read_idx(folder / TEST_LABELS))
         return self.held_out_splits(train, test, self.val_size, self.split_seed)
+
+    def reference_data(self) -> ReferenceData:
+        return ReferenceData(self.dataset, self.data_dir, 1, CLASSIFIER_SIDE, self.num_classes, self._reference_sets)
+
+    def _reference_sets(self) -> ReferenceSets:
+        """The classifier trains on the default split's training and validation images (in that order); the
+        floors draw from the IDX files' order."""
+        splits = MNISTDataModule(data_dir=str(self.data_dir), dataset=self.dataset).read_splits()
+        train, val, folder = splits["train"], splits["val"], self.raw_folder()
+        return ReferenceSets(
+            TensorImages(torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels])),
+            TensorImages(read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)),
+            splits["test"],
+        )
 
     def raw_folder(self) -> Path:
         """Where this dataset's IDX files live."""

@@ -1,4 +1,5 @@
-"""The likelihood step of an evaluation: test -ELBO and IWAE -log p(x), in nats per image."""
+"""The likelihood step of an evaluation: test -ELBO and IWAE -log p(x), in nats per image (and in bits per dimension
+under a likelihood of 8-bit images)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from genmodels.contract import GeneratesConditionally, HasLikelihood
 from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.likelihood import dataset_iwae_nll, dataset_negative_elbo, mean_and_standard_error
+from genmodels.models.pixel_likelihoods import bits_per_dimension
 
 
 def evaluate_likelihood(
@@ -41,9 +43,14 @@ def evaluate_likelihood(
     metrics["test_neg_elbo"], metrics["test_neg_elbo_sem"] = mean_and_standard_error(neg_elbo)
     metrics["test_iwae_nll"], metrics["test_iwae_nll_sem"] = mean_and_standard_error(iwae_nll)
     metrics["iwae_gap"] = metrics["test_neg_elbo"] - metrics["test_iwae_nll"]
+    pixel_likelihood = getattr(model, "pixel_likelihood", None)  # a VAE's p(x|z) (models/pixel_likelihoods.py)
+    if pixel_likelihood is not None and pixel_likelihood.discrete:
+        for key in ("test_neg_elbo", "test_iwae_nll"):
+            metrics[f"{key}_bpd"] = bits_per_dimension(metrics[key], x[0].numel())
     details = {
         "num_test_images": count,
         "likelihood": "log p(x|y), given each test image's label" if conditional else "log p(x)",
+        "pixel_likelihood": pixel_likelihood.description if pixel_likelihood else f"{type(model).__name__}'s own",
         "iwae_k": int(settings.iwae_k),
         "elbo_samples": int(settings.elbo_samples),
         "elbo_kl": "KL(q(z|x) || p(z)), analytic where torch.distributions has it, else estimated from the "

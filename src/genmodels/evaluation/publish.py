@@ -58,15 +58,26 @@ ROWS: tuple[tuple[str, str, Callable[[dict], str]], ...] = (
     ("test_neg_elbo", "test -ELBO (nats)", lambda r: f"{r['settings']['elbo_samples']} posterior samples"),
     ("test_iwae_nll", "test IWAE -log p(x) (nats)", lambda r: f"k={r['settings']['iwae_k']}"),
     ("iwae_gap", "-ELBO minus IWAE (nats)", lambda r: ""),
+    ("test_neg_elbo_bpd", "test -ELBO (bits/dim)", lambda r: "nats / (C x H x W x ln 2)"),
+    ("test_iwae_nll_bpd", "test IWAE -log p(x) (bits/dim)", lambda r: "nats / (C x H x W x ln 2)"),
     ("fid_classifier", "FID ({classifier} classifier)", lambda r: "lower is better"),
     ("inception_score", "Inception Score ({classifier} classifier)", lambda r: "higher is better, max 10"),
-    ("class_entropy", "class entropy (nats)", lambda r: f"max log 10 = {math.log(10):.3f}"),
+    (
+        "class_entropy",
+        "class entropy (nats)",
+        lambda r: max_entropy(len(r["details"]["sample_quality"]["class_histogram"])),
+    ),
     ("conditional_accuracy", "conditional accuracy", lambda r: "samples classified as the class asked for"),
     ("precision", "precision (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("recall", "recall (k-NN)", lambda r: f"k={r['settings']['pr_k']}"),
     ("inception_fid", "FID (InceptionV3)", lambda r: f"{r['settings']['inception_samples']} images"),
     ("classifier_test_accuracy", "{classifier} classifier test accuracy", lambda r: "the classifier behind FID and IS"),
 )
+
+
+def max_entropy(classes: int) -> str:
+    """The note of the class entropy: its largest value, that of ``classes`` equally frequent classes."""
+    return f"max log {classes} = {math.log(classes):.3f}"
 
 
 def table_rows(result: Evaluation) -> list[tuple[str, str, str, str]]:
@@ -87,13 +98,21 @@ def table_rows(result: Evaluation) -> list[tuple[str, str, str, str]]:
 def table_markdown(result: Evaluation) -> str:
     """The table as Markdown, for TensorBoard's text tab."""
     lines = markdown_table(["metric", "value", "real-vs-real floor", "note"], table_rows(result))
-    lines += ["", *targets_line(result), f"Timings (s): {result['timings_s']}"]
+    lines += ["", *provenance_lines(result), f"Timings (s): {result['timings_s']}"]
     return "\n".join(lines)
 
 
-def targets_line(result: Evaluation) -> list[str]:
-    """The targets the likelihood numbers belong to, as a line, if there are such numbers."""
-    return [f"Targets: {result['binarization_note']}"] if "test_neg_elbo" in result["metrics"] else []
+def provenance_lines(result: Evaluation) -> list[str]:
+    """The targets and the likelihood the likelihood numbers belong to, and the features of the sample scores, as
+    lines, for the numbers there are."""
+    lines, details = [], result["details"]
+    if "test_neg_elbo" in result["metrics"]:
+        lines.append(f"Targets: {result['binarization_note']}")
+    if "likelihood" in details:
+        lines.append(f"Likelihood: {details['likelihood']['pixel_likelihood']}")
+    if "sample_quality" in details:
+        lines.append(f"Sample-score features: {details['sample_quality']['features']}")
+    return lines
 
 
 def print_table(result: Evaluation) -> None:
@@ -110,7 +129,7 @@ def print_table(result: Evaluation) -> None:
     console.print(table)
     if "checkpoint" in result:
         console.print(f"Checkpoint: {result['checkpoint']} (epoch {result['checkpoint_epoch']})")
-    for line in targets_line(result):
+    for line in provenance_lines(result):
         console.print(line)
     for key, reason in result.get("skipped", {}).items():
         console.print(f"Not computed: metrics.{key} ({reason})")

@@ -8,12 +8,11 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from genmodels.classifier import ClassifierSettings, has_classifier, load_or_train_classifier
+from genmodels.classifier import ClassifierSettings, load_or_train_classifier
 from genmodels.contract import GeneratesImages
-from genmodels.data.datamodule import unit_images
-from genmodels.data.idx import read_idx
-from genmodels.data.provision import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
-from genmodels.evaluation import EvaluationError, StepResult, timed
+from genmodels.data.datamodule import ReferenceData, unit_images
+from genmodels.data.provision import dataset_title
+from genmodels.evaluation import StepResult, timed
 from genmodels.metrics.classifier import classifier_outputs
 from genmodels.metrics.frechet import (
     class_frechet_distances,
@@ -28,52 +27,63 @@ from genmodels.sampling import class_labels, sample_batches
 def evaluate_sample_quality(
     model: GeneratesImages, datamodule: Any, settings: Any, seed: int, device: torch.device, progress: bool = True
 ) -> StepResult:
-    """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config)."""
-    if not has_classifier(datamodule):
-        raise EvaluationError(
-            "sample quality is scored with the evaluation classifier, which exists for MNIST and Fashion-MNIST only; "
-            f"{datamodule.dataset} has none. Fix: metrics.sample_quality=false."
+    """Score ``settings.num_samples`` samples against the test images (``settings``: the ``metrics`` config) in the
+    features of the dataset's evaluation classifier (labelled data) and, with ``settings.inception_fid``, of
+    InceptionV3; ``details["features"]`` names them, or says why there are none."""
+    data = datamodule.reference_data()
+    if data.num_classes is None and not settings.inception_fid:
+        why = (
+            f"none: {datamodule.dataset} has no labels (no class subfolders) to train an evaluation classifier on. "
+            "Fix: metrics.inception_fid=true (the opt-in Inception weights, docs/evaluation.md)"
         )
+        return StepResult({}, {"features": why})
     seconds: dict[str, float] = {}
-    with timed(seconds, "classifier"):
-        classifier_settings = ClassifierSettings(**OmegaConf.to_container(settings.classifier, resolve=True))
-        classifier, classifier_info = load_or_train_classifier(
-            datamodule.data_dir, datamodule.dataset, classifier_settings, device, progress=progress
-        )
+    if data.num_classes is not None:
+        with timed(seconds, "classifier"):
+            classifier_settings = ClassifierSettings(**OmegaConf.to_container(settings.classifier, resolve=True))
+            classifier, classifier_info = load_or_train_classifier(data, classifier_settings, device, progress)
     batch_size, count = int(settings.batch_size), int(settings.num_samples)
     labels = class_labels(model, count, None)  # a conditional model's: balanced, sample i of class i mod K
     with timed(seconds, "sampling"):
         samples = generate_samples(model, count, batch_size, seed, device, labels)
-    (test_images, test_labels), (train_images, train_labels) = reference_images(datamodule, len(samples), seed)
-    with timed(seconds, "classifier_features"):
-        (fake_f, fake_p), (test_f, _), (train_f, train_p) = (
-            classifier_outputs(classifier, images, batch_size) for images in (samples, test_images, train_images)
-        )
-
-    metrics: dict[str, float] = {"classifier_test_accuracy": classifier_info["test_accuracy"]}
+    (test_images, test_labels), (train_images, train_labels) = reference_images(
+        data, datamodule.image_size, len(samples), seed
+    )
+    levels = "grey" if data.channels == 1 else "RGB"
+    metrics: dict[str, float] = {}
     floors: dict[str, float] = {}
-    with timed(seconds, "sample_metrics"):
-        metrics["fid_classifier"] = frechet_distance(fake_f, test_f)
-        floors["fid_classifier"] = frechet_distance(train_f, test_f)
-        splits = int(settings.inception_score_splits)
-        metrics["inception_score"], metrics["inception_score_std"] = inception_score(fake_p, splits)
-        floors["inception_score"], _ = inception_score(train_p, splits)
-        coverage, coverage_real = class_coverage(fake_p), class_coverage(train_p)
-        metrics["class_entropy"], floors["class_entropy"] = coverage["entropy"], coverage_real["entropy"]
-        metrics["precision"], metrics["recall"] = precision_recall(test_f, fake_f, k=int(settings.pr_k))
-        floors["precision"], floors["recall"] = precision_recall(test_f, train_f, k=int(settings.pr_k))
-    details = {
+    details: dict[str, Any] = {
         "num_samples": len(samples),
         "num_test_reference": len(test_images),
         "floor": f"{len(train_images)} training images (seeded subset) against the same test images",
-        "reference_images": "grey levels in [0, 1] (not binarized), resized like the training data",
-        "classifier": {k: v for k, v in classifier_info.items() if k != "settings"},
-        "class_histogram": coverage["histogram"],
-        "class_histogram_floor": coverage_real["histogram"],
-        "class_normalized_entropy": coverage["normalized_entropy"],
-        "class_effective_classes": coverage["effective_classes"],
+        "reference_images": f"{levels} levels in [0, 1] (not binarized), resized like the training data",
     }
-    if labels is not None:
+    features = []
+    if data.num_classes is not None:
+        features.append(f"classifier trained on {dataset_title(datamodule.dataset)} (penultimate layer)")
+        with timed(seconds, "classifier_features"):
+            (fake_f, fake_p), (test_f, _), (train_f, train_p) = (
+                classifier_outputs(classifier, images, batch_size) for images in (samples, test_images, train_images)
+            )
+        with timed(seconds, "sample_metrics"):
+            metrics["classifier_test_accuracy"] = classifier_info["test_accuracy"]
+            metrics["fid_classifier"] = frechet_distance(fake_f, test_f)
+            floors["fid_classifier"] = frechet_distance(train_f, test_f)
+            splits = int(settings.inception_score_splits)
+            metrics["inception_score"], metrics["inception_score_std"] = inception_score(fake_p, splits)
+            floors["inception_score"], _ = inception_score(train_p, splits)
+            coverage, coverage_real = class_coverage(fake_p), class_coverage(train_p)
+            metrics["class_entropy"], floors["class_entropy"] = coverage["entropy"], coverage_real["entropy"]
+            metrics["precision"], metrics["recall"] = precision_recall(test_f, fake_f, k=int(settings.pr_k))
+            floors["precision"], floors["recall"] = precision_recall(test_f, train_f, k=int(settings.pr_k))
+        details.update(
+            classifier={k: v for k, v in classifier_info.items() if k != "settings"},
+            class_histogram=coverage["histogram"],
+            class_histogram_floor=coverage_real["histogram"],
+            class_normalized_entropy=coverage["normalized_entropy"],
+            class_effective_classes=coverage["effective_classes"],
+        )
+    if labels is not None and data.num_classes is not None:
         with timed(seconds, "conditional_metrics"):
             metrics["conditional_accuracy"] = conditional_accuracy(fake_p, labels)
             floors["conditional_accuracy"] = classifier_info["test_accuracy"]
@@ -83,13 +93,15 @@ def evaluate_sample_quality(
             )
         details["labels"] = "balanced: sample i drawn for class i mod num_classes"
     if settings.inception_fid:
+        features.append("InceptionV3 pool3")
         with timed(seconds, "inception_fid"):
             fid, floor, inception_details = inception_fid(
-                samples, test_images, train_images, datamodule, settings, seed, device, progress
+                samples, test_images, train_images, data, datamodule.image_size, settings, seed, device, progress
             )
         metrics["inception_fid"], floors["inception_fid"] = fid, floor
         details["inception_fid_images"] = inception_details.pop("images")
         details["inception_fid"] = inception_details
+    details["features"] = "; ".join(features)
     return StepResult(metrics, details, floors, seconds)
 
 
@@ -101,32 +113,32 @@ def generate_samples(
     device: torch.device,
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``count`` samples (N, 1, S, S) in [0, 1] on the CPU, from seeded standard-normal codes (a conditional model's
+    """``count`` samples (N, C, S, S) in [0, 1] on the CPU, from seeded standard-normal codes (a conditional model's
     of the classes ``labels`` (N,))."""
     batches = sample_batches(model, count, batch_size, seed, device, labels)
     return torch.cat([pictures for pictures, _ in batches])
 
 
-Labelled = tuple[torch.Tensor, torch.Tensor]  # images (N, 1, S, S) in [0, 1] and their labels (N,)
+Labelled = tuple[torch.Tensor, torch.Tensor]  # images (N, C, S, S) in [0, 1] and their labels (N,)
 
 
-def reference_images(datamodule: Any, count: int, seed: int) -> tuple[Labelled, Labelled]:
-    """Test images and a seeded training subset, with their labels: grey levels (not binarized) in [0, 1], resized
-    as in training."""
-    folder = datamodule.raw_folder()
-    test, test_labels = read_idx(folder / TEST_IMAGES), read_idx(folder / TEST_LABELS)
-    train, train_labels = read_idx(folder / TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS)
+def reference_images(data: ReferenceData, image_size: int, count: int, seed: int) -> tuple[Labelled, Labelled]:
+    """Test images and a seeded training subset, with their labels: levels (not binarized) in [0, 1], resized to
+    ``image_size`` as in training."""
+    sets = data.load()
+    test, train = sets.test, sets.train
     count = min(count, len(test))
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-    test_set = unit_images(test[:count], datamodule.image_size), test_labels[:count]
-    return test_set, (unit_images(train[order], datamodule.image_size), train_labels[order])
+    test_set = unit_images(test.images[:count], image_size), test.labels[:count]
+    return test_set, (unit_images(train.images[order], image_size), train.labels[order])
 
 
 def inception_fid(
     samples: torch.Tensor,
     test_images: torch.Tensor,
     train_images: torch.Tensor,
-    datamodule: Any,
+    data: ReferenceData,
+    image_size: int,
     settings: Any,
     seed: int,
     device: torch.device,
@@ -134,7 +146,7 @@ def inception_fid(
 ) -> tuple[float, float, dict[str, Any]]:
     """Inception FID of samples against test images, of training images against them (the floor), and details.
 
-    The real images' statistics are cached in the data folder (``inception_reference``): computed once per
+    The real images' statistics are cached in the dataset's folder (``inception_reference``): computed once per
     dataset, image count and network, they leave only the samples to run through InceptionV3.
     """
     from tqdm.auto import tqdm
@@ -161,11 +173,12 @@ def inception_fid(
         return torch.cat(parts)
 
     def key(split: str, selection: str) -> ReferenceKey:
-        preprocessing = f"grey levels at {datamodule.image_size}x{datamodule.image_size}; {PREPROCESSING}"
+        levels = "grey levels" if data.channels == 1 else "RGB levels"
+        preprocessing = f"{levels} at {image_size}x{image_size}; {PREPROCESSING}"
         method = f"sha1 {network.weights_sha1}, {network.method}"
-        return ReferenceKey(datamodule.dataset, split, count, selection, preprocessing, method)
+        return ReferenceKey(data.name, split, count, selection, preprocessing, method)
 
-    data_dir = datamodule.data_dir
+    data_dir = data.folder
     test, test_cached = cached_statistics(data_dir, key("test", "first"), lambda: features(test_images, "test"))
     train, train_cached = cached_statistics(
         data_dir, key("train", f"seeded permutation (seed {seed})"), lambda: features(train_images, "training")

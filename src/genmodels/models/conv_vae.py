@@ -11,6 +11,7 @@ from torch import nn
 from genmodels.errors import ConfigError
 from genmodels.models.conditioning import label_width, with_labels
 from genmodels.models.networks import layer_widths
+from genmodels.models.pixel_likelihoods import decoder_channels
 
 
 def smallest_side(widths: Sequence[int], image_size: int, key: str) -> int:
@@ -55,8 +56,9 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> Bernoulli logits (B, C, S, S): the encoder's
-    layers in reverse order (``widths``: the encoder's)."""
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> the ``likelihood``'s parameters (B, P * C, S, S)
+    (Bernoulli logits, P = 1, by default; ``pixel_likelihoods``): the encoder's layers in reverse order (``widths``:
+    the encoder's)."""
 
     def __init__(
         self,
@@ -65,17 +67,18 @@ class ConvDecoder(nn.Module):
         image_size: int = 28,
         channels: int = 1,
         num_classes: int | None = None,
+        likelihood: str = "bernoulli",
     ) -> None:
         super().__init__()
         widths = layer_widths(widths, "model.decoder.widths")
         side = smallest_side(widths, image_size, "model.decoder.widths")
-        self.num_classes = num_classes
+        self.num_classes, self.likelihood = num_classes, likelihood
         layers: list[nn.Module] = [
             nn.Linear(latent_dim + label_width(num_classes), widths[-1] * side * side),
             nn.ReLU(),
         ]
         layers.append(nn.Unflatten(1, (widths[-1], side, side)))
-        sizes = [*reversed(widths), channels]
+        sizes = [*reversed(widths), decoder_channels(channels, likelihood)]
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):  # each doubles the side
             layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size=4, stride=2, padding=1))
             if index < len(widths) - 1:  # no activation on the logits

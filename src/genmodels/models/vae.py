@@ -1,6 +1,7 @@
 """The VAE: an encoder and a decoder, injected by config (``vae_mlp.py``, ``conv_vae.py``), trained on the -ELBO
-(or the IWAE bound) with a diagonal Gaussian q(z|x), the prior N(0, I) and independent Bernoulli pixels. The loss
-and the logged metrics are explained in docs/models.md."""
+(or the IWAE bound) with a diagonal Gaussian q(z|x), the prior N(0, I) and independent pixels (``model.likelihood``:
+Bernoulli, or a discretized logistic for 8-bit images, ``pixel_likelihoods.py``). The loss and the logged metrics are
+explained in docs/models.md."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import elbo_of_draws, elbo_terms, importance_weights, iwae_bound
 from genmodels.models.conditioning import batch_labels, check_network_classes
 from genmodels.models.epoch_means import EpochMeans
-from genmodels.models.losses import bernoulli_nll
 from genmodels.models.networks import describe
 from genmodels.models.optimization import OptimizerFactory, SchedulerFactory, learning_rates, optimizer_config
+from genmodels.models.pixel_likelihoods import bits_per_dimension, log_likelihood, mean_pictures, pixel_likelihood
 
 STAGES = ("train", "val", "test")
 
@@ -40,7 +41,8 @@ def diagonal_gaussian_kl(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tens
 
 class VAE(L.LightningModule):
     """An ``encoder`` (images (B, C, S, S) -> mean and log-variance of q(z|x), each (B, latent_dim)) and a
-    ``decoder`` (codes (B, latent_dim) -> Bernoulli logits (B, C, S, S)) trained as a VAE.
+    ``decoder`` (codes (B, latent_dim) -> the ``likelihood``'s parameters, (B, C, S, S) Bernoulli logits or
+    (B, 2C, S, S) logistic means and log-scales) trained as a VAE.
 
     ``beta`` weighs the KL term of the training loss (1: the ELBO); ``iwae_k`` > 1 trains on the IWAE bound L_k
     instead. ``optimizer`` and ``scheduler`` are partials, called with the parameters and with the optimizer
@@ -58,8 +60,15 @@ class VAE(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         num_classes: int | None = None,
+        likelihood: str = "bernoulli",
     ) -> None:
         super().__init__()
+        self.pixel_likelihood = pixel_likelihood(likelihood)
+        if getattr(decoder, "likelihood", "bernoulli") != likelihood:
+            raise ConfigError(
+                f"model.likelihood={likelihood} but the decoder outputs the parameters of "
+                f"{getattr(decoder, 'likelihood', 'bernoulli')}. Fix: model.decoder.likelihood=${{model.likelihood}}"
+            )
         check_network_classes(num_classes, {"encoder": encoder, "decoder": decoder})
         for key, value in (("latent", latent_dim), ("model.iwae_k", iwae_k)):
             if type(value) is not int or value < 1:
@@ -77,8 +86,9 @@ class VAE(L.LightningModule):
         if num_classes is not None:  # the attribute is the GeneratesConditionally capability
             self.num_classes = num_classes
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        terms = ("neg_elbo", "recon", "kl", "bpd") if self.pixel_likelihood.discrete else ("neg_elbo", "recon", "kl")
         self.epoch_means = nn.ModuleDict(
-            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in ("neg_elbo", "recon", "kl")]) for stage in STAGES}
+            {f"{stage}_means": EpochMeans([f"{stage}/{t}" for t in terms]) for stage in STAGES}
         )
         self.objective_means = EpochMeans(["train/neg_iwae_bound"]) if iwae_k > 1 else None
         self.encoder, self.decoder = encoder, decoder
@@ -106,9 +116,10 @@ class VAE(L.LightningModule):
         x, labels = batch[0], batch_labels(batch[1], self.hparams.num_classes)  # images in [0, 1], their labels
         terms = self.loss_terms(x, self.iwae_k if stage == "train" else 1, labels)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
-        self.epoch_means[f"{stage}_means"].update(
-            {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}, weight=len(x)
-        )
+        means = {f"{stage}/neg_elbo": recon + kl, f"{stage}/recon": recon, f"{stage}/kl": kl}
+        if self.pixel_likelihood.discrete:  # the -ELBO in bits per pixel value, as the literature reports CIFAR-10
+            means[f"{stage}/bpd"] = bits_per_dimension(recon + kl, x[0].numel())
+        self.epoch_means[f"{stage}_means"].update(means, weight=len(x))
         loss = self.training_loss(terms)
         if self.objective_means is not None and stage == "train":
             self.objective_means.update({"train/neg_iwae_bound": loss}, weight=len(x))
@@ -158,15 +169,15 @@ class VAE(L.LightningModule):
         return DiagonalGaussian(*(t.float() for t in self.encoder(x, labels)))  # float32 terms also under autocast
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(x|z) (a conditional VAE's log p(x|z, y)) under the decoder's independent Bernoulli pixels, summed
-        over pixels: (B,) float32."""
-        return -bernoulli_nll(self.decoder(z, labels).float(), x)
+        """log p(x|z) (a conditional VAE's log p(x|z, y)) under the decoder's independent pixels (``likelihood``),
+        summed over pixels: (B,) float32."""
+        return log_likelihood(self.pixel_likelihood.name, self.decoder(z, labels), x)
 
     # What the figure callbacks use (genmodels.contract: GeneratesImages, ReconstructsImages, EncodesImages).
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Decoder Bernoulli means in [0, 1], (B, C, H, W) (a conditional VAE's of the classes ``labels``)."""
-        return torch.sigmoid(self.decoder(z, labels))
+        """The decoder's means in [0, 1], (B, C, H, W) (a conditional VAE's of the classes ``labels``)."""
+        return mean_pictures(self.pixel_likelihood.name, self.decoder(z, labels))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -9,6 +9,7 @@ from torch import nn
 
 from genmodels.models.conditioning import label_width, with_labels
 from genmodels.models.networks import layer_widths
+from genmodels.models.pixel_likelihoods import decoder_channels
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -43,9 +44,9 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> Bernoulli logits (B, C, S, S), the pixel means
-    being their sigmoid; ``hidden_dims``: the encoder's hidden widths, which the decoder takes in reverse order
-    (latent-500-784 by default)."""
+    """z (B, latent_dim) and, with ``num_classes``, labels (B,) -> the ``likelihood``'s parameters (B, P * C, S, S)
+    (Bernoulli logits, P = 1, by default; ``pixel_likelihoods``); ``hidden_dims``: the encoder's hidden widths, which
+    the decoder takes in reverse order (latent-500-784 by default)."""
 
     def __init__(
         self,
@@ -54,11 +55,13 @@ class MLPDecoder(nn.Module):
         image_size: int = 28,
         channels: int = 1,
         num_classes: int | None = None,
+        likelihood: str = "bernoulli",
     ) -> None:
         super().__init__()
         hidden_dims = layer_widths(hidden_dims, "model.decoder.hidden_dims")
-        self.shape, self.num_classes = (channels, image_size, image_size), num_classes
-        sizes = [latent_dim + label_width(num_classes), *reversed(hidden_dims), channels * image_size * image_size]
+        outputs = decoder_channels(channels, likelihood)
+        self.shape, self.num_classes, self.likelihood = (outputs, image_size, image_size), num_classes, likelihood
+        sizes = [latent_dim + label_width(num_classes), *reversed(hidden_dims), outputs * image_size * image_size]
         self.net = mlp(sizes)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

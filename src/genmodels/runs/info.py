@@ -29,6 +29,12 @@ def targets_note(model: L.LightningModule, datamodule: Any) -> str:
     return f"not applicable: {type(model).__name__} has no likelihood"
 
 
+def likelihood_note(model: L.LightningModule) -> str | None:
+    """The distribution of the pixels behind the run's likelihood numbers (a VAE's ``model.likelihood``)."""
+    pixel_likelihood = getattr(model, "pixel_likelihood", None)
+    return None if pixel_likelihood is None else pixel_likelihood.description
+
+
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """Plain floats of the single-valued metrics, dropping anything that is not a number."""
     result = {}

@@ -21,6 +21,7 @@ class RunDescription(TypedDict, total=False):
     image_size: int
     binarize: str  # none | dynamic | static
     binarization_note: str  # the targets the likelihood numbers belong to
+    likelihood: str | None  # the pixel distribution of a model with a likelihood (Bernoulli, discretized logistic)
     device: str
 
 
