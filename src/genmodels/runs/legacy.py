@@ -85,10 +85,12 @@ def upgrade_hparams(saved: Mapping[str, Any]) -> dict[str, Any]:
     and size, computed by building them on the meta device: no memory, no random draws); an old GAN's with its
     objective; others as they are."""
     saved = dict(saved)
-    if "beta" not in saved or "encoder" in saved:  # only a VAE has beta; today's records its encoder
+    if "beta" in saved:  # only a VAE has beta; one from before model.likelihood used the Bernoulli
+        saved.setdefault("likelihood", "bernoulli")
+    if "beta" not in saved or "encoder" in saved:  # today's VAE records its encoder
         return with_objective(saved, "class")
     old_class = "genmodels.models.conv_vae.ConvVAE" if "channels" in saved else VAE
     config = upgrade_model_config({"_target_": old_class, **saved})
     with torch.device("meta"):
         networks = {name: describe(instantiate(config[name], _convert_="all")) for name in ("encoder", "decoder")}
-    return {key: value for key, value in saved.items() if key in ("latent_dim", "beta", "iwae_k")} | networks
+    return {key: value for key, value in saved.items() if key in ("latent_dim", "beta", "iwae_k", "likelihood")} | networks
