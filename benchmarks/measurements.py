@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from genmodels.data.provision import raw_dir
-from genmodels.evaluate import pick_device
+from genmodels.runs.loading import pick_device
 from genmodels.metrics.likelihood import dataset_iwae_nll
 from genmodels.train import train
 

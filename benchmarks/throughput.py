@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from measurements import IWAE_K, MODELS, REPO, measure, training_config  # this folder's measurement module
 
-from genmodels.evaluate import pick_device
+from genmodels.runs.loading import pick_device
 from genmodels.runs.atomic import write_json
 
 PATHS = ("framework", "raw", "classic")
