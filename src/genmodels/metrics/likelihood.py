@@ -113,16 +113,16 @@ def iwae_log_likelihood(
     posterior = model.posterior(x, *given(labels))
     z = draw(posterior, (k,), generator)  # (k, B, *event)
     per_image = z.movedim(1, 0).contiguous()  # (B, k, *event): each image's draws side by side
+    chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
     log_px_z = torch.stack(
         [
             image_log_likelihood(
-                model, x[i : i + 1], per_image[i], chunk_size or DEFAULT_CHUNK_SIZE,
-                None if labels is None else labels[i : i + 1],
+                model, x[i : i + 1], per_image[i], chunk_size, None if labels is None else labels[i : i + 1]
             )
             for i in range(len(x))
         ],
         dim=1,
-    )  # fmt: skip
+    )  # (k, B)
     return iwae_bound(weigh(model, posterior, z, log_px_z).log_weights.to(torch.float64))
 
 
