@@ -141,6 +141,9 @@ class StepTimer(L.Callback):
 def measure_framework(model_name: str, device: torch.device, steps: int, warmup: int, overrides: Sequence[str]):
     timer = f"+callbacks.step_timer={{_target_:{__name__}.StepTimer,warmup:{warmup},steps:{steps}}}"
     epoch = ["test=false", f"trainer.limit_train_batches={warmup + steps}", "trainer.limit_val_batches=0"]
+    # A real run's logging cadence (configs/trainer/default.yaml, and the raw path's Trainer default), not
+    # debug=tiny's every step: logging and the loss guard's reads on every step are no cost of a training run.
+    epoch.append("trainer.log_every_n_steps=50")
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
         cfg = training_config(model_name, device, [f"paths.output_dir={out}", *epoch, timer, *overrides])
         trainer = train(cfg)[1]["trainer"]
