@@ -1,5 +1,6 @@
 """experiment=cpu_cgan and experiment=cvae end to end on a slice of MNIST: train (debug=tiny), evaluate, sample one
-class; a conditional model on data of other classes is refused in one line."""
+class, reconstruct images given their classes; a conditional model on data of other classes is refused in one
+line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torchvision.io import encode_png
 
 import genmodels
 from tests.helpers import QUICK_EVAL_CLASSIFIER
@@ -63,3 +66,36 @@ def test_a_conditional_model_needs_the_datas_classes(run_main, tmp_path):
     )  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error: model.num_classes=7, but mnist has 10 classes. Fix: model.num_classes=10." in result.stderr
+
+
+def test_a_cvae_reconstructs_images_given_their_classes(run_main, conditional_runs, tmp_path):
+    """The classes come from class subfolders, an .npz's labels or label=; without them, one line says what is
+    needed."""
+    run, model = conditional_runs["cvae"], genmodels.load_run(conditional_runs["cvae"])
+    digits = torch.randint(0, 256, (3, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    by_class, flat = tmp_path / "by_class", tmp_path / "flat"
+    for folder, name, digit in ((by_class / "7", "a.png", 0), (by_class / "3", "b.png", 1), (flat, "c.png", 2)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(encode_png(digits[digit]).numpy().tobytes())
+
+    def reconstruct(*settings: str, check: bool = True):
+        return run_main("genmodels.sample", f"run_dir={run}", "format=npz", "progress=false", *settings, check=check)
+
+    reconstruct(f"reconstruct={by_class}", f"out={tmp_path / 'a'}")
+    manifest = json.loads((tmp_path / "a" / "samples.json").read_text())
+    assert manifest["inputs"] == ["3/b.png", "7/a.png"] and manifest["labels"] == [3, 7]
+    with np.load(tmp_path / "a" / "reconstructions.npz") as arrays:
+        expected = model.reconstruct(digits[[1, 0]].float().div(255), torch.tensor([3, 7]))
+        assert np.array_equal(arrays["images"], expected.mul(255).add(0.5).clamp(0, 255).byte().numpy())
+
+    refused = reconstruct(f"reconstruct={flat}", f"out={tmp_path / 'b'}", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr and not (tmp_path / "b").exists()
+    assert (
+        f"error: reconstruct={flat}: VAE is conditional and reconstructs each image given its class" in refused.stderr
+    )
+    reconstruct(f"reconstruct={flat}", "label=5", f"out={tmp_path / 'c'}")
+    assert json.loads((tmp_path / "c" / "samples.json").read_text())["labels"] == [5]
+
+    run_main("genmodels.sample", f"run_dir={run}", "num=3", "label=2", "format=npz", f"out={tmp_path / 'twos'}")
+    reconstruct(f"reconstruct={tmp_path / 'twos' / 'samples.npz'}", f"out={tmp_path / 'd'}")
+    assert json.loads((tmp_path / "d" / "samples.json").read_text())["labels"] == [2, 2, 2]

@@ -2,23 +2,25 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from genmodels import report
 from genmodels.data.idx import IDXFormatError
 from genmodels.errors import command_errors
 from genmodels.metrics.inception import InceptionWeightsError
+from genmodels.published_results import README_BEGIN, README_END, merge_results, update_readme
+from genmodels.report_experiments import EXPERIMENTS
 from genmodels.results import (
     FID_FIGURE,
-    README_BEGIN,
-    README_END,
     ReportError,
     fid_per_epoch_figure,
     render_markdown,
-    update_readme,
+    results_entry,
     validation_fid,
 )
 from tests.helpers import CONFIGS, QUICK_CLASSIFIER, QUICK_EVAL_CLASSIFIER, REPO, compose_train, short_run
@@ -74,7 +76,7 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     args += [f"--eval={override}" for override in TINY_EVAL] + ["--", *TINY_TRAIN]
     first = run_cli("genmodels.report", *args, timeout=900).stdout
     assert "[1/8] report_vae_latent20 train: trained" in first and "left" in first
-    assert "[8/8] cpu_gan evaluate: evaluated" in first
+    assert "[12/12] cvae evaluate: evaluated" in first
 
     results = json.loads((docs / "results.json").read_text())
     assert results == json.loads((out / "results.json").read_text())
@@ -99,7 +101,7 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
 
     capsys.readouterr()
     assert report.main(args) == 0  # the same command again, in this process: every stage is reused
-    assert capsys.readouterr().out.count(": reused in") == 8
+    assert capsys.readouterr().out.count(": reused in") == 12
 
 
 def test_validation_fid_is_read_with_its_floor_and_sample_count(tmp_path):
@@ -176,13 +178,15 @@ def test_results_footnote_names_the_iwae_k_of_the_likelihoods_only():
 
 def test_readme_bars_quote_the_published_results():
     """Each number the README's table of bars gives as measured (rows not marked as an earlier run) is a value,
-    floor or standard error of docs/results.json at the same decimals."""
+    floor or standard error of docs/results.json at the same decimals (a share: as a percentage)."""
     readme = (REPO / "README.md").read_text()
     table = readme.split("Measured against the bars")[1].split("\n\n")[1]
     published = set()
     for entry in published_results()["experiments"]:
         for metric in entry["metrics"].values():
-            published |= {f"{number:.{d}f}" for number in metric.values() if number is not None for d in (2, 3)}
+            numbers = [number for number in metric.values() if number is not None]
+            published |= {f"{number:.{d}f}" for number in numbers for d in (2, 3)}
+            published |= {f"{100 * number:.1f}" for number in numbers}  # a share as a percentage
     rows = [row.split("|") for row in table.splitlines()[2:] if "earlier run" not in row]
     quoted = [number for row in rows for number in re.findall(r"\d+\.\d+", row[4])]
     assert len(quoted) >= 12 and set(quoted) <= published
@@ -193,3 +197,97 @@ def test_the_projects_errors_end_a_command_in_one_line(error, capsys):
     with pytest.raises(SystemExit) as exited, command_errors():
         raise error("the cause. Fix: the fix")
     assert exited.value.code == 1 and capsys.readouterr().err == "error: the cause. Fix: the fix\n"
+
+
+def fake_run(run_dir: Path, name: str, fid: float) -> None:
+    """A finished, evaluated run of experiment ``name`` as the report finds one (reused, not trained): its config,
+    ``metrics.json`` with an evaluation scoring FID ``fid``, the figures the report copies and, for a GAN, the
+    validation FID per epoch. A conditional experiment's also scores the conditional accuracy."""
+    conditional = name in ("cpu_cgan", "cvae")
+    model = {"num_classes": 10 if conditional else None, **({"generator": {}} if "gan" in name else {})}
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save({"model": model, "figures": {"sample_epochs": [1]}}, run_dir / ".hydra" / "config.yaml")
+    metrics, floors = {"fid_classifier": fid, "inception_score": 9.5}, {"fid_classifier": 0.7, "inception_score": 9.75}
+    if conditional:
+        metrics["conditional_accuracy"], floors["conditional_accuracy"] = 0.987, 0.9925
+    evaluation = {
+        "metrics": metrics,
+        "floors": floors,
+        "timings_s": {"total": 30.0 + fid},
+        "checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
+        "checkpoint_epoch": 2,
+        "settings": {"iwae_k": 5, "num_test_images": 50, "num_samples": 100},
+    }
+    summary = {"model": "GAN", "latent": 64, "image_size": 28, "epochs": 2, "binarization_note": "none"}
+    summary |= {"device": "cpu", "fit_wall_time_s": 600.0 + fid, "seconds_per_epoch": 300.0, "eval": evaluation}
+    (run_dir / "metrics.json").write_text(json.dumps(summary))
+    for source in EXPERIMENTS[name].figures.values():
+        (run_dir / source).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / source).write_bytes(f"{name} {source} {fid}".encode())
+    if "gan" in name:
+        (run_dir / "figures" / "curves.json").write_text(json.dumps({"1": {"val/fid_clf": fid}}))
+
+
+def test_only_some_experiments_are_published_again_the_others_kept(tmp_path, capsys):
+    """--only runs (here: reuses) the experiments it names and replaces only their published entries and figures:
+    the preset's order kept, the other experiments' entries and figures as they were, the README rewritten."""
+    order = list(report.load_preset("cpu").runs)
+    docs = tmp_path / "docs"
+    (tmp_path / "README.md").write_text(f"intro\n{README_BEGIN}\n{README_END}\n")
+    for name in order:
+        fake_run(tmp_path / "all" / "runs" / name, name, fid=10.0)
+    assert report.main(["--preset", "cpu", "--out", str(tmp_path / "all"), "--docs", str(docs)]) == 0
+    before = json.loads((docs / "results.json").read_text())
+    figures_before = {path.name: path.read_bytes() for path in (docs / "figures").iterdir()}
+    assert before["stage_seconds"]["cpu_gan train"] == 610.0  # a reused run made elsewhere counts its own time
+
+    again = ["cpu_cgan", "cvae"]
+    for name in again:
+        fake_run(tmp_path / "some" / "runs" / name, name, fid=2.0)
+    args = ["--preset", "cpu", "--out", str(tmp_path / "some"), "--only", *again, "--docs", str(docs)]
+    assert report.main(args) == 0
+    assert "[2/4] cpu_cgan evaluate: reused" in capsys.readouterr().out
+
+    after = json.loads((docs / "results.json").read_text())
+    assert [entry["experiment"] for entry in after["experiments"]] == order
+    for old, new in zip(before["experiments"], after["experiments"]):
+        fid = new["metrics"]["fid_classifier"]["value"]
+        assert (fid == 2.0, new == old) == ((True, False) if new["experiment"] in again else (False, True))
+    assert after["stage_seconds"]["cvae train"] == 602.0 and after["stage_seconds"]["cpu_gan train"] == 610.0
+    assert after["wall_time_s"] == round(sum(after["stage_seconds"].values()), 1)
+    for name, content in figures_before.items():
+        replaced = any(name in EXPERIMENTS[experiment].figures for experiment in again) or name == FID_FIGURE
+        assert ((docs / "figures" / name).read_bytes() == content) != replaced, name
+    assert (docs / "figures" / "cvae_analogies.png").read_bytes() == b"cvae figures/analogies.png 2.0"
+    assert (
+        tmp_path / "README.md"
+    ).read_text() == f"intro\n{README_BEGIN}\n{render_markdown(after, 'docs/figures')}{README_END}\n"
+
+
+def test_only_names_experiments_of_the_preset_and_updates_published_results(tmp_path, capsys):
+    out = ["--preset", "cpu", "--out", str(tmp_path / "out")]
+    assert report.main([*out, "--only", "cpu_gann"]) == 1
+    assert capsys.readouterr().err.startswith("error: --only cpu_gann: not in preset cpu (it runs [")
+    fake_run(tmp_path / "out" / "runs" / "cvae", "cvae", fid=2.0)
+    assert report.main([*out, "--only", "cvae", "--docs", str(tmp_path / "docs")]) == 1  # nothing published yet
+    error = f"error: --only updates published results, and {tmp_path / 'docs' / 'results.json'} does not exist."
+    assert capsys.readouterr().err.startswith(error)
+    published = {"preset": "quick", "experiments": [], "stage_seconds": {}}
+    with pytest.raises(ReportError, match="the published results are of preset 'quick', not 'cpu'"):
+        merge_results(published, {**published, "preset": "cpu"}, ["cvae"], ["cvae"])
+
+
+def test_the_conditional_accuracy_column_shows_for_conditional_runs_with_the_note_on_is(tmp_path):
+    fake_run(tmp_path / "cpu_gan", "cpu_gan", fid=3.0)
+    fake_run(tmp_path / "cpu_cgan", "cpu_cgan", fid=2.0)
+    commands = {"train": "python -m genmodels.train", "evaluate": "python -m genmodels.evaluate"}
+    entries = {name: results_entry(name, "cpu", tmp_path / name, commands, []) for name in ("cpu_gan", "cpu_cgan")}
+    results = {"preset": "cpu", "description": "d", "wall_time_s": 60.0, "device": "cpu", "figures": []}
+    unconditional = render_markdown({**results, "experiments": [entries["cpu_gan"]]}, "figures")
+    assert "conditional accuracy" not in unconditional and "IS can exceed" not in unconditional
+    both = render_markdown({**results, "experiments": list(entries.values())}, "figures")
+    header, _, gan, cgan = both.splitlines()[2:6]
+    assert "| FID (clf) | conditional accuracy (%) | IS (clf) |" in header
+    assert "| 3.00 (0.70) |  | 9.50 (9.75) |" in gan and "| 2.00 (0.70) | 98.7 (99.2) | 9.50 (9.75) |" in cgan
+    assert "A conditional model's IS can exceed the real images' IS" in both
+    assert "the conditional GAN (latent 64) at 28×28, samples after epochs 1 and 2 of 2, a row per class" in both

@@ -132,7 +132,6 @@ def test_a_conditional_model_draws_the_class_asked_for(run_main, painter_run, tm
         (["num=4", "format=jpeg"], "error: format must be one of ['png', 'npz', 'grid'], got 'jpeg'"),
         (["num=4", "label=3"], "error: label=3 needs a model that offers GeneratesConditionally"),
         (["reconstruct=nowhere"], "error: reconstruct=nowhere is neither a folder of pictures nor an .npz file"),
-        (["reconstruct=nowhere", "label=1"], "error: label= chooses the class of samples; reconstruct= draws none"),
     ],
 )
 def test_a_wrong_setting_is_refused_in_one_line(run_main, tiny_runs, tmp_path, settings, message):
@@ -192,6 +191,16 @@ def test_a_vae_reconstructs_pictures_of_any_square_size(run_main, tiny_runs, tmp
     expected = model.reconstruct(digits.float().div(255)).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
     assert np.array_equal(arrays["images"][:3], expected.numpy())
     assert json.loads((tmp_path / "out" / MANIFEST).read_text())["inputs"] == ["0.png", "1.png", "2.png", "3.png"]
+
+    classes = tmp_path / "classes" / "4"  # class subfolders: an unconditional model needs no classes
+    classes.mkdir(parents=True)
+    (classes / "a.png").write_bytes((pictures / "0.png").read_bytes())
+    draw(run_main, tiny_runs["vae"], tmp_path / "classes_out", f"reconstruct={classes.parent}", "format=npz")
+    assert json.loads((tmp_path / "classes_out" / MANIFEST).read_text())["inputs"] == ["4/a.png"]
+    refused = draw(run_main, tiny_runs["vae"], tmp_path / "no", f"reconstruct={pictures}", "label=1", check=False)
+    assert (
+        refused.returncode == 1 and "error: label=1 needs a model that offers GeneratesConditionally" in refused.stderr
+    )
 
     np.savez(tmp_path / "big.npz", images=np.zeros((2, 3, 56, 56), np.uint8))  # resized to the model's 28
     draw(run_main, tiny_runs["vae"], tmp_path / "big", f"reconstruct={tmp_path / 'big.npz'}", "num=1")

@@ -1,7 +1,9 @@
-"""Reproduce the course report: ``python -m genmodels.report [--preset cpu|report|quick] [-- overrides]``.
+"""Reproduce the course report: ``python -m genmodels.report [--preset cpu|report|quick] [--only <experiment> ...]
+[-- overrides]``.
 
-Each experiment of the preset (``configs/report/<preset>.yaml``) is trained (or reused, or resumed) and evaluated;
-``<out>/`` gets the figures, ``results.json`` and ``report.md``; ``--docs docs`` also publishes them.
+Each experiment of the preset (``configs/report/<preset>.yaml``; with ``--only``, those named) is trained (or reused,
+or resumed) and evaluated; ``<out>/`` gets the figures, ``results.json`` and ``report.md``; ``--docs docs`` also
+publishes them (with ``--only``, in place of the published entries of those experiments alone).
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 from genmodels import CONFIG_DIR
 from genmodels.errors import GenmodelsError
 from genmodels.overrides import path_override, shell_command
+from genmodels.published_results import merge_results, publish_docs
+from genmodels.report_experiments import EXPERIMENTS
 from genmodels.results import (
-    EXPERIMENTS,
     FID_FIGURE,
     ReportError,
-    publish_docs,
     render_markdown,
     report_fid_figure,
     results_entry,
+    stage_experiment,
 )
 from genmodels.runs.atomic import write_atomic
 from genmodels.tables import format_duration
@@ -72,8 +75,11 @@ class StageClock:
         self.seconds_run = 0.0
         self.expected_run = 0.0
 
-    def run(self, label: str, stage: Callable[[], tuple[str, list[str]]]) -> list[str]:
-        """Run ``stage`` (returning what it did and its arguments), record it and print its line."""
+    def run(
+        self, label: str, stage: Callable[[], tuple[str, list[str]]], recorded: Callable[[], float] | None = None
+    ) -> list[str]:
+        """Run ``stage`` (returning what it did and its arguments), record it and print its line. A stage reused
+        from a run made outside this report (no time recorded here) counts the seconds ``recorded`` reads from it."""
         started = time.perf_counter()
         done, args = stage()
         seconds = time.perf_counter() - started
@@ -81,7 +87,7 @@ class StageClock:
             self.seconds_run += seconds
             self.expected_run += self.expected[self.index] * 60
         if done != "reused" or label not in self.seconds:
-            self.seconds[label] = round(seconds, 1)
+            self.seconds[label] = round(recorded() if done == "reused" and recorded else seconds, 1)
             if self.timings_path is not None:
                 write_atomic(self.timings_path, (json.dumps(self.seconds, indent=2) + "\n").encode())
         pace = self.seconds_run / self.expected_run if self.expected_run else 1.0
@@ -117,6 +123,12 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
     return ("resumed" if resume else "trained"), args
 
 
+def recorded_seconds(run_dir: Path, stage: str) -> float:
+    """The seconds a finished run recorded for its ``train`` (fit) or ``evaluate`` stage in ``metrics.json``."""
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    return summary["fit_wall_time_s"] if stage == "train" else summary["eval"]["timings_s"]["total"]
+
+
 def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
     """Make sure ``run_dir`` holds an evaluation (``metrics.json["eval"]``); returns what was done and the arguments."""
     args = [path_override("run_dir", run_dir), *overrides]
@@ -127,23 +139,48 @@ def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) 
     return "evaluated", args
 
 
+def chosen_runs(preset_name: str, preset: DictConfig, only: list[str]) -> dict[str, DictConfig]:
+    """The preset's runs that ``only`` names (all of them when empty), in the preset's order."""
+    unknown = [name for name in only if name not in preset.runs]
+    if unknown:
+        raise ReportError(
+            f"--only {' '.join(unknown)}: not in preset {preset_name} (it runs {list(preset.runs)}). Fix: name "
+            "experiments of the preset."
+        )
+    return {name: run for name, run in preset.runs.items() if not only or name in only}
+
+
 def run_report(
-    preset_name: str, out: Path, overrides: list[str], fresh: bool, eval_overrides: list[str] = ()
+    preset_name: str,
+    out: Path,
+    overrides: list[str],
+    fresh: bool,
+    eval_overrides: list[str] = (),
+    only: list[str] = (),
 ) -> dict[str, Any]:
-    """Train (with ``overrides``) and evaluate (with ``eval_overrides``) every experiment of a preset into ``out``."""
+    """Train (with ``overrides``) and evaluate (with ``eval_overrides``) every experiment of a preset (those named
+    in ``only``) into ``out``; with ``only``, ``out``'s earlier results of the preset's other experiments are kept."""
     preset = load_preset(preset_name)
-    expected = [float(minutes) for run in preset.runs.values() for minutes in (run.minutes.train, run.minutes.evaluate)]
-    if fresh:
-        shutil.rmtree(out, ignore_errors=True)
+    runs = chosen_runs(preset_name, preset, list(only))
+    expected = [float(minutes) for run in runs.values() for minutes in (run.minutes.train, run.minutes.evaluate)]
+    if fresh:  # with only, just those experiments' runs start over
+        for folder in [out / "runs" / name for name in runs] if only else [out]:
+            shutil.rmtree(folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     clock = StageClock(expected, out / "stage_seconds.json")
     print(f"Preset {preset_name}: {preset.description}; about {format_duration(sum(expected) * 60)} here.", flush=True)
     entries = []
-    for name, run in preset.runs.items():
+    for name, run in runs.items():
         run_dir = out / "runs" / name
-        train_args = clock.run(f"{name} train", partial(train_stage, name, [*run.train, *overrides], run_dir))
+        train_args = clock.run(
+            f"{name} train",
+            partial(train_stage, name, [*run.train, *overrides], run_dir),
+            partial(recorded_seconds, run_dir, "train"),
+        )
         eval_args = clock.run(
-            f"{name} evaluate", partial(evaluate_stage, name, [*run.evaluate, *eval_overrides], run_dir, fresh)
+            f"{name} evaluate",
+            partial(evaluate_stage, name, [*run.evaluate, *eval_overrides], run_dir, fresh),
+            partial(recorded_seconds, run_dir, "evaluate"),
         )
         figures = []
         for figure, source in EXPERIMENTS[name].figures.items():
@@ -156,6 +193,7 @@ def run_report(
             "evaluate": shell_command("genmodels.evaluate", eval_args),
         }
         entries.append(results_entry(name, preset_name, run_dir, commands, figures))
+    stages = {label: seconds for label, seconds in clock.seconds.items() if stage_experiment(label) in runs}
     results = {
         "preset": preset_name,
         "description": preset.description,
@@ -165,10 +203,12 @@ def run_report(
             + (["--", *overrides] if overrides else [])
         ),
         "device": entries[0]["device"] if entries else "",
-        "wall_time_s": round(sum(clock.seconds.values()), 1),
-        "stage_seconds": clock.seconds,
+        "wall_time_s": round(sum(stages.values()), 1),
+        "stage_seconds": stages,
         "experiments": entries,
     }
+    if only and (out / "results.json").is_file():  # the preset's other experiments, as this folder has them
+        results = merge_results(json.loads((out / "results.json").read_text()), results, list(only), list(preset.runs))
     results["figures"] = [FID_FIGURE] if report_fid_figure(results, out / "figures" / FID_FIGURE) else []
     write_atomic(out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     write_atomic(out / "report.md", f"# Reproduction of the report\n\n{render_markdown(results, 'figures')}".encode())
@@ -179,14 +219,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m genmodels.report",
         description="Train and evaluate the course report's experiments and collect their figures and numbers.",
-        epilog="Presets (2-core CPU): cpu, about 45 min (the default without a GPU); "
-        "quick, about 14 min; "
+        epilog="Presets (2-core CPU): cpu, about 80 min (the default without a GPU); "
+        "quick, about 18 min; "
         "report: 64x64 and 40 epochs everywhere, for a GPU (the default there). Example: "
-        "python -m genmodels.report --preset quick -- trainer.max_epochs=2",
+        "python -m genmodels.report --preset quick -- trainer.max_epochs=2; "
+        "publishing two experiments again, the others as published: "
+        "python -m genmodels.report --preset cpu --only cpu_cgan cvae --docs docs",
     )
     parser.add_argument("--preset", choices=PRESETS, default=None, help="cpu, report or quick (default: by device)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default outputs/report-<preset>)")
     parser.add_argument("--fresh", action="store_true", help="retrain and re-evaluate instead of reusing runs")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="EXPERIMENT",
+        help="run only these experiments of the preset; with --docs, replace only their published entries and figures",
+    )
     parser.add_argument(
         "--docs",
         type=Path,
@@ -204,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     preset = args.preset or default_preset()
     out = args.out or Path("outputs") / f"report-{preset}"
     try:
-        results = run_report(preset, out, args.overrides, args.fresh, args.eval)
+        results = run_report(preset, out, args.overrides, args.fresh, args.eval, args.only)
         if args.docs:
-            publish_docs(out, args.docs, results)
+            publish_docs(out, args.docs, results, args.only, list(load_preset(preset).runs))
     except GenmodelsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,13 +1,11 @@
-"""The report's experiments, what ``results.json`` records of each, their Markdown, and publishing them into
-``docs/`` and the README's results block (between ``README_BEGIN`` and ``README_END``)."""
+"""What ``results.json`` records of each experiment of a report, the figure of the GANs' validation FID, and the
+results' Markdown."""
 
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
@@ -17,81 +15,35 @@ from genmodels.callbacks.curves import FLOOR_SUFFIX
 from genmodels.callbacks.samples import figure_epochs
 from genmodels.errors import GenmodelsError
 from genmodels.images import save_figure
+from genmodels.report_experiments import EXPERIMENTS
 from genmodels.runs.checkpoints import SAMPLE_QUALITY_MONITOR
 from genmodels.tables import format_duration, format_number, markdown_table
-
-README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
-README_END = "<!-- results:end -->"
 
 
 class ReportError(GenmodelsError):
     """A preset, experiment or stage failed; the message names it and where its log is."""
 
 
-@dataclass(frozen=True)
-class ReportExperiment:
-    """One experiment config and the report figures it reproduces."""
+class Column(NamedTuple):
+    """A metric of the results table: its key in ``metrics.json["eval"]["metrics"]``, title, decimals, and the factor
+    its values and floor are shown multiplied by (100: a share as a percentage)."""
 
-    name: str
-    figures: dict[str, str]  # report figure file name -> PNG inside the run folder
-    claim: str  # what the report said about this result
+    key: str
+    title: str
+    digits: int
+    scale: float = 1.0
 
 
-EXPERIMENTS = {
-    experiment.name: experiment
-    for experiment in (
-        ReportExperiment(
-            "report_vae_latent20",
-            {
-                "fig1_elbo_curve_latent20.png": "figures/curves.png",
-                "fig3_samples_bernoulli_latent20.png": "figures/samples_by_epoch_bernoulli.png",
-                "fig5_samples_mean_latent20.png": "figures/samples_by_epoch_mean.png",
-            },
-            "The ELBO improves over 40 epochs (fig. 1, no value given); latent-20 samples look less "
-            "meaningful than latent-2 ones at the same epochs (figs. 3, 5).",
-        ),
-        ReportExperiment(
-            "report_vae_latent2",
-            {
-                "fig2_samples_bernoulli_latent2.png": "figures/samples_by_epoch_bernoulli.png",
-                "fig4_samples_mean_latent2.png": "figures/samples_by_epoch_mean.png",
-                "fig6_manifold_latent2.png": "figures/manifold.png",
-                "extra_latent_scatter_latent2.png": "figures/latent_scatter.png",
-            },
-            "Samples improve from epoch 1 to 40; Bernoulli draws are sharper but noisier (figs. 2, 4); "
-            "the 2-D manifold morphs smoothly between digits, blurry in low-density corners (fig. 6).",
-        ),
-        ReportExperiment(
-            "report_dcgan",
-            {  # not named after the report's figs. 8 and 9: the presets shorter than `report` train fewer epochs
-                "dcgan_samples_by_epoch.png": "figures/samples_by_epoch_mean.png",
-                "dcgan_interpolation.png": "figures/interpolation.png",
-            },
-            "Meaningful digits after 5 epochs and 'quite impressive' ones after 40 (fig. 8); "
-            "interpolation turns one digit into another, e.g. a 6 into a 4 (fig. 9).",
-        ),
-        ReportExperiment(
-            "cpu_gan",
-            {
-                "cpu_gan_samples.png": "figures/samples_by_epoch_mean.png",
-                "cpu_gan_interpolation.png": "figures/interpolation.png",
-            },
-            "(not in the report) the best GAN genmodels trains on 2 CPU cores in under half an hour: the lean "
-            "networks of Lucic et al. 2018, the report's soft noisy labels, Adam at 8e-4 for both networks and a "
-            "moving average of the generator (docs/experiments.md, The GAN on a CPU).",
-        ),
-    )
-}
-
-# Metrics shown in the results table: key in metrics.json["eval"]["metrics"], column title, decimals.
+# The table shows a column where at least one experiment has its metric (conditional accuracy: conditional models).
 COLUMNS = (
-    ("test_neg_elbo", "test −ELBO", 2),
-    ("test_iwae_nll", "IWAE NLL", 2),
-    ("fid_classifier", "FID (clf)", 2),
-    ("inception_score", "IS (clf)", 2),
-    ("class_entropy", "class entropy", 3),
-    ("precision", "precision", 3),
-    ("recall", "recall", 3),
+    Column("test_neg_elbo", "test −ELBO", 2),
+    Column("test_iwae_nll", "IWAE NLL", 2),
+    Column("fid_classifier", "FID (clf)", 2),
+    Column("conditional_accuracy", "conditional accuracy (%)", 1, 100.0),
+    Column("inception_score", "IS (clf)", 2),
+    Column("class_entropy", "class entropy", 3),
+    Column("precision", "precision", 3),
+    Column("recall", "recall", 3),
 )
 
 
@@ -139,6 +91,7 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
         "image_size": summary["image_size"],
         "epochs": epochs,
         "generator": generator_kind(config.model),
+        "num_classes": config.model.get("num_classes"),
         "sample_epochs": sorted(
             {*figure_epochs(config.figures.sample_epochs, summary["epochs"])[0], summary["epochs"]}
         ),
@@ -157,6 +110,11 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
         "claim": EXPERIMENTS[name].claim,
         "figures": figures,
     }
+
+
+def stage_experiment(label: str) -> str:
+    """The experiment of a ``stage_seconds`` label (``<experiment> train``, ``<experiment> evaluate``)."""
+    return label.rsplit(" ", 1)[0]
 
 
 FID_FIGURE = "gan_fid_per_epoch.png"
@@ -199,29 +157,33 @@ def report_fid_figure(results: dict[str, Any], path: Path) -> bool:
 
 def render_markdown(results: dict[str, Any], figures_path: str) -> str:
     """The results table and, per experiment, the report's claim beside its figures (Markdown)."""
+    entries = results["experiments"]
+    columns = [column for column in COLUMNS if any(column.key in entry["metrics"] for entry in entries)]
 
-    def cell(entry: dict, key: str, digits: int) -> str:
-        metric = entry["metrics"].get(key)
+    def cell(entry: dict, column: Column) -> str:
+        metric = entry["metrics"].get(column.key)
         if metric is None:
             return ""
-        floor = metric["floor"]
-        return format_number(metric["value"], digits) + ("" if floor is None else f" ({format_number(floor, digits)})")
+        value, floor = (None if v is None else v * column.scale for v in (metric["value"], metric["floor"]))
+        return format_number(value, column.digits) + (
+            "" if floor is None else f" ({format_number(floor, column.digits)})"
+        )
 
     lines = [
         f"Preset `{results['preset']}` ({results['description']}): "
         f"{format_duration(results['wall_time_s'])} in all on {results['device']}.",
         "",
         *markdown_table(
-            ["experiment", "epochs", "checkpoint", "train time", *(title for _, title, _ in COLUMNS)],
+            ["experiment", "epochs", "checkpoint", "train time", *(column.title for column in columns)],
             (
                 [
                     f"{entry['experiment']} ({entry['image_size']}×{entry['image_size']})",
                     entry["epochs"],
                     f"epoch {entry['checkpoint_epoch']} ({entry['checkpoint']})",
                     format_duration(entry["train_wall_time_s"]),
-                    *(cell(entry, key, digits) for key, _, digits in COLUMNS),
+                    *(cell(entry, column) for column in columns),
                 ]
-                for entry in results["experiments"]
+                for entry in entries
             ),
         ),
         "",
@@ -229,10 +191,11 @@ def render_markdown(results: dict[str, Any], figures_path: str) -> str:
         + ", ".join(f"{k}" for k in iwae_ks(results))
         + "), on grey-level targets, not comparable with binarized-MNIST numbers. Sample scores use the MNIST "
         "classifier on generated samples against the test images, followed by their real-vs-real floor in "
-        "parentheses (training images against the same test images).",
+        "parentheses (training images against the same test images)."
+        + (CONDITIONAL_NOTE if any(entry.get("num_classes") for entry in entries) else ""),
         "",
     ]
-    for entry in results["experiments"]:
+    for entry in entries:
         lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", "", f"Shown here: {shown(entry)}.", ""]
         lines += [f"![{name}]({figures_path}/{name})" for name in entry["figures"]]
         lines += ["", f"`{entry['commands']['train']}`", ""]
@@ -246,6 +209,15 @@ def render_markdown(results: dict[str, Any], figures_path: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+CONDITIONAL_NOTE = (
+    " Conditional accuracy: the share of a conditional model's samples (as many of each class) that the classifier "
+    "assigns to the class asked for; its floor is the classifier's accuracy on the test images. A conditional "
+    "model's IS can exceed the real images' IS (each sample drawn as one class, confidently), so for it the "
+    "conditional accuracy and FID are the measures that matter. A conditional VAE's −ELBO and IWAE NLL bound "
+    "−log p(x|y), the label given."
+)
+
+
 def iwae_ks(results: dict[str, Any]) -> list[int]:
     """The importance-sample counts behind the results' IWAE column (experiments that have one)."""
     entries = results["experiments"]
@@ -256,30 +228,10 @@ def shown(entry: dict[str, Any]) -> str:
     """What an experiment's figures show: model, image size, epochs, the epochs of its sample grids, the generator."""
     *first, last = [str(epoch) for epoch in entry["sample_epochs"]]
     epochs = f"epochs {', '.join(first)} and {last}" if first else f"epoch {last}"
-    model = f"the {entry['model']} (latent {entry['latent']}) at {entry['image_size']}×{entry['image_size']}"
+    conditional = "conditional " if entry.get("num_classes") else ""
+    model = (
+        f"the {conditional}{entry['model']} (latent {entry['latent']}) at {entry['image_size']}×{entry['image_size']}"
+    )
+    rows = ", a row per class" if entry.get("num_classes") else ""
     sampler = f", from the {entry['generator']} generator" if entry.get("generator") else ""
-    return f"{model}, samples after {epochs} of {entry['epochs']}{sampler}"
-
-
-def update_readme(readme: Path, markdown: str) -> None:
-    """Replace the README's results section (between the results markers) by ``markdown``."""
-    text = readme.read_text()
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < start:
-        raise ReportError(f"{readme} has no results markers ({README_BEGIN} ... {README_END})")
-    readme.write_text(text[: start + len(README_BEGIN)] + "\n" + markdown + text[end:])
-
-
-def publish_docs(out: Path, docs: Path, results: dict[str, Any]) -> None:
-    """Put this report's figures into ``<docs>/figures`` (replacing the report figures there), write
-    ``<docs>/results.json``, and rewrite the results section of the README beside the docs folder."""
-    figures = docs / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    for experiment in EXPERIMENTS.values():
-        for name in experiment.figures:
-            (figures / name).unlink(missing_ok=True)
-    (figures / FID_FIGURE).unlink(missing_ok=True)
-    for name in [*results.get("figures", []), *(n for entry in results["experiments"] for n in entry["figures"])]:
-        shutil.copy(out / "figures" / name, figures / name)
-    (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
+    return f"{model}, samples after {epochs} of {entry['epochs']}{rows}{sampler}"

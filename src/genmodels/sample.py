@@ -2,9 +2,10 @@
 
 Loads the run's model as ``genmodels.load_run`` does (only known classes are built, checkpoints are read
 weights-only), draws ``num`` samples from seeded codes (a conditional model: of class ``label``, or each class in
-turn), or reconstructs given images (``reconstruct=<folder or .npz>``), and writes them into ``out`` as PNG files, one
-``.npz`` or one grid, with ``samples.json``. ``out`` is written beside its place and moved there whole: a failed or
-interrupted command leaves it as it was, and it never lies inside the run folder unless asked.
+turn), or reconstructs given images (``reconstruct=<folder or .npz>``; a conditional model's given their classes),
+and writes them into ``out`` as PNG files, one ``.npz`` or one grid, with ``samples.json``. ``out`` is written beside
+its place and moved there whole: a failed or interrupted command leaves it as it was, and it never lies inside the
+run folder unless asked.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from genmodels.sample_files import (
     write_npz,
     write_pngs,
 )
-from genmodels.sampling import class_labels, reconstruction_batches, sample_batches
+from genmodels.sampling import class_labels, reconstruction_batches, reconstruction_labels, sample_batches
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def sample(cfg: DictConfig) -> Path:
     folder, _ = run_folder(cfg.run_dir, None)
     out = Path(cfg.out).expanduser()
     check_out_folder(out, folder, cfg.overwrite, cfg.write_into_run)
-    images, sources = read_images(cfg.reconstruct) if cfg.reconstruct else (None, [])
+    images, sources, given_labels = read_images(cfg.reconstruct) if cfg.reconstruct else (None, [], None)
     run = open_run(folder, cfg.checkpoint, cfg.device, None, cfg.allowed_targets or (), cfg.trust_run_config)
     settings = {
         "run_dir": str(folder),
@@ -61,18 +62,17 @@ def sample(cfg: DictConfig) -> Path:
         if images is None:
             written = write_samples(cfg, run, staging, settings)
         else:
-            written = write_reconstructions(cfg, run, images[: cfg.num], sources, staging, settings)
+            labels = reconstruction_labels(run.model, len(images[: cfg.num]), cfg.label, given_labels, cfg.reconstruct)
+            written = write_reconstructions(cfg, run, images[: cfg.num], labels, sources, staging, settings)
         write_manifest(staging, {**settings, **written})
     log.info("Wrote %s to %s", written["written"], out)
     return out
 
 
 def check_settings(cfg: DictConfig) -> None:
-    """One line for a setting out of range: format, num, batch_size, or label with reconstruct."""
+    """One line for a setting out of range: format, num, batch_size."""
     if cfg.format not in FORMATS:
         raise ConfigError(f"format must be one of {list(FORMATS)}, got {cfg.format!r}")
-    if cfg.reconstruct and cfg.label is not None:
-        raise ConfigError("label= chooses the class of samples; reconstruct= draws none. Fix: drop one of them.")
     if cfg.num is None and not cfg.reconstruct:
         raise ConfigError("num=<how many samples> is missing. Fix: add e.g. num=64.")
     for key in ("num", "batch_size"):
@@ -102,17 +102,25 @@ def write_samples(cfg: DictConfig, run: LoadedRun, folder: Path, settings: dict[
 
 
 def write_reconstructions(
-    cfg: DictConfig, run: LoadedRun, images: torch.Tensor, sources: list[str], folder: Path, settings: dict[str, Any]
+    cfg: DictConfig,
+    run: LoadedRun,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    sources: list[str],
+    folder: Path,
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """Reconstructions of ``images`` (uint8 (N, H, W)) in ``cfg.format``, converted to the model's input as the run's
-    data module converts a batch; what the manifest records of them."""
+    """Reconstructions of ``images`` (uint8 (N, H, W)) given their classes ``labels`` (a conditional model's) in
+    ``cfg.format``, converted to the model's input as the run's data module converts a batch; what the manifest
+    records of them."""
     model, count = run.model, len(images)
     require(model, ReconstructsImages, f"reconstruct={cfg.reconstruct}", "drop reconstruct= to draw samples")
     torch.manual_seed(cfg.seed)  # a dynamically binarized run's data module draws its inputs' pixels
     prepare = instantiate(run.config.data).transform
     device = next(model.parameters()).device
-    batches = progress(reconstruction_batches(model, images, cfg.batch_size, prepare, device), count, cfg.progress)
-    inputs = {"inputs": sources[:count]}
+    batches = reconstruction_batches(model, images, cfg.batch_size, prepare, device, labels)
+    batches = progress(batches, count, cfg.progress)
+    inputs = {"inputs": sources[:count], "labels": None if labels is None else labels.tolist()}
     if cfg.format == "png":
         files = write_pngs(folder, (reconstructions for reconstructions, _ in batches), "reconstruction", count)
         return {"written": f"{count} reconstructions ({files[0]} ...)", **inputs}

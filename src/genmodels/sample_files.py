@@ -112,24 +112,17 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     write_json(folder / MANIFEST, manifest)
 
 
-def read_images(source: str | Path) -> tuple[torch.Tensor, list[str]]:
-    """Images to reconstruct as uint8 grey levels (N, H, W), and where each came from: the pictures of a folder
-    (PNG or JPEG, by name; colour ones converted to grey) or the ``images`` array of an ``.npz`` (uint8, N x H x W or
-    N x C x H x W with C = 1 or 3). All must be square and of one size."""
+def read_images(source: str | Path) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+    """Images to reconstruct as uint8 grey levels (N, H, W), where each came from, and their classes (N,) int64
+    (-1: unknown; None: none given). A folder's pictures (PNG or JPEG, by name; colour ones converted to grey) lie in
+    it, or in class subfolders named by the class index (``0/``, ``1/``, ...); an ``.npz`` holds an ``images`` array
+    (uint8, N x H x W or N x C x H x W with C = 1 or 3) and optionally ``labels``, as ``format=npz`` writes them. All
+    must be square and of one size."""
     path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES)
-        if not files:
-            raise DataError(f"reconstruct={path} holds no PNG or JPEG pictures. Fix: pass a folder of them or a .npz.")
-        images, names = [decode_picture(file) for file in files], [file.name for file in files]
-        sizes = {tuple(image.shape) for image in images}
-        if len(sizes) > 1:
-            raise DataError(
-                f"reconstruct={path} holds pictures of several sizes {sorted(sizes)}. Fix: pass pictures of one size."
-            )
-        images = torch.stack(images)
+        images, names, labels = folder_images(path)
     elif path.suffix == ".npz" and path.is_file():
-        images = npz_images(path)
+        images, labels = npz_images(path)
         names = [f"{path.name}[{index}]" for index in range(len(images))]
     else:
         raise DataError(f"reconstruct={path} is neither a folder of pictures nor an .npz file. Fix: pass one.")
@@ -138,7 +131,34 @@ def read_images(source: str | Path) -> tuple[torch.Tensor, list[str]]:
             f"reconstruct={path}: the images are {images.shape[-2]}x{images.shape[-1]}, not square; the model takes "
             "square images. Fix: crop or pad them to a square first."
         )
-    return images, names
+    return images, names, labels
+
+
+def folder_images(path: Path) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+    """The pictures of a folder (N, H, W), their paths in it, and their classes when they lie in class subfolders
+    (``<path>/<class index>/``) instead of the folder itself."""
+    files, labels = pictures_in(path), None
+    if not files:
+        classes = sorted((int(folder.name), folder) for folder in path.iterdir() if folder.name.isdigit())
+        found = [(label, file) for label, folder in classes if folder.is_dir() for file in pictures_in(folder)]
+        files, labels = [file for _, file in found], torch.tensor([label for label, _ in found], dtype=torch.long)
+    if not files:
+        raise DataError(
+            f"reconstruct={path} holds no PNG or JPEG pictures, in itself or in class subfolders (0/, 1/, ...). "
+            "Fix: pass a folder of them or a .npz."
+        )
+    images = [decode_picture(file) for file in files]
+    sizes = {tuple(image.shape) for image in images}
+    if len(sizes) > 1:
+        raise DataError(
+            f"reconstruct={path} holds pictures of several sizes {sorted(sizes)}. Fix: pass pictures of one size."
+        )
+    return torch.stack(images), [file.relative_to(path).as_posix() for file in files], labels
+
+
+def pictures_in(folder: Path) -> list[Path]:
+    """The PNG and JPEG files directly in ``folder``, by name."""
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() in PICTURE_SUFFIXES)
 
 
 def decode_picture(file: Path) -> torch.Tensor:
@@ -149,18 +169,25 @@ def decode_picture(file: Path) -> torch.Tensor:
         raise DataError(f"cannot read {file} as a picture ({exc}). Fix: remove it or replace it.") from None
 
 
-def npz_images(path: Path) -> torch.Tensor:
-    """The ``images`` array of an ``.npz`` file (as ``genmodels.sample format=npz`` writes it) as uint8 (N, H, W)."""
+def npz_images(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The ``images`` array of an ``.npz`` file (as ``genmodels.sample format=npz`` writes it) as uint8 (N, H, W),
+    and its ``labels`` (N,) int64 if it has them."""
     with np.load(path, allow_pickle=False) as arrays:
         if "images" not in arrays:
             raise DataError(f"{path} has no 'images' array (it has {sorted(arrays)}). Fix: save them as images=...")
         images = torch.from_numpy(arrays["images"])
+        labels = torch.from_numpy(arrays["labels"]) if "labels" in arrays else None
     shape_ok = images.dim() == 3 or (images.dim() == 4 and images.shape[1] in (1, 3))
     if images.dtype != torch.uint8 or not shape_ok:
         raise DataError(
             f"{path}: 'images' is {str(images.dtype).removeprefix('torch.')} of shape {tuple(images.shape)}; "
             "expected uint8 grey levels 0..255 of shape N x H x W or N x C x H x W (C = 1 or 3)."
         )
-    if images.dim() == 3:
-        return images
-    return (rgb_to_grayscale(images) if images.shape[1] == 3 else images)[:, 0]
+    if labels is not None and (labels.shape != images.shape[:1] or labels.is_floating_point()):
+        raise DataError(
+            f"{path}: 'labels' is {str(labels.dtype).removeprefix('torch.')} of shape {tuple(labels.shape)}; "
+            f"expected an integer class per image, shape ({len(images)},)."
+        )
+    if images.dim() == 4:
+        images = (rgb_to_grayscale(images) if images.shape[1] == 3 else images)[:, 0]
+    return images, None if labels is None else labels.long()

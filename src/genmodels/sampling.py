@@ -28,6 +28,25 @@ def class_labels(model: Any, count: int, label: int | None) -> torch.Tensor | No
     return None
 
 
+def reconstruction_labels(model: Any, count: int, label: int | None, given: torch.Tensor | None, source: str):
+    """The classes of ``count`` images to reconstruct, for a conditional model: ``label`` for all, else the classes
+    ``given`` with the images (from ``source``); None for an unconditional model (which needs none). ``ConfigError``
+    where a conditional model is left without an image's class."""
+    if label is not None:
+        return class_labels(model, count, label)
+    if not isinstance(model, GeneratesConditionally):
+        return None
+    given = None if given is None else given[:count]
+    if given is None or (given < 0).any() or (given >= model.num_classes).any():
+        where = "has none" if given is None else f"gives {sorted(set(given.tolist()))}"
+        raise ConfigError(
+            f"reconstruct={source}: {type(model).__name__} is conditional and reconstructs each image given its class "
+            f"(0 to {model.num_classes - 1}); {source} {where}. Fix: label=<class> for every image, or pictures in "
+            "class subfolders (<folder>/0/, <folder>/1/, ...), or an .npz with a labels array."
+        )
+    return given
+
+
 def generate(model: GeneratesImages, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """``model.generate(z)``, or a conditional model's ``generate(z, labels)`` (labels (B,) moved to z's device)."""
     return model.generate(z) if labels is None else model.generate(z, labels.to(z.device))
@@ -54,11 +73,17 @@ def sample_batches(
 
 @torch.no_grad()
 def reconstruction_batches(
-    model: ReconstructsImages, images: torch.Tensor, batch_size: int, prepare: Any, device: torch.device
+    model: ReconstructsImages,
+    images: torch.Tensor,
+    batch_size: int,
+    prepare: Any,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Reconstructions of uint8 images (N, H, W) in batches: (reconstructions, the inputs as the model saw them),
     both pictures (b, C, H, W) in [0, 1] on the CPU. ``prepare``: uint8 (b, H, W) -> the model's data space (the run's
-    data module's transform: scaled, resized, in its pixel range)."""
-    for batch in images.split(batch_size):
-        x = prepare(batch.to(device))
-        yield model.reconstruct(x).float().clamp(0, 1).cpu(), model.to_unit_range(x).float().clamp(0, 1).cpu()
+    data module's transform: scaled, resized, in its pixel range). ``labels`` (N,): a conditional model's classes."""
+    for start in range(0, len(images), batch_size):
+        x = prepare(images[start : start + batch_size].to(device))
+        y = () if labels is None else (labels[start : start + batch_size].to(device),)
+        yield model.reconstruct(x, *y).float().clamp(0, 1).cpu(), model.to_unit_range(x).float().clamp(0, 1).cpu()

@@ -244,7 +244,7 @@ class SampleConfig:
     trust_run_config: bool = False
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:1 ...
     num: int | None = None  # samples to draw; with reconstruct, the first num images (null: all)
-    label: int | None = None  # a conditional model: the class of every sample (null: each class in turn)
+    label: int | None = None  # a conditional model's class for every sample or reconstruction (null: each in turn)
     reconstruct: str | None = None  # a folder of PNG/JPEG pictures or an .npz: write their reconstructions instead
     seed: int = 0  # the codes: the same seed and batch_size draw the same samples (evaluate's, with its defaults)
     format: str = "png"  # png (a file per image) | npz (uint8 N x C x H x W, labels, settings) | grid (one PNG)
