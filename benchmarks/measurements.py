@@ -1,6 +1,7 @@
 """One training-throughput measurement of ``throughput.py``, run in a child process of its own.
 
-``measure`` returns a rate (images/s, GFLOP/s or FLOPs per image) and the process's peak memory. Every path
+``measure`` returns a rate (images/s, GFLOP/s or FLOPs per image) and the process's peak memory (the IWAE's
+also its FLOPs per image, the matmul rate measured beside it and the load average). Every path
 fits the model of the composed training config with Lightning: ``genmodels.train.train`` (framework), a bare
 ``Trainer.fit`` on ready-made in-memory batches (raw) or on torchvision's per-sample PIL pipeline (classic).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import resource
 import tempfile
 import time
@@ -24,12 +26,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
 
 from genmodels.data.provision import raw_dir
-from genmodels.evaluate import pick_device
-from genmodels.metrics.likelihood import dataset_iwae_nll
+from genmodels.metrics.likelihood import dataset_iwae_nll, iwae_log_likelihood
+from genmodels.runs.loading import pick_device
 from genmodels.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"vae": "experiment=report_vae_latent20", "dcgan": "experiment=report_dcgan"}
+IWAE_MODELS = {"vae": "experiment=binarized_vae", "conv_vae": "experiment=binarized_conv_vae"}  # latent 50 each
 IWAE_K = 5000
 
 
@@ -41,7 +44,8 @@ def training_config(model_name: str, device: torch.device, overrides: Sequence[s
     size = ["data.image_size=32"] if model_name == "dcgan" and device.type == "cpu" else []
     untimed = ["debug=tiny", "++callbacks.sample_quality=null", "monitor.metric=null"]
     with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
-        return compose("train", [MODELS[model_name], *size, f"trainer.accelerator={device.type}", *untimed, *overrides])
+        experiment = (MODELS | IWAE_MODELS)[model_name]
+        return compose("train", [experiment, *size, f"trainer.accelerator={device.type}", *untimed, *overrides])
 
 
 def synchronize(device: torch.device) -> None:
@@ -137,6 +141,9 @@ class StepTimer(L.Callback):
 def measure_framework(model_name: str, device: torch.device, steps: int, warmup: int, overrides: Sequence[str]):
     timer = f"+callbacks.step_timer={{_target_:{__name__}.StepTimer,warmup:{warmup},steps:{steps}}}"
     epoch = ["test=false", f"trainer.limit_train_batches={warmup + steps}", "trainer.limit_val_batches=0"]
+    # A real run's logging cadence (configs/trainer/default.yaml, and the raw path's Trainer default), not
+    # debug=tiny's every step: logging and the loss guard's reads on every step are no cost of a training run.
+    epoch.append("trainer.log_every_n_steps=50")
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
         cfg = training_config(model_name, device, [f"paths.output_dir={out}", *epoch, timer, *overrides])
         trainer = train(cfg)[1]["trainer"]
@@ -153,15 +160,27 @@ def flops_per_image(cfg: DictConfig, device: torch.device, steps: int, warmup: i
     return counter.get_total_flops() / len(x)
 
 
-def measure_iwae(cfg: DictConfig, device: torch.device, images: int, warmup: int) -> float:
+def measure_iwae(cfg: DictConfig, device: torch.device, images: int, warmup: int) -> dict:
+    """Test images per second of the IWAE at k = IWAE_K (random binary images, batches of the evaluation's 20), its
+    FLOPs per image and the float32 matmul rate measured just before and after in this process."""
     model = instantiate(cfg.model).to(device).eval()
     x = torch.rand(images, 1, cfg.data.image_size, cfg.data.image_size, device=device).bernoulli()
+    with FlopCounterMode(display=False) as counter:  # decoding dominates: FLOPs grow like k
+        iwae_log_likelihood(x[:1], model, k=100)
     iwae = functools.partial(dataset_iwae_nll, model=model, k=IWAE_K, batch_size=min(images, 20))
-    return images_per_second(iwae, [x], device, warmup=0, steps=1)
+    before = matmul_gflops(device)
+    rate = images_per_second(iwae, [x], device, warmup=0, steps=1)
+    return {
+        "rate": rate,
+        "flops_per_image": counter.get_total_flops() * IWAE_K / 100,
+        "matmul_gflops": (before + matmul_gflops(device)) / 2,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def measure(what: str, device: str, model: str = "vae", steps: int = 0, warmup: int = 0, overrides=()) -> dict:
-    """``what``: matmul, framework, raw, classic, flops or iwae (``steps``: its number of images)."""
+    """``what``: matmul, framework, raw, classic, flops or iwae (``steps``: its number of images; also its FLOPs
+    per image, the matmul rate in the same process and the load average)."""
     torch.manual_seed(0)
     on = pick_device(device)
     if what == "matmul":
@@ -171,6 +190,7 @@ def measure(what: str, device: str, model: str = "vae", steps: int = 0, warmup: 
     else:
         by_name = {"raw": measure_raw, "classic": measure_classic, "flops": flops_per_image, "iwae": measure_iwae}
         rate = by_name[what](training_config(model, on, overrides), on, steps, warmup)
+    result = rate if isinstance(rate, dict) else {"rate": rate}
     if on.type == "cuda":
-        return {"rate": rate, "peak_memory_mb": torch.cuda.max_memory_allocated(on) / 2**20}
-    return {"rate": rate, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB
+        return {**result, "peak_memory_mb": torch.cuda.max_memory_allocated(on) / 2**20}
+    return {**result, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB

@@ -3,6 +3,7 @@
     python benchmarks/throughput.py [--quick] [--json PATH] [--device auto|cpu|cuda]
     python benchmarks/throughput.py --speed-options [--quick] [--options ...]  # bf16, compile, channels_last, cuDNN
     python benchmarks/throughput.py --threads [--quick]  # CPU threads, alone and beside a busy process
+    python benchmarks/throughput.py --iwae [--quick]  # only the IWAE evaluation rates
 
 The models are those of the composed training config (``experiment=report_vae_latent20``;
 ``experiment=report_dcgan``, at 32x32 on a CPU). Images per second of training are measured along three
@@ -11,7 +12,9 @@ paths, each in a fresh process and repeated in interleaved order (medians report
 a bare ``lightning.Trainer.fit`` of the configured model on ready-made in-memory batches; **classic**, the same fit
 on torchvision's MNIST with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do.
 Also: the float32 matmul rate, FLOPs per image of a training step (``torch.utils.flop_counter``), and the IWAE
-evaluation rate at k=5000. ``--speed-options`` times the framework path with each speed option against fp32
+evaluation rate at k=5000 of the MLP and the conv VAE of ``experiment=binarized_vae`` and
+``binarized_conv_vae``, with its share of the float32 matmul rate measured in the same process (the share is what
+compares across machines and loads). ``--speed-options`` times the framework path with each speed option against fp32
 eager; ``--threads`` with 1 and 2 CPU threads, OpenMP's default and passive wait policy, alone and busy.
 """
 
@@ -30,10 +33,10 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
-from measurements import IWAE_K, MODELS, REPO, measure, training_config  # this folder's measurement module
+from measurements import IWAE_K, IWAE_MODELS, MODELS, REPO, measure, training_config  # this folder's measurement module
 
-from genmodels.evaluate import pick_device
 from genmodels.runs.atomic import write_json
+from genmodels.runs.loading import pick_device
 
 PATHS = ("framework", "raw", "classic")
 SPEED_OPTIONS = {
@@ -70,8 +73,10 @@ def busy_process() -> Iterator[None]:
 
 
 def run_child(spec: dict, env: dict[str, str] | None = None, busy: bool = False) -> dict:
-    """``measure(**spec)`` in a fresh process with environment ``env``, beside a busy one with ``busy``."""
+    """``measure(**spec)`` in a fresh process with environment ``env`` (default: this one's, idle OpenMP threads
+    asleep as in every genmodels command), beside a busy one with ``busy``."""
     command = [sys.executable, __file__, "--measure", json.dumps(spec)]
+    env = env if env is not None else {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
     with busy_process() if busy else nullcontext():
         result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, check=False)
     if result.returncode != 0:
@@ -99,8 +104,21 @@ def interleaved(jobs_of: Callable[[dict], dict[str, dict]], plan: dict, device: 
     return results
 
 
+def iwae_rates(device: torch.device, images: int) -> dict:
+    """Per IWAE model: test images/s at k = IWAE_K, GFLOP/s and their share of the matmul rate of the same process."""
+    results = {}
+    for model_name in IWAE_MODELS:
+        run = run_child({"what": "iwae", "device": str(device), "model": model_name, "steps": images})
+        gflops = run["rate"] * run["flops_per_image"] / 1e9
+        results[model_name] = {
+            "k": IWAE_K, "images": images, "images_per_s": run.pop("rate"), "gflops": gflops,
+            "fraction_of_matmul_rate": gflops / run["matmul_gflops"], **run,
+        }  # fmt: skip
+    return results
+
+
 def compare_paths(device: torch.device, plan: dict, repeats: int, iwae_images: int) -> dict:
-    """The three paths per model, as fractions of the matmul rate, and the IWAE evaluation rate."""
+    """The three paths per model, as fractions of the matmul rate, and the IWAE evaluation rates."""
     # The best of three: the machine's limit, less disturbed by other load than a median.
     matmul = max(run_child({"what": "matmul", "device": str(device)})["rate"] for _ in range(3))
     results = interleaved(
@@ -122,9 +140,7 @@ def compare_paths(device: torch.device, plan: dict, repeats: int, iwae_images: i
             framework_over_raw=entry["framework"]["images_per_s"] / entry["raw"]["images_per_s"],
             framework_over_classic=entry["framework"]["images_per_s"] / entry["classic"]["images_per_s"],
         )
-    iwae = run_child({"what": "iwae", "device": str(device), "steps": iwae_images})
-    results["iwae"] = {"k": IWAE_K, "images": iwae_images, "images_per_s": iwae.pop("rate"), **iwae}
-    return {"matmul_gflops": matmul, **results}
+    return {"matmul_gflops": matmul, **results, "iwae": iwae_rates(device, iwae_images)}
 
 
 def speed_options(model_name: str, gpu: bool, chosen: Sequence[str]) -> dict[str, list[str]]:
@@ -188,14 +204,23 @@ def print_comparison(results: dict) -> None:
             f"{entry['framework_over_classic']:.2f}x; {entry['flops_per_image'] / 1e6:.1f} MFLOP per image "
             "per training step (forward + backward)"
         )
-    iwae = results["iwae"]
-    rows.append(
-        f"IWAE evaluation, k={iwae['k']}: {iwae['images_per_s']:.1f} test images/s "
-        f"(10,000 images: {10000 / iwae['images_per_s'] / 60:.1f} min)"
-    )
     matmul = f"float32 matmul rate {results['matmul_gflops']:.0f} GFLOP/s"
     header = f"{'model':<9}{'path':<11}{'images/s':>10}{'s/60k':>8}{'GFLOP/s':>9}{'of matmul':>11}{'peak MB':>9}"
     print_table(f"Device: {results['device']}; {matmul}; batch {results['batch_size']}", header, rows)
+    print_iwae(results)
+
+
+def print_iwae(results: dict) -> None:
+    rows = [
+        f"{model_name:<10}{entry['images_per_s']:>10.2f}{10000 / entry['images_per_s'] / 60:>8.1f}"
+        f"{entry['flops_per_image'] / 1e9:>8.1f}{entry['gflops']:>9.1f}{entry['matmul_gflops']:>9.0f}"
+        f"{entry['fraction_of_matmul_rate']:>9.0%}{entry['load_average']:>7.1f}"
+        for model_name, entry in results["iwae"].items()
+    ]
+    images = next(iter(results["iwae"].values()))["images"]
+    title = f"IWAE evaluation, k = {IWAE_K}, {images} test images per model; matmul: float32 GFLOP/s in the same "
+    header = f"{'model':<10}{'images/s':>10}{'10k min':>8}{'GFLOP':>8}{'GFLOP/s':>9}{'matmul':>9}{'share':>9}"
+    print_table(title + "process; load: 1-minute load average", header + f"{'load':>7}", rows)
 
 
 def print_speed_options(results: dict) -> None:
@@ -239,6 +264,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --speed-options: which options to time (default: all that apply to the device)",
     )
     parser.add_argument("--threads", action="store_true", help="instead: the framework path with 1 and 2 CPU threads")
+    parser.add_argument("--iwae", action="store_true", help="instead: only the IWAE evaluation rates")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # in a child process: measure(**json.loads(...))
     return parser.parse_args(argv)
 
@@ -252,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gpu = device.type == "cuda"
     repeats = args.repeats or (3 if args.quick else 5)
     # Timed and warm-up batches per model, together within one epoch (429 full batches of 128).
+    iwae_images = 100 if gpu else (4 if args.quick else 20)
     plan = {"vae": (150 if args.quick else 400, 20), "dcgan": (300, 20) if gpu else (15 if args.quick else 60, 3)}
     results: dict = {
         "device": torch.cuda.get_device_name(device) if gpu else f"cpu ({torch.get_num_threads()} threads)",
@@ -260,11 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         results["threads"] = interleaved(thread_jobs, plan, device, repeats)
         print_threads(results)
+    elif args.iwae:
+        results["iwae"] = iwae_rates(device, iwae_images)
+        print_iwae(results)
     elif args.speed_options:
         results["speed_options"] = measure_speed_options(device, plan, repeats, args.options)
         print_speed_options(results)
     else:
-        results.update(compare_paths(device, plan, repeats, iwae_images=100 if gpu else (8 if args.quick else 40)))
+        results.update(compare_paths(device, plan, repeats, iwae_images))
         print_comparison(results)
     if args.json:
         write_json(args.json, results)

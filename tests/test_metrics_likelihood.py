@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.distributions import Independent, MultivariateNormal, Normal
+from torch.distributions import Bernoulli, Independent, MultivariateNormal, Normal
 
 from genmodels.contract import HasLikelihood
 from genmodels.data.idx import read_idx
@@ -23,6 +23,7 @@ from genmodels.metrics.likelihood import (
     iwae_log_likelihood,
     mean_and_standard_error,
 )
+from genmodels.models.conv_vae import ConvDecoder, ConvEncoder
 from genmodels.models.losses import bernoulli_nll
 from genmodels.models.vae import VAE
 from tests.helpers import mlp_vae
@@ -102,6 +103,33 @@ def test_iwae_converges_to_exact_log_likelihood_with_shrinking_error():
         iwae_log_likelihood(x[:10], model, 300, size, torch.Generator().manual_seed(0)) for size in (300, 100)
     )
     torch.testing.assert_close(one, three)
+
+
+def reference_iwae(x: torch.Tensor, model: VAE, k: int, seed: int) -> torch.Tensor:
+    """L_k of each image computed on its own with torch.distributions, from the same standard-normal draws."""
+    mean, logvar = model.encoder(x)
+    noise = torch.randn(k, *mean.shape, generator=torch.Generator().manual_seed(seed))  # (k, B, latent)
+    bounds = []
+    for i in range(len(x)):
+        q = Independent(Normal(mean[i], (0.5 * logvar[i]).exp()), 1)
+        z = q.mean + q.stddev * noise[:, i]  # (k, latent)
+        log_px_z = Independent(Bernoulli(logits=model.decoder(z)), 3).log_prob(x[i].expand(k, *x.shape[1:]))
+        log_pz = Independent(Normal(torch.zeros_like(z), torch.ones_like(z)), 1).log_prob(z)
+        log_weights = (log_px_z + log_pz - q.log_prob(z)).double()
+        bounds.append(torch.logsumexp(log_weights, 0) - math.log(k))
+    return torch.stack(bounds)
+
+
+@pytest.mark.parametrize("networks", ["mlp", "conv"])
+def test_iwae_equals_a_per_image_computation_with_torch_distributions(networks):
+    torch.manual_seed(0)
+    model = mlp_vae(8, (32,)) if networks == "mlp" else VAE(ConvEncoder(8, (4, 8)), ConvDecoder(8, (4, 8)), 8)
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1)).bernoulli()
+    with torch.no_grad():
+        expected = reference_iwae(x, model.eval(), k=50, seed=2)
+        for chunk_size in (None, 16):  # one chunk per image, and chunks that do not divide k
+            estimate = iwae_log_likelihood(x, model, 50, chunk_size, torch.Generator().manual_seed(2))
+            torch.testing.assert_close(estimate, expected, rtol=1e-6, atol=1e-4)
 
 
 def test_iwae_and_every_weight_are_exact_for_the_exact_posterior():

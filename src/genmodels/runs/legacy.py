@@ -93,4 +93,5 @@ def upgrade_hparams(saved: Mapping[str, Any]) -> dict[str, Any]:
     config = upgrade_model_config({"_target_": old_class, **saved})
     with torch.device("meta"):
         networks = {name: describe(instantiate(config[name], _convert_="all")) for name in ("encoder", "decoder")}
-    return {key: value for key, value in saved.items() if key in ("latent_dim", "beta", "iwae_k", "likelihood")} | networks
+    kept = ("latent_dim", "beta", "iwae_k", "likelihood")
+    return {key: value for key, value in saved.items() if key in kept} | networks
