@@ -16,8 +16,11 @@ from torch import nn
 from torchvision.io import ImageReadMode, decode_image, encode_png
 
 import genmodels
+from genmodels.data.folder import FolderDataModule
 from genmodels.evaluation.sample_quality import generate_samples
 from genmodels.sample_files import MANIFEST, as_bytes, staged_folder
+from tests import helpers
+from tests.test_folder_data import make_shapes
 
 NUM = 12
 
@@ -225,3 +228,26 @@ def test_a_gan_does_not_reconstruct(run_main, tiny_runs, tmp_path):
     result = draw(run_main, tiny_runs["gan"], tmp_path / "out", f"reconstruct={tmp_path / 'pictures.npz'}", check=False)
     assert result.returncode == 1 and "needs a model that offers ReconstructsImages" in result.stderr
     assert "GAN has no reconstruct" in result.stderr
+
+
+def test_a_colour_vae_reconstructs_pictures_in_colour_as_its_data_module_reads_them(tmp_path):
+    shapes = make_shapes(tmp_path / "shapes", per_class=4)  # RGB pictures of several sizes, PNG and JPEG
+    run = tmp_path / "run"
+    folder_run = ["data=folder", f"data.path={shapes}", "data.image_size=32", "data.val_fraction=0.25"]
+    helpers.run_main("genmodels.train", *folder_run, "debug=tiny", f"hydra.run.dir={run}", data=tmp_path)
+    pictures = shapes / "circle"  # loose pictures, several sizes: resized and centre-cropped to 32
+    out = tmp_path / "out"
+    helpers.run_main(
+        "genmodels.sample", f"run_dir={run}", f"out={out}", f"reconstruct={pictures}", "format=npz", data=tmp_path
+    )
+    arrays = npz_arrays(out, "reconstructions.npz")
+    assert arrays["images"].shape == arrays["inputs"].shape == (4, 3, 32, 32)
+    for picture in (arrays["inputs"], arrays["images"]):  # colour, not grey repeated
+        assert (picture[:, 0] != picture[:, 1]).any() and (picture[:, 1] != picture[:, 2]).any()
+    datamodule = FolderDataModule(str(pictures), cache_dir=str(tmp_path / "cache"), image_size=32, val_fraction=0.25)
+    datamodule.setup()
+    read = torch.cat([datamodule.splits[split].images for split in ("train", "val", "test")])
+    assert sorted(image.tobytes() for image in arrays["inputs"]) == sorted(image.numpy().tobytes() for image in read)
+    model = genmodels.load_run(run)
+    expected = as_bytes(model.reconstruct(torch.from_numpy(arrays["inputs"]).float().div(255)))
+    assert np.array_equal(arrays["images"], expected.numpy())

@@ -11,7 +11,7 @@ run folder unless asked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,17 @@ RECONSTRUCTIONS_PER_ROW = 8  # a grid of reconstructions: a row of inputs above 
 
 def sample(cfg: DictConfig) -> Path:
     """Write the samples (or reconstructions) ``cfg`` asks for; returns the folder written. Every setting, the run
-    folder and ``out`` are checked before the model is loaded."""
+    folder and ``out`` are checked before the model is loaded, the pictures to reconstruct before anything is
+    written."""
     check_settings(cfg)
     folder, _ = run_folder(cfg.run_dir, None)
     out = Path(cfg.out).expanduser()
     check_out_folder(out, folder, cfg.overwrite, cfg.write_into_run)
-    images, sources, given_labels = read_images(cfg.reconstruct) if cfg.reconstruct else (None, [], None)
     run = open_run(folder, cfg.checkpoint, cfg.device, None, cfg.allowed_targets or (), cfg.trust_run_config)
+    images, sources, given_labels, data = None, [], None, None
+    if cfg.reconstruct:  # the pictures are read at the run's channels and image size, as its data module reads
+        data = instantiate(run.config.data)
+        images, sources, given_labels = read_images(cfg.reconstruct, data.channels, data.image_size)
     settings = {
         "run_dir": str(folder),
         "checkpoint": str(run.checkpoint),
@@ -63,7 +67,8 @@ def sample(cfg: DictConfig) -> Path:
             written = write_samples(cfg, run, staging, settings)
         else:
             labels = reconstruction_labels(run.model, len(images[: cfg.num]), cfg.label, given_labels, cfg.reconstruct)
-            written = write_reconstructions(cfg, run, images[: cfg.num], labels, sources, staging, settings)
+            inputs = (images[: cfg.num], labels, sources)
+            written = write_reconstructions(cfg, run, data.transform, inputs, staging, settings)
         write_manifest(staging, {**settings, **written})
     log.info("Wrote %s to %s", written["written"], out)
     return out
@@ -104,19 +109,18 @@ def write_samples(cfg: DictConfig, run: LoadedRun, folder: Path, settings: dict[
 def write_reconstructions(
     cfg: DictConfig,
     run: LoadedRun,
-    images: torch.Tensor,
-    labels: torch.Tensor | None,
-    sources: list[str],
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    given: tuple[torch.Tensor, torch.Tensor | None, list[str]],
     folder: Path,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """Reconstructions of ``images`` (uint8 (N, H, W)) given their classes ``labels`` (a conditional model's) in
-    ``cfg.format``, converted to the model's input as the run's data module converts a batch; what the manifest
-    records of them."""
-    model, count = run.model, len(images)
+    """Reconstructions of the ``given`` images (uint8 (N, C, H, W)), their classes (a conditional model's) and
+    where they came from, in ``cfg.format``; ``prepare`` (the run's data module's transform) converts them to the
+    model's input as it converts a batch. What the manifest records of them."""
+    (images, labels, sources), model = given, run.model
+    count = len(images)
     require(model, ReconstructsImages, f"reconstruct={cfg.reconstruct}", "drop reconstruct= to draw samples")
     torch.manual_seed(cfg.seed)  # a dynamically binarized run's data module draws its inputs' pixels
-    prepare = instantiate(run.config.data).transform
     device = next(model.parameters()).device
     batches = reconstruction_batches(model, images, cfg.batch_size, prepare, device, labels)
     batches = progress(batches, count, cfg.progress)

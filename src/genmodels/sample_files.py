@@ -1,6 +1,6 @@
 """Image files in and out of ``genmodels.sample``: the output folder (one PNG per image, one ``.npz`` or one grid,
 and ``samples.json``), staged beside its final place and moved there whole; and the images it reads to reconstruct
-(a folder of pictures or an ``.npz``), as uint8 grey levels."""
+(a folder of pictures or an ``.npz``), as uint8 levels with the run's channels."""
 
 from __future__ import annotations
 
@@ -18,17 +18,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image, encode_png
+from torchvision.io import encode_png
 from torchvision.transforms.v2.functional import rgb_to_grayscale
 from torchvision.utils import save_image
 
+from genmodels.data.folder_cache import decode_images
+from genmodels.data.image_files import ImageFile, list_images
 from genmodels.errors import ConfigError, DataError
 from genmodels.images import image_grid
 from genmodels.runs.atomic import write_atomic, write_json
 
 FORMATS = ("png", "npz", "grid")
 MANIFEST = "samples.json"  # what was drawn, from which run and checkpoint, with which settings; marks our folders
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def check_out_folder(out: Path, run: Path, overwrite: bool, write_into_run: bool) -> None:
@@ -112,66 +113,67 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     write_json(folder / MANIFEST, manifest)
 
 
-def read_images(source: str | Path) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
-    """Images to reconstruct as uint8 grey levels (N, H, W), where each came from, and their classes (N,) int64
-    (-1: unknown; None: none given). A folder's pictures (PNG or JPEG, by name; colour ones converted to grey) lie in
-    it, or in class subfolders named by the class index (``0/``, ``1/``, ...); an ``.npz`` holds an ``images`` array
-    (uint8, N x H x W or N x C x H x W with C = 1 or 3) and optionally ``labels``, as ``format=npz`` writes them. All
-    must be square and of one size."""
+def read_images(
+    source: str | Path, channels: int, image_size: int
+) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+    """Images to reconstruct as uint8 (N, ``channels``, H, W), where each came from, and their classes (N,) int64
+    (-1: unknown; None: none given). A folder's pictures (every file Pillow opens) lie in it, or in class subfolders
+    named by the class index (``0/``, ``1/``, ...); they are decoded as a ``data=folder`` run decodes its images, to
+    ``channels`` and ``image_size`` (shorter side resized, centre-cropped). An ``.npz`` holds an ``images`` array
+    (uint8, N x H x W or N x C x H x W with C = 1 or 3, square) and optionally ``labels``, as ``format=npz`` writes
+    them; its images are converted to ``channels``."""
     path = Path(source).expanduser()
     if path.is_dir():
-        images, names, labels = folder_images(path)
-    elif path.suffix == ".npz" and path.is_file():
-        images, labels = npz_images(path)
-        names = [f"{path.name}[{index}]" for index in range(len(images))]
-    else:
+        return folder_images(path, channels, image_size)
+    if path.suffix != ".npz" or not path.is_file():
         raise DataError(f"reconstruct={path} is neither a folder of pictures nor an .npz file. Fix: pass one.")
+    images, labels = npz_images(path)
     if images.shape[-1] != images.shape[-2]:
         raise DataError(
             f"reconstruct={path}: the images are {images.shape[-2]}x{images.shape[-1]}, not square; the model takes "
             "square images. Fix: crop or pad them to a square first."
         )
-    return images, names, labels
+    return with_channels(images, channels), [f"{path.name}[{index}]" for index in range(len(images))], labels
 
 
-def folder_images(path: Path) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
-    """The pictures of a folder (N, H, W), their paths in it, and their classes when they lie in class subfolders
-    (``<path>/<class index>/``) instead of the folder itself."""
-    files, labels = pictures_in(path), None
-    if not files:
-        classes = sorted((int(folder.name), folder) for folder in path.iterdir() if folder.name.isdigit())
-        found = [(label, file) for label, folder in classes if folder.is_dir() for file in pictures_in(folder)]
-        files, labels = [file for _, file in found], torch.tensor([label for label, _ in found], dtype=torch.long)
+def folder_images(path: Path, channels: int, image_size: int) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+    """The pictures of a folder (N, C, S, S), their paths in it, and their classes when they lie in class
+    subfolders (``<path>/<class index>/``) instead of the folder itself."""
+    try:
+        files = list_images(path)
+    except DataError:  # none there: said below in reconstruct's words
+        files = []
+    loose, labels = [file for file in files if "/" not in file.relative], None
+    if not loose:
+        classed = sorted((class_index(file), file.relative, file) for file in files if class_index(file) is not None)
+        files, labels = [file for *_, file in classed], torch.tensor([label for label, *_ in classed], dtype=torch.long)
+    files = loose or files
     if not files:
         raise DataError(
-            f"reconstruct={path} holds no PNG or JPEG pictures, in itself or in class subfolders (0/, 1/, ...). "
+            f"reconstruct={path} holds no pictures, in itself or in class subfolders (0/, 1/, ...). "
             "Fix: pass a folder of them or a .npz."
         )
-    images = [decode_picture(file) for file in files]
-    sizes = {tuple(image.shape) for image in images}
-    if len(sizes) > 1:
-        raise DataError(
-            f"reconstruct={path} holds pictures of several sizes {sorted(sizes)}. Fix: pass pictures of one size."
-        )
-    return torch.stack(images), [file.relative_to(path).as_posix() for file in files], labels
+    images = decode_images(path, files, image_size, channels, upscale=True)
+    return images, [file.relative for file in files], labels
 
 
-def pictures_in(folder: Path) -> list[Path]:
-    """The PNG and JPEG files directly in ``folder``, by name."""
-    return sorted(path for path in folder.iterdir() if path.suffix.lower() in PICTURE_SUFFIXES)
+def class_index(file: ImageFile) -> int | None:
+    """The class a picture's subfolder names (``<index>/...``); None for a picture outside such a folder."""
+    folder, _, rest = file.relative.partition("/")
+    return int(folder) if rest and folder.isdigit() else None
 
 
-def decode_picture(file: Path) -> torch.Tensor:
-    """A PNG or JPEG file as uint8 grey levels (H, W)."""
-    try:
-        return decode_image(str(file), mode=ImageReadMode.GRAY)[0]
-    except RuntimeError as exc:
-        raise DataError(f"cannot read {file} as a picture ({exc}). Fix: remove it or replace it.") from None
+def with_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 images (N, H, W) or (N, C, H, W) as (N, ``channels``, H, W): colour to grey, grey repeated to RGB."""
+    images = images.unsqueeze(1) if images.dim() == 3 else images
+    if images.shape[1] == channels:
+        return images
+    return rgb_to_grayscale(images) if channels == 1 else images.expand(-1, channels, -1, -1).contiguous()
 
 
 def npz_images(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The ``images`` array of an ``.npz`` file (as ``genmodels.sample format=npz`` writes it) as uint8 (N, H, W),
-    and its ``labels`` (N,) int64 if it has them."""
+    """The ``images`` array of an ``.npz`` file (as ``genmodels.sample format=npz`` writes it), uint8 (N, H, W) or
+    (N, C, H, W), and its ``labels`` (N,) int64 if it has them."""
     with np.load(path, allow_pickle=False) as arrays:
         if "images" not in arrays:
             raise DataError(f"{path} has no 'images' array (it has {sorted(arrays)}). Fix: save them as images=...")
@@ -181,13 +183,11 @@ def npz_images(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     if images.dtype != torch.uint8 or not shape_ok:
         raise DataError(
             f"{path}: 'images' is {str(images.dtype).removeprefix('torch.')} of shape {tuple(images.shape)}; "
-            "expected uint8 grey levels 0..255 of shape N x H x W or N x C x H x W (C = 1 or 3)."
+            "expected uint8 levels 0..255 of shape N x H x W or N x C x H x W (C = 1 or 3)."
         )
     if labels is not None and (labels.shape != images.shape[:1] or labels.is_floating_point()):
         raise DataError(
             f"{path}: 'labels' is {str(labels.dtype).removeprefix('torch.')} of shape {tuple(labels.shape)}; "
             f"expected an integer class per image, shape ({len(images)},)."
         )
-    if images.dim() == 4:
-        images = (rgb_to_grayscale(images) if images.shape[1] == 3 else images)[:, 0]
     return images, None if labels is None else labels.long()

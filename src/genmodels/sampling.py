@@ -80,9 +80,10 @@ def reconstruction_batches(
     device: torch.device,
     labels: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Reconstructions of uint8 images (N, H, W) in batches: (reconstructions, the inputs as the model saw them),
-    both pictures (b, C, H, W) in [0, 1] on the CPU. ``prepare``: uint8 (b, H, W) -> the model's data space (the run's
-    data module's transform: scaled, resized, in its pixel range). ``labels`` (N,): a conditional model's classes."""
+    """Reconstructions of uint8 images (N, C, H, W) in batches: (reconstructions, the inputs as the model saw them),
+    both pictures (b, C, H, W) in [0, 1] on the CPU. ``prepare``: uint8 (b, C, H, W) -> the model's data space (the
+    run's data module's transform: scaled, resized, in its pixel range). ``labels`` (N,): a conditional model's
+    classes."""
     for start in range(0, len(images), batch_size):
         x = prepare(images[start : start + batch_size].to(device))
         y = () if labels is None else (labels[start : start + batch_size].to(device),)

@@ -63,10 +63,12 @@ def _path_tag(root: Path) -> str:
     return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
 
 
-def decode_images(root: Path, files: list[ImageFile], image_size: int, channels: int) -> torch.Tensor:
+def decode_images(
+    root: Path, files: list[ImageFile], image_size: int, channels: int, upscale: bool = False
+) -> torch.Tensor:
     """Each image converted to grey (1) or RGB (3), its shorter side resized to ``image_size`` (bilinear, with
-    Pillow's antialiasing), centre-cropped square: (N, C, S, S) uint8. Unreadable or too small files stop it with
-    one message naming them."""
+    Pillow's antialiasing), centre-cropped square: (N, C, S, S) uint8. Unreadable files, and unless ``upscale`` files
+    smaller than ``image_size``, stop it with one message naming them."""
     from PIL import Image, ImageOps
 
     mode = {1: "L", 3: "RGB"}[channels]  # RGBA and LA lose their alpha channel
@@ -79,7 +81,7 @@ def decode_images(root: Path, files: list[ImageFile], image_size: int, channels:
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             unreadable.append(f"{file.relative} ({exc})")
             continue
-        if min(image.size) < image_size:
+        if min(image.size) < image_size and not upscale:
             too_small.append(f"{file.relative} ({image.width}x{image.height})")
             continue
         square = TF.center_crop(TF.resize(image, image_size), image_size)
