@@ -235,7 +235,7 @@ def test_a_colour_vae_reconstructs_pictures_in_colour_as_its_data_module_reads_t
     run = tmp_path / "run"
     folder_run = ["data=folder", f"data.path={shapes}", "data.image_size=32", "data.val_fraction=0.25"]
     helpers.run_main("genmodels.train", *folder_run, "debug=tiny", f"hydra.run.dir={run}", data=tmp_path)
-    pictures = shapes / "circle"  # loose pictures, several sizes: resized and centre-cropped to 32
+    pictures = shapes / "green_circles"  # loose pictures, several sizes: resized and centre-cropped to 32
     out = tmp_path / "out"
     helpers.run_main(
         "genmodels.sample", f"run_dir={run}", f"out={out}", f"reconstruct={pictures}", "format=npz", data=tmp_path
@@ -244,7 +244,9 @@ def test_a_colour_vae_reconstructs_pictures_in_colour_as_its_data_module_reads_t
     assert arrays["images"].shape == arrays["inputs"].shape == (4, 3, 32, 32)
     for picture in (arrays["inputs"], arrays["images"]):  # colour, not grey repeated
         assert (picture[:, 0] != picture[:, 1]).any() and (picture[:, 1] != picture[:, 2]).any()
-    datamodule = FolderDataModule(str(pictures), cache_dir=str(tmp_path / "cache"), image_size=32, val_fraction=0.25)
+    datamodule = FolderDataModule(
+        str(pictures), cache_dir=str(tmp_path / "cache"), image_size=32, val_fraction=0.25, test_fraction=0.25
+    )
     datamodule.setup()
     read = torch.cat([datamodule.splits[split].images for split in ("train", "val", "test")])
     assert sorted(image.tobytes() for image in arrays["inputs"]) == sorted(image.numpy().tobytes() for image in read)
