@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from genmodels.callbacks.sample_quality import SampleQualityMonitor
-from genmodels.callbacks.samples import SampleGrid, analogies
+from genmodels.callbacks.samples import ClassAnalogies, SampleGrid, analogies
 from genmodels.metrics.sample_quality import conditional_accuracy
 
 K, SIDE = 5, 8
@@ -61,6 +61,21 @@ def test_the_analogies_decode_each_images_code_under_every_label():
     torch.testing.assert_close(rows[:, 0], x[:, 0, 0, 0])  # the image itself, then its style under each class
     torch.testing.assert_close(rows[0, 1:], (torch.arange(K) + 0.5) / K + 0.02)
     torch.testing.assert_close(rows[1, 1:], (torch.arange(K) + 0.5) / K - 0.01)
+
+
+def test_the_analogies_figure_says_what_its_rows_and_columns_are(tmp_path):
+    x = torch.full((2, 1, SIDE, SIDE), 0.5)
+    datamodule = SimpleNamespace(image_size=SIDE, example_batch=lambda split, count, device: (x, torch.tensor([1, 3])))
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=datamodule, current_epoch=4, loggers=[], global_step=0)
+    callback, drawn = ClassAnalogies(str(tmp_path), num_images=2), {}
+    callback.write_figure = lambda trainer, name, figure: drawn.update({name: figure})
+    callback.on_fit_end(trainer, ClassPainter())
+    axis = drawn["analogies"].axes[0]
+    assert axis.get_title().startswith(f"ClassPainter, latent 3, {SIDE}×{SIDE}, 4 epochs\nanalogies: each row a test")
+    assert f"decoded under each label 0..{K - 1}" in axis.get_title()
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["test image", *map(str, range(K))]
+    assert axis.get_images()[0].get_array().shape[:2] == (2 + 2 * (SIDE + 2), 2 + (K + 1) * (SIDE + 2))
+    plt.close(drawn["analogies"])
 
 
 class GreyClassifier(nn.Module):

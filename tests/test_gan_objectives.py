@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra.utils import instantiate
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from genmodels.callbacks.base import figure_subject
 from genmodels.models.gan import GAN
+from genmodels.models.lean_gan import LeanDiscriminator, LeanGenerator
 from genmodels.models.objectives import CrossEntropy, Hinge, LeastSquares, WassersteinGP, real_labels
 from tests.helpers import image_loader, quiet_trainer, small_dcgan
 
@@ -179,3 +182,20 @@ def test_n_critic_one_takes_a_generator_step_per_batch() -> None:
     model = small_dcgan(ema_half_life=100)
     assert count_steps(model, batches=3) == (3, 3)
     assert model.images_seen == 24
+
+
+@pytest.mark.parametrize(
+    ("objective", "kind"),
+    [
+        (None, "lean_gan"),
+        (CrossEntropy(non_saturating=False), "lean_gan"),
+        (WassersteinGP(), "lean_gan, WGAN-GP"),
+        (Hinge(), "lean_gan, hinge"),
+        (LeastSquares(), "lean_gan, least squares"),
+    ],
+)
+def test_figure_titles_name_an_objective_other_than_the_default_cross_entropy(objective, kind) -> None:
+    networks = LeanGenerator(8, 28, width=4, hidden=16), LeanDiscriminator(28, width=4, hidden=16)
+    gan = GAN(*networks, 8, objective=objective)
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(image_size=28), current_epoch=3)
+    assert figure_subject(trainer, gan) == f"GAN ({kind}), latent 8, 28×28, 3 epochs, live generator"

@@ -4,6 +4,7 @@ writers."""
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import lightning as L
@@ -54,5 +55,21 @@ def panels_figure(panels: dict[str, Path], title: str) -> plt.Figure:
         axis.set_title(label)
         axis.axis("off")
     figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def grid_figure(images: torch.Tensor, nrow: int, title: str, column_labels: list[str]) -> plt.Figure:
+    """(B, C, S, S) pictures in [0, 1] as an ``image_grid`` of ``nrow`` columns under ``title``, each column named
+    by ``column_labels`` below it."""
+    grid, side = image_grid(images, nrow=nrow), images.shape[-1]
+    figure, axis = plt.subplots(figsize=(0.7 * nrow + 1, 0.7 * math.ceil(len(images) / nrow) + 1.2))
+    axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    axis.set_xticks([2 + column * (side + 2) + side / 2 for column in range(nrow)], column_labels, fontsize=8)
+    axis.set_yticks([])
+    axis.tick_params(length=0)
+    for spine in axis.spines.values():
+        spine.set_visible(False)
+    axis.set_title(title, fontsize=9)
     figure.tight_layout()
     return figure

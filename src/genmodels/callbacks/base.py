@@ -10,6 +10,7 @@ import torch
 
 from genmodels.contract import GeneratesImages, require
 from genmodels.images import image_grid, save_figure, save_grid, tensorboards
+from genmodels.models.objectives import CrossEntropy
 
 LEAVE_OUT = "leave the callback out with ~callbacks.<its key> (e.g. ~callbacks.reconstructions) or callbacks=none"
 
@@ -46,16 +47,24 @@ class FigureCallback(L.Callback):
 
 def figure_subject(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
     """What a run's figures show, for their titles: model, latent size, image size, epochs trained and, for a GAN,
-    which generator draws, e.g. ``GAN (lean_gan), latent 64, 28×28, 7 epochs, moving-average generator``."""
+    which generator draws, e.g. ``GAN (lean_gan), latent 64, 28×28, 7 epochs, moving-average generator``
+    (``GAN (lean_gan, WGAN-GP), ...`` for a GAN trained under another objective than the default cross-entropy)."""
     size = trainer.datamodule.image_size
     generator = getattr(pl_module, "generator", None)  # a GAN's live network; it samples from generator_ema if set
-    networks = "" if generator is None else f" ({type(generator).__module__.rsplit('.', 1)[-1]})"
+    networks = "" if generator is None else f" ({gan_kind(pl_module)})"
     words = [f"{type(pl_module).__name__}{networks}", f"latent {pl_module.latent_dim}", f"{size}×{size}"]
     words.append(f"{trainer.current_epoch} epoch{'s' * (trainer.current_epoch != 1)}")
     if generator is not None:
         moving = getattr(pl_module, "generator_ema", None) is not None
         words.append("moving-average generator" if moving else "live generator")
     return ", ".join(words)
+
+
+def gan_kind(gan: L.LightningModule) -> str:
+    """A GAN's networks (their module's name) and, unless it is the default cross-entropy, its objective."""
+    networks = type(gan.generator).__module__.rsplit(".", 1)[-1]
+    objective = gan.objective
+    return networks if isinstance(objective, CrossEntropy) else f"{networks}, {objective.title}"
 
 
 def fixed_noise(count: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 
 from genmodels.callbacks.base import FigureCallback, figure_subject, fixed_noise
 from genmodels.contract import EncodesImages, GeneratesConditionally, ReconstructsImages, label_arguments
-from genmodels.images import panels_figure
+from genmodels.images import grid_figure, panels_figure
 from genmodels.sampling import generate
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,18 @@ class ClassAnalogies(FigureCallback):
             log.info("ClassAnalogies skipped: analogies are drawn for a conditional model (model.num_classes)")
             return
         x, labels = trainer.datamodule.example_batch("test", self.num_images, pl_module.device)
-        self.write_images(
-            trainer, "analogies", analogies(pl_module, x, labels.to(x.device)), nrow=pl_module.num_classes + 1
-        )
+        pictures, classes = analogies(pl_module, x, labels.to(x.device)), pl_module.num_classes
+        title = f"{figure_subject(trainer, pl_module)}\n{analogies_caption(classes)}"
+        figure = grid_figure(pictures, classes + 1, title, ["test image", *map(str, range(classes))])
+        self.write_figure(trainer, "analogies", figure)
+
+
+def analogies_caption(num_classes: int) -> str:
+    """What each row and column of the analogies figure is."""
+    return (
+        f"analogies: each row a test image, then its code (posterior mean) decoded under each label "
+        f"0..{num_classes - 1}: the style kept, the class changed"
+    )
 
 
 def analogies(model: EncodesImages, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,11 @@ class Objective:
     gives the two losses as functions of the scores, mean over the batch; ``discriminator_loss`` and
     ``generator_loss`` may be overridden where a loss needs the images too (the gradient penalty)."""
 
+    @property
+    def title(self) -> str:
+        """Its name in figure titles (a subclass names itself, e.g. ``WGAN-GP``)."""
+        return type(self).__name__
+
     def discriminator_score_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -85,6 +90,8 @@ class CrossEntropy(Objective):
     to U[0, 0.3] with ``label_flip_prob``) and 0 for fakes; the generator minimises -log D(G(z)) when
     ``non_saturating``, else log(1 - D(G(z))). ``d_real`` and ``d_fake`` log the probabilities D(x)."""
 
+    title = "cross-entropy"
+
     non_saturating: bool = True
     label_smoothing: bool = True
     label_flip_prob: float = 0.05
@@ -126,6 +133,8 @@ class Hinge(Objective):
     """The hinge loss (Lim & Ye 2017; Miyato et al. 2018): the discriminator minimises
     E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], the generator -E[D(G(z))]. Scores are raw."""
 
+    title = "hinge"
+
     def discriminator_score_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
@@ -137,6 +146,8 @@ class Hinge(Objective):
 class LeastSquares(Objective):
     """Least-squares GAN (Mao et al. 2017): the discriminator minimises (E[(D(x) - 1)^2] + E[D(G(z))^2]) / 2, the
     generator E[(D(G(z)) - 1)^2] / 2. Scores are raw."""
+
+    title = "least squares"
 
     def discriminator_score_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real_scores - 1.0).pow(2).mean() + fake_scores.pow(2).mean())
@@ -159,6 +170,8 @@ class WassersteinGP(Objective):
     """WGAN-GP (Gulrajani et al. 2017): the critic minimises E[D(G(z))] - E[D(x)] + ``gp_weight`` x the gradient
     penalty, the generator -E[D(G(z))]. Logs the raw scores, ``wasserstein`` (E[D(x)] - E[D(G(z))], the critic's
     estimate of the distance) and ``gradient_penalty``. A critic without BatchNorm: the penalty is per image."""
+
+    title = "WGAN-GP"
 
     gp_weight: float = 10.0
 
