@@ -14,6 +14,7 @@ from genmodels.results import FID_FIGURE, ReportError, render_markdown, report_f
 
 README_BEGIN = "<!-- results:begin (written by python -m genmodels.report --docs docs) -->"
 README_END = "<!-- results:end -->"
+RESULTS_PAGE = "results.md"  # in the docs folder: the table and every experiment's figures
 
 
 def merge_results(published: dict[str, Any], update: dict[str, Any], names: Sequence[str], order: Sequence[str]):
@@ -51,8 +52,9 @@ def publish_docs(
     out: Path, docs: Path, results: dict[str, Any], only: Sequence[str] = (), order: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Put this report's figures into ``<docs>/figures`` (replacing the report figures there), write
-    ``<docs>/results.json``, and rewrite the results section of the README beside the docs folder; with ``only``,
-    just those experiments' entries and figures replace theirs in the published results (``order``: the preset's).
+    ``<docs>/results.json`` and ``<docs>/results.md`` (table and figures), and rewrite the README's results section
+    (the table) beside the docs folder; with ``only``, just those experiments' entries and figures replace theirs in
+    the published results (``order``: the preset's).
     Returns the results published."""
     names = list(only) or list(EXPERIMENTS)
     if only:
@@ -75,5 +77,9 @@ def publish_docs(
     (figures / FID_FIGURE).unlink(missing_ok=True)
     results = {**results, "figures": [FID_FIGURE] if report_fid_figure(results, figures / FID_FIGURE) else []}
     (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    update_readme(docs.parent / "README.md", render_markdown(results, f"{docs.name}/figures"))
+    page = docs / RESULTS_PAGE
+    page.write_text(f"# Results of the `{results['preset']}` preset\n\n{render_markdown(results, 'figures')}")
+    table = render_markdown(results, f"{docs.name}/figures", with_figures=False)
+    link = f"Each experiment's figures beside the report's claims, with its command: [{docs.name}/{RESULTS_PAGE}]"
+    update_readme(docs.parent / "README.md", f"{table}\n{link}({docs.name}/{RESULTS_PAGE}).\n")
     return results

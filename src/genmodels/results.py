@@ -159,8 +159,8 @@ def report_fid_figure(results: dict[str, Any], path: Path) -> bool:
     return fid_per_epoch_figure({e["experiment"]: e["validation_fid"] for e in entries}, title, path)
 
 
-def render_markdown(results: dict[str, Any], figures_path: str) -> str:
-    """The results table and, per experiment, the report's claim beside its figures (Markdown)."""
+def render_markdown(results: dict[str, Any], figures_path: str, with_figures: bool = True) -> str:
+    """The results table and (``with_figures``), per experiment, the report's claim beside its figures (Markdown)."""
     entries = results["experiments"]
     columns = [column for column in COLUMNS if any(column.key in entry["metrics"] for entry in entries)]
 
@@ -199,6 +199,8 @@ def render_markdown(results: dict[str, Any], figures_path: str) -> str:
         + (CONDITIONAL_NOTE if any(entry.get("num_classes") for entry in entries) else ""),
         "",
     ]
+    if not with_figures:
+        return "\n".join(lines).rstrip() + "\n"
     for entry in entries:
         lines += [f"**{entry['experiment']}.** Report: {entry['claim']}", "", f"Shown here: {shown(entry)}.", ""]
         lines += [f"![{name}]({figures_path}/{name})" for name in entry["figures"]]
