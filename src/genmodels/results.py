@@ -129,14 +129,14 @@ def fid_per_epoch_figure(curves: dict[str, dict[str, Any] | None], title: str, p
     if not curves:
         return False
     figure, axis = plt.subplots(figsize=(6.5, 4.4))
-    floors: dict[float, list[str]] = {}  # one dashed line per distinct floor, named after the runs it belongs to
+    floors: dict[float, tuple[str, list[str]]] = {}  # one dashed line per distinct floor: its first run's colour
     for label, curve in curves.items():
         epochs = [int(epoch) for epoch in curve["per_epoch"]]
-        axis.plot(epochs, list(curve["per_epoch"].values()), marker="o", markersize=3, label=label)
+        line = axis.plot(epochs, list(curve["per_epoch"].values()), marker="o", markersize=3, label=label)[0]
         if curve.get("floor") is not None:
-            floors.setdefault(round(curve["floor"], 4), []).append(label.split(" (")[0])
-    for floor, labels in floors.items():
-        axis.axhline(floor, color="grey", linestyle="--", label=f"real-vs-real floor ({', '.join(labels)})")
+            floors.setdefault(round(curve["floor"], 4), (line.get_color(), []))[1].append(label.split(" (")[0])
+    for floor, (color, labels) in floors.items():
+        axis.axhline(floor, color=color, linestyle="--", label=f"real-vs-real floor ({', '.join(labels)})")
     samples = sorted({curve["samples"] for curve in curves.values() if curve.get("samples")})
     axis.set(xlabel="epoch", ylabel="validation FID (MNIST classifier)", yscale="log")
     axis.set_title(
