@@ -5,17 +5,14 @@
     python benchmarks/throughput.py --threads [--quick]  # CPU threads, alone and beside a busy process
     python benchmarks/throughput.py --iwae [--quick]  # only the IWAE evaluation rates
 
-The models are those of the composed training config (``experiment=report_vae_latent20``;
-``experiment=report_dcgan``, at 32x32 on a CPU). Images per second of training are measured along three
-paths, each in a fresh process and repeated in interleaved order (medians reported): **framework**,
-``genmodels.train.train`` with ``debug=tiny``'s callbacks (no figures, no logger) and no sample scores; **raw**,
-a bare ``lightning.Trainer.fit`` of the configured model on ready-made in-memory batches; **classic**, the same fit
-on torchvision's MNIST with per-sample PIL transforms through a DataLoader, as the pytorch/examples scripts do.
-Also: the float32 matmul rate, FLOPs per image of a training step (``torch.utils.flop_counter``), and the IWAE
-evaluation rate at k=5000 of the MLP and the conv VAE of ``experiment=binarized_vae`` and
-``binarized_conv_vae``, with its share of the float32 matmul rate measured in the same process (the share is what
-compares across machines and loads). ``--speed-options`` times the framework path with each speed option against fp32
-eager; ``--threads`` with 1 and 2 CPU threads, OpenMP's default and passive wait policy, alone and busy.
+The models are those of the composed training config (``experiment=report_vae_latent20``; ``experiment=report_dcgan``,
+at 32x32 on a CPU). Training images/s along three paths, each in a fresh process, interleaved, medians: **framework**
+(``genmodels.train.train``, debug=tiny's callbacks, no sample scores); **raw** (a bare ``lightning.Trainer.fit`` on
+in-memory batches); **classic** (torchvision's MNIST with per-sample PIL transforms, as pytorch/examples). Also the
+float32 matmul rate, FLOPs per training image, and the IWAE rate at k=5000 of ``experiment=binarized_vae`` and
+``binarized_conv_vae`` with its share of the matmul rate measured in the same process (what compares across
+machines and loads). ``--speed-options``: each speed option against fp32 eager; ``--threads``: 1 and 2 threads,
+OpenMP's default and passive wait policy, alone and beside a busy process.
 """
 
 from __future__ import annotations
@@ -55,7 +52,6 @@ THREAD_SETTINGS = {
 LOADS = ("alone", "busy")
 
 
-# ----------------------------------------------------------------------------------------------
 # The driver: each measurement in a fresh process (its own peak memory), repeated in interleaved order
 # (so a noisy machine slows all variants alike), medians reported.
 
@@ -179,10 +175,6 @@ def thread_jobs(spec: dict) -> dict[str, dict]:
     return jobs
 
 
-# ----------------------------------------------------------------------------------------------
-# Tables
-
-
 def print_table(title: str, header: str, rows: Iterable[str]) -> None:
     """A title, the column names underlined, and the rows."""
     print("\n".join([f"\n{title}", header, "-" * len(header), *rows]))
@@ -241,10 +233,6 @@ def print_threads(results: dict) -> None:
         rows.append(f"{model_name:<7}{name:<20}{alone:>9.0f}{busy:>9.0f}{busy / alone:>11.2f}x")
     title = f"CPU, {os.cpu_count()} cores; batch {results['batch_size']}; framework path, median images/s"
     print_table(title, f"{'model':<7}{'threads':<20}{'alone':>9}{'busy':>9}{'busy/alone':>12}", rows)
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
