@@ -1,4 +1,5 @@
-"""A full disk while a figure is written: one line naming the file and the space needed, no half-written PNG."""
+"""Atomic writes: a full disk while a figure is written gives one line naming the file and the space needed, no
+half-written PNG; a written file has the permissions a new file would have."""
 
 import errno
 import os
@@ -84,3 +85,15 @@ def test_a_writer_thread_on_a_full_disk_is_reported_once_by_its_owner(capsys):
         "error: cannot write a file of the run (e.g. its TensorBoard events): No space left on device. "
         "Fix: free space there, then run the same command again."
     ]
+
+
+def test_an_atomic_write_gives_a_new_file_the_umasks_mode_and_keeps_an_old_files(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        new = atomic.write_atomic(tmp_path / "new.json", b"{}")
+        assert new.stat().st_mode & 0o777 == 0o640  # not the temporary file's 0600
+        new.chmod(0o604)
+        atomic.write_atomic(new, b"[]")
+        assert new.stat().st_mode & 0o777 == 0o604 and new.read_bytes() == b"[]"
+    finally:
+        os.umask(previous)

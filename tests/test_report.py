@@ -178,6 +178,23 @@ def test_results_footnote_names_the_iwae_k_of_the_likelihoods_only():
     assert "k = 7" not in render_markdown(with_gan, "figures")
 
 
+def test_results_show_the_inception_fid_with_its_sample_count_only_where_measured():
+    entries = [
+        {**e, "metrics": {k: v for k, v in e["metrics"].items() if k != "inception_fid"}}
+        for e in published_results()["experiments"]
+    ]
+    without = render_markdown({**published_results(), "experiments": entries}, "figures")
+    assert "FID (Inception)" not in without
+    gan = {
+        **entries[0],
+        "metrics": {**entries[0]["metrics"], "inception_fid": {"value": 12.345, "floor": 1.5}},
+        "eval_settings": {**entries[0]["eval_settings"], "inception_samples": 2000},
+    }
+    with_fid = render_markdown({**published_results(), "experiments": [gan, *entries[1:]]}, "figures")
+    assert "| FID (Inception) |" in with_fid and "12.35 (1.50)" in with_fid
+    assert "2,000 samples against as many test images" in with_fid and "6.8" in with_fid
+
+
 def test_readme_bars_quote_the_published_results():
     """Each number the README's table of bars gives as measured (rows not marked as an earlier run) is a value,
     floor or standard error of docs/results.json at the same decimals (a share: as a percentage)."""

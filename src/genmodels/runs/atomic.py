@@ -19,7 +19,8 @@ from genmodels.errors import RunFolderError
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Replace ``path`` by ``data`` atomically; on a write error raise ``RunFolderError``, the old file kept."""
+    """Replace ``path`` by ``data`` atomically, readable as any new file is (the old file's mode, or the umask's,
+    not the temporary file's 0600); on a write error raise ``RunFolderError``, the old file kept."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,6 +28,7 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     except OSError as exc:
         raise _write_error(path, len(data), exc) from None
     try:
+        os.fchmod(handle, path.stat().st_mode & 0o777 if path.exists() else _new_file_mode())
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
@@ -36,6 +38,13 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         Path(partial).unlink(missing_ok=True)
         raise _write_error(path, len(data), exc) from None
     return path
+
+
+def _new_file_mode() -> int:
+    """The permissions ``open`` gives a new file under the process's umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _write_error(path: Path, size: int, exc: OSError) -> RunFolderError:
