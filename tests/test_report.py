@@ -235,7 +235,7 @@ def fake_run(run_dir: Path, name: str, fid: float) -> None:
         "timings_s": {"total": 30.0 + fid},
         "checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
         "checkpoint_epoch": 2,
-        "settings": {"iwae_k": 5, "num_test_images": 50, "num_samples": 100},
+        "settings": report.evaluation_settings(list(report.load_preset("cpu").runs[name].evaluate)),
     }
     summary = {"model": "GAN", "latent": 64, "image_size": 28, "epochs": 2, "binarization_note": "none"}
     summary |= {"device": "cpu", "fit_wall_time_s": 600.0 + fid, "seconds_per_epoch": 300.0, "eval": evaluation}
@@ -310,3 +310,13 @@ def test_the_conditional_accuracy_column_shows_for_conditional_runs_with_the_not
     assert "| 3.00 (0.70) |  | 9.50 (9.75) |" in gan and "| 2.00 (0.70) | 98.7 (99.2) | 9.50 (9.75) |" in cgan
     assert "A conditional model's IS can exceed the real images' IS" in both
     assert "the conditional GAN (latent 64) at 28×28, samples after epochs 1 and 2 of 2, a row per class" in both
+
+
+def test_an_evaluation_is_reused_only_with_the_settings_asked_for(tmp_path, monkeypatch):
+    run_dir = tmp_path / "runs" / "cpu_gan"
+    fake_run(run_dir, "cpu_gan", fid=3.0)
+    calls = []
+    monkeypatch.setattr(report, "run_module", lambda module, args, log: calls.append((module, args)))
+    assert report.evaluate_stage("cpu_gan", [], run_dir, fresh=False)[0] == "reused" and not calls
+    done, args = report.evaluate_stage("cpu_gan", ["metrics.inception_fid=true"], run_dir, fresh=False)
+    assert done == "evaluated" and calls == [("genmodels.evaluate", [*args, "progress=false"])]

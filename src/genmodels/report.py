@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels import CONFIG_DIR
@@ -129,11 +130,20 @@ def recorded_seconds(run_dir: Path, stage: str) -> float:
     return summary["fit_wall_time_s"] if stage == "train" else summary["eval"]["timings_s"]["total"]
 
 
+def evaluation_settings(overrides: list[str]) -> dict[str, Any]:
+    """The settings ``genmodels.evaluate`` records in ``metrics.json["eval"]["settings"]`` under ``overrides``."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=overrides)
+    return {"seed": cfg.seed, **OmegaConf.to_container(cfg.metrics, resolve=True)}
+
+
 def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
-    """Make sure ``run_dir`` holds an evaluation (``metrics.json["eval"]``); returns what was done and the arguments."""
+    """Make sure ``run_dir`` holds an evaluation (``metrics.json["eval"]``) with the settings ``overrides`` ask for
+    (an evaluation with other settings is made again); returns what was done and the arguments."""
     args = [path_override("run_dir", run_dir), *overrides]
     metrics = run_dir / "metrics.json"
-    if not fresh and metrics.exists() and "eval" in json.loads(metrics.read_text()):
+    recorded = json.loads(metrics.read_text()).get("eval") if metrics.exists() else None
+    if not fresh and recorded is not None and recorded["settings"] == evaluation_settings(args):
         return "reused", args
     run_module("genmodels.evaluate", [*args, "progress=false"], run_dir.parent / f"{name}.evaluate.log")
     return "evaluated", args

@@ -26,6 +26,7 @@ def evaluate_likelihood(
     conditional = isinstance(model, GeneratesConditionally)
     labels = datamodule.splits["test"].labels[:count].to(device) if conditional else None
     seconds: dict[str, float] = {}
+    model.to(memory_format=torch.channels_last)  # oneDNN's fast layout for convolutions (none in an MLP: no change)
 
     with timed(seconds, "neg_elbo"):
         generator = torch.Generator(device=device).manual_seed(seed)
