@@ -163,7 +163,7 @@ def flops_per_image(cfg: DictConfig, device: torch.device, steps: int, warmup: i
 def measure_iwae(cfg: DictConfig, device: torch.device, images: int, warmup: int) -> dict:
     """Test images per second of the IWAE at k = IWAE_K (random binary images, batches of the evaluation's 20), its
     FLOPs per image and the float32 matmul rate measured just before and after in this process."""
-    model = instantiate(cfg.model).to(device).eval()
+    model = instantiate(cfg.model).to(device).eval().to(memory_format=torch.channels_last)  # as genmodels.evaluate
     x = torch.rand(images, 1, cfg.data.image_size, cfg.data.image_size, device=device).bernoulli()
     with FlopCounterMode(display=False) as counter:  # decoding dominates: FLOPs grow like k
         iwae_log_likelihood(x[:1], model, k=100)

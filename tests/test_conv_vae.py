@@ -43,8 +43,9 @@ def test_the_output_layer_computes_torchs_transposed_convolution(in_channels, ou
     layer, reference = layer.double(), reference.double()
     torch.testing.assert_close(layer(h), reference(h))
     inputs = [h.clone().requires_grad_() for _ in range(2)]
+    weights = torch.linspace(-1, 1, 4 * side * side, dtype=torch.float64).view(2 * side, 2 * side)  # a loss
     for module, x in zip((layer, reference), inputs):
-        (module(x) * torch.linspace(-1, 1, 4 * side * side, dtype=torch.float64).view(2 * side, 2 * side)).sum().backward()
+        (module(x) * weights).sum().backward()
     torch.testing.assert_close(inputs[0].grad, inputs[1].grad)
     torch.testing.assert_close(layer.weight.grad, reference.weight.grad)
     torch.testing.assert_close(layer.bias.grad, reference.bias.grad)
