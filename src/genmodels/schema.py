@@ -192,7 +192,7 @@ class MetricsConfig:
     elbo_samples: int = 10  # posterior samples averaged in the reconstruction term (KL is analytic)
     iwae_k: int = 5000  # importance samples per image (Burda et al. 2016); 100 is a quick, looser estimate
     iwae_batch_size: int = 20  # images per IWAE batch
-    iwae_chunk_size: int | None = None  # samples of one image decoded at once; null: 256
+    iwae_chunk_size: int | None = None  # samples of one image decoded at once; null: 512
     # Sample quality (any model that generates images) against the test split, beside a real-vs-real floor (a
     # training subset of the same size against the same test images).
     sample_quality: Any = "auto"  # auto | true | false

@@ -23,10 +23,10 @@ def given(labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
     return () if labels is None else (labels,)
 
 
-# Samples of one image decoded at once: 256 runs the conv VAE fastest (k = 5000 on 2 cores, channels-last: 4.64
-# test images/s against 4.39 with 512 and 3.91 with 1,024), for an 8 % loss to the MLP VAE (13.2 against 14.4
-# with 1,024; docs/measurements.md, IWAE evaluation rate).
-DEFAULT_CHUNK_SIZE = 256
+# Samples of one image decoded at once. Two runs at k = 5000 on 2 cores, channels-last, test images/s for chunks of
+# 128 / 256 / 512 / 1,024: conv VAE 4.53 / 4.64 / 4.39 / 3.91 and 3.61 / 3.53 / 4.61 / 3.54, MLP VAE 10.7 / 13.2 /
+# 13.5 / 14.4 and 10.3 / 12.4 / 14.3 / 14.9: 512 is within 7 % of each model's best (docs/measurements.md).
+DEFAULT_CHUNK_SIZE = 512
 
 
 def draw(distribution: Distribution, sample_shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
