@@ -75,7 +75,7 @@ def test_quick_preset_end_to_end_then_reused(run_cli, tmp_path, capsys):
     args = ["--preset", "quick", "--out", str(out), "--docs", str(docs)]
     args += [f"--eval={override}" for override in TINY_EVAL] + ["--", *TINY_TRAIN]
     first = run_cli("genmodels.report", *args, timeout=900).stdout
-    assert "[1/8] report_vae_latent20 train: trained" in first and "left" in first
+    assert "[1/12] report_vae_latent20 train: trained" in first and "left" in first
     assert "[12/12] cvae evaluate: evaluated" in first
 
     results = json.loads((docs / "results.json").read_text())

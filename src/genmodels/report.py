@@ -79,15 +79,16 @@ class StageClock:
     def run(
         self, label: str, stage: Callable[[], tuple[str, list[str]]], recorded: Callable[[], float] | None = None
     ) -> list[str]:
-        """Run ``stage`` (returning what it did and its arguments), record it and print its line. A stage reused
-        from a run made outside this report (no time recorded here) counts the seconds ``recorded`` reads from it."""
+        """Run ``stage`` (returning what it did and its arguments), record it and print its line. A reused stage
+        counts the seconds ``recorded`` reads from its run (the run's own time, also where it was made or evaluated
+        again outside this report)."""
         started = time.perf_counter()
         done, args = stage()
         seconds = time.perf_counter() - started
         if done != "reused":
             self.seconds_run += seconds
             self.expected_run += self.expected[self.index] * 60
-        if done != "reused" or label not in self.seconds:
+        if done != "reused" or recorded is not None or label not in self.seconds:
             self.seconds[label] = round(recorded() if done == "reused" and recorded else seconds, 1)
             if self.timings_path is not None:
                 write_atomic(self.timings_path, (json.dumps(self.seconds, indent=2) + "\n").encode())
