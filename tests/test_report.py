@@ -235,7 +235,7 @@ def fake_run(run_dir: Path, name: str, fid: float) -> None:
         "timings_s": {"total": 30.0 + fid},
         "checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
         "checkpoint_epoch": 2,
-        "settings": report.evaluation_settings(list(report.load_preset("cpu").runs[name].evaluate)),
+        "settings": report.requested_settings(list(report.load_preset("cpu").runs[name].evaluate)),
     }
     summary = {"model": "GAN", "latent": 64, "image_size": 28, "epochs": 2, "binarization_note": "none"}
     summary |= {"device": "cpu", "fit_wall_time_s": 600.0 + fid, "seconds_per_epoch": 300.0, "eval": evaluation}

@@ -27,7 +27,7 @@ from genmodels.overrides import composition_errors
 from genmodels.runs.folder import folder_lock
 from genmodels.runs.info import targets_note
 from genmodels.runs.loading import open_run, run_folder
-from genmodels.runs.summary import Evaluation
+from genmodels.runs.summary import Evaluation, evaluation_settings
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def compute(cfg: DictConfig, model: torch.nn.Module, datamodule: Any, timings: d
         "binarize": datamodule.binarize,
         "binarization_note": targets_note(model, datamodule),
         "device": str(device),
-        "settings": {"seed": cfg.seed, **OmegaConf.to_container(m, resolve=True)},
+        "settings": evaluation_settings(cfg),
         "metrics": {},
         "skipped": skipped,
         "floors": {},

@@ -37,6 +37,7 @@ from genmodels.results import (
     stage_experiment,
 )
 from genmodels.runs.atomic import write_atomic
+from genmodels.runs.summary import METRICS_FILE, evaluation_settings, read_summary
 from genmodels.tables import format_duration
 
 PRESETS = ("report", "cpu", "quick")
@@ -88,8 +89,9 @@ class StageClock:
         if done != "reused":
             self.seconds_run += seconds
             self.expected_run += self.expected[self.index] * 60
+        counted = recorded() if done == "reused" and recorded is not None else seconds
         if done != "reused" or recorded is not None or label not in self.seconds:
-            self.seconds[label] = round(recorded() if done == "reused" and recorded else seconds, 1)
+            self.seconds[label] = round(counted, 1)
             if self.timings_path is not None:
                 write_atomic(self.timings_path, (json.dumps(self.seconds, indent=2) + "\n").encode())
         pace = self.seconds_run / self.expected_run if self.expected_run else 1.0
@@ -116,7 +118,7 @@ def run_module(module: str, args: list[str], log_path: Path) -> None:
 def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, list[str]]:
     """Make sure ``run_dir`` holds a finished run of experiment ``name``; returns what was done and the arguments."""
     args = [f"experiment={name}", *overrides]  # the command that reproduces the run, in a folder of its own
-    if (run_dir / "metrics.json").exists():
+    if (run_dir / METRICS_FILE).exists():
         return "reused", args
     resume = (run_dir / ".hydra" / "config.yaml").is_file()  # an earlier, unfinished attempt
     run_args = [path_override("resume", run_dir)] if resume else [*args, path_override("hydra.run.dir", run_dir)]
@@ -127,24 +129,22 @@ def train_stage(name: str, overrides: list[str], run_dir: Path) -> tuple[str, li
 
 def recorded_seconds(run_dir: Path, stage: str) -> float:
     """The seconds a finished run recorded for its ``train`` (fit) or ``evaluate`` stage in ``metrics.json``."""
-    summary = json.loads((run_dir / "metrics.json").read_text())
+    summary = read_summary(run_dir)
     return summary["fit_wall_time_s"] if stage == "train" else summary["eval"]["timings_s"]["total"]
 
 
-def evaluation_settings(overrides: list[str]) -> dict[str, Any]:
-    """The settings ``genmodels.evaluate`` records in ``metrics.json["eval"]["settings"]`` under ``overrides``."""
+def requested_settings(overrides: list[str]) -> dict[str, Any]:
+    """The settings ``genmodels.evaluate`` would record under ``overrides``."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=overrides)
-    return {"seed": cfg.seed, **OmegaConf.to_container(cfg.metrics, resolve=True)}
+        return evaluation_settings(compose(config_name="evaluate", overrides=overrides))
 
 
 def evaluate_stage(name: str, overrides: list[str], run_dir: Path, fresh: bool) -> tuple[str, list[str]]:
     """Make sure ``run_dir`` holds an evaluation (``metrics.json["eval"]``) with the settings ``overrides`` ask for
     (an evaluation with other settings is made again); returns what was done and the arguments."""
     args = [path_override("run_dir", run_dir), *overrides]
-    metrics = run_dir / "metrics.json"
-    recorded = json.loads(metrics.read_text()).get("eval") if metrics.exists() else None
-    if not fresh and recorded is not None and recorded["settings"] == evaluation_settings(args):
+    recorded = read_summary(run_dir).get("eval") if (run_dir / METRICS_FILE).exists() else None
+    if not fresh and recorded is not None and recorded["settings"] == requested_settings(args):
         return "reused", args
     run_module("genmodels.evaluate", [*args, "progress=false"], run_dir.parent / f"{name}.evaluate.log")
     return "evaluated", args

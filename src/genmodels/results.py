@@ -105,17 +105,19 @@ def results_entry(name: str, preset: str, run_dir: Path, commands: dict[str, str
         "eval_wall_time_s": evaluation["timings_s"].get("total"),
         "checkpoint": Path(evaluation["checkpoint"]).name,
         "checkpoint_epoch": evaluation["checkpoint_epoch"],
-        "eval_settings": {
-            key: evaluation["settings"][key]
-            for key in ("iwae_k", "num_test_images", "num_samples", "inception_samples")
-            if key != "inception_samples" or "inception_fid" in metrics
-        },
+        "eval_settings": {key: evaluation["settings"][key] for key in eval_setting_keys(metrics)},
         "metrics": metrics,
         "validation_fid": validation_fid(run_dir),
         "commands": commands,
         "claim": EXPERIMENTS[name].claim,
         "figures": figures,
     }
+
+
+def eval_setting_keys(metrics: dict[str, Any]) -> tuple[str, ...]:
+    """The evaluation settings a results entry records: the Inception sample count where it has that FID."""
+    keys = ("iwae_k", "num_test_images", "num_samples")
+    return (*keys, "inception_samples") if "inception_fid" in metrics else keys
 
 
 def stage_experiment(label: str) -> str:

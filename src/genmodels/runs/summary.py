@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
+from omegaconf import DictConfig, OmegaConf
+
 from genmodels.runs.atomic import write_json
 
 METRICS_FILE = "metrics.json"
@@ -56,6 +58,12 @@ class RunSummary(RunDescription, total=False):
     test_weights: str
     metrics: dict[str, float]  # train/*, val/* and test/* epoch means of the last epoch
     eval: Evaluation
+
+
+def evaluation_settings(cfg: DictConfig) -> dict[str, Any]:
+    """What an evaluation under the ``evaluate`` config ``cfg`` records as its ``settings``: the seed and the
+    ``metrics`` options, resolved."""
+    return {"seed": cfg.seed, **OmegaConf.to_container(cfg.metrics, resolve=True)}
 
 
 def read_summary(run_dir: Path) -> RunSummary:
