@@ -90,15 +90,22 @@ def test_old_checkpoints_hyper_parameters_compare_as_today_s_vae_records_itself(
     old_mlp = {"latent_dim": 2, "hidden_dims": [16], "image_size": 28, "beta": 1.0, "iwae_k": 1}
     today = dict(mlp_vae(latent_dim=2, hidden_dims=[16]).hparams)
     assert today.pop("num_classes") is None  # an option added since: absent counts as null (check_same_model)
-    assert upgrade_hparams(old_mlp) == today
+    assert upgrade_hparams(old_mlp, "old.ckpt") == today
     old_conv = {"latent_dim": 3, "channels": [4, 8], "image_size": 28, "beta": 1.0, "iwae_k": 1}
     conv = VAE(ConvEncoder(3, [4, 8]), ConvDecoder(3, [4, 8]), latent_dim=3)
     check_same_model(old_conv, conv.hparams, source="old.ckpt")
     with pytest.raises(CheckpointError, match=r"old.ckpt was made by another model configuration \(differs in "):
         check_same_model({**old_mlp, "hidden_dims": [32]}, mlp_vae(latent_dim=2, hidden_dims=[16]).hparams, "old.ckpt")
     state = torch.get_rng_state()
-    upgrade_hparams(old_mlp)  # built on the meta device: no random draws
+    upgrade_hparams(old_mlp, "old.ckpt")  # built on the meta device: no random draws
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("value", [{"_target_": "os.getcwd"}, "[16]", [16, "x"], True, None], ids=repr)
+def test_an_old_checkpoint_s_sizes_are_only_read_never_built(value):
+    crafted = {"latent_dim": 2, "hidden_dims": value, "image_size": 28, "beta": 1.0}
+    with pytest.raises(CheckpointError, match=r"^old.ckpt records the model option hidden_dims=.*not a size"):
+        upgrade_hparams(crafted, "old.ckpt")
 
 
 def write_as_the_earlier_code(run: Path) -> None:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,14 +46,14 @@ def run(one_epoch_run, tmp_path) -> Path:
 
 def read_only_checkpoints(monkeypatch) -> None:
     """Writes into any ``checkpoints/`` folder fail as on a read-only folder (the tests may run as root)."""
-    real = tempfile.mkstemp
+    real = atomic._open_partial
 
-    def mkstemp(*args, dir=None, **kwargs):
-        if dir is not None and Path(dir).name == "checkpoints":
-            raise PermissionError(errno.EACCES, "Permission denied", str(dir))
-        return real(*args, dir=dir, **kwargs)
+    def open_partial(path: Path) -> tuple[int, Path]:
+        if path.parent.name == "checkpoints":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path.parent))
+        return real(path)
 
-    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(atomic, "_open_partial", open_partial)
 
 
 def test_a_resume_that_cannot_save_its_first_epoch_leaves_the_folder_byte_identical(run_main, run, monkeypatch):

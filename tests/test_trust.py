@@ -4,6 +4,7 @@ allowed package, named by its module) before anything is built, by ``genmodels.e
 from __future__ import annotations
 
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from genmodels.errors import RunFolderError
-from genmodels.runs.definition import COMMAND_ONLY_KEYS, read_run_config
+from genmodels.errors import ConfigError, RunFolderError
+from genmodels.runs.definition import COMMAND_ONLY_KEYS, read_overrides, read_run_config
+from genmodels.runs.folder import folder_lock
 from genmodels.runs.trust import check_run_targets
 from tests.helpers import CONFIGS, files_of
 
@@ -108,27 +110,37 @@ class Payload:
         return os.system, (self.command,)
 
 
-def hub_payload(run: Path, marker: Path) -> dict:
+# Each payload: a model config that runs code if built, and what the one error line names.
+def hub_payload(run: Path, marker: Path, model: dict) -> tuple[dict, str]:
     (run / "evil").mkdir()
     (run / "evil" / "hubconf.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n\ndef x(**kwargs):\n    pass\n")
-    return {
-        "_target_": "torch.nn.modules.module.torch.hub.load",
-        **dict(repo_or_dir=str(run / "evil"), model="x", source="local", trust_repo=True),
-    }
+    target = "torch.nn.modules.module.torch.hub.load"
+    options = dict(repo_or_dir=str(run / "evil"), model="x", source="local", trust_repo=True)
+    return {"_target_": target, **options}, f"model._target_={target}"
 
 
-def pickle_payload(run: Path, marker: Path) -> dict:
+def pickle_payload(run: Path, marker: Path, model: dict) -> tuple[dict, str]:
     (run / "evil.pkl").write_bytes(pickle.dumps(Payload(f"touch {marker}")))
-    return {"_target_": "torch.nn.modules.module.torch.load", "f": str(run / "evil.pkl"), "weights_only": False}
+    target = "torch.nn.modules.module.torch.load"
+    return {"_target_": target, "f": str(run / "evil.pkl"), "weights_only": False}, f"model._target_={target}"
 
 
-@pytest.mark.parametrize("payload", [hub_payload, pickle_payload], ids=["hubconf.py", "pickle"])
+def resolver_payload(run: Path, marker: Path, model: dict) -> tuple[dict, str]:
+    """A ``_target_`` that appears only when OmegaConf resolves the string (``oc.create``)."""
+    (run / "evil.pkl").write_bytes(pickle.dumps(Payload(f"touch {marker}")))
+    hidden = f"${{oc.create:{{_target_: torch.load, f: '{run / 'evil.pkl'}', weights_only: false}}}}"
+    return {**model, "optimizer": hidden}, "which calls the resolver 'oc.create'"
+
+
+@pytest.mark.parametrize(
+    "payload", [hub_payload, pickle_payload, resolver_payload], ids=["hubconf.py", "pickle", "resolver"]
+)
 @pytest.mark.parametrize("command", ["evaluate", "resume"])
 def test_a_crafted_run_folder_runs_nothing(run_main, cli_vae_run, tmp_path, payload, command):
     run, marker = tmp_path / "run", tmp_path / "payload_ran"
     shutil.copytree(cli_vae_run, run)
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
-    config.model = payload(run, marker)  # model: any class; data must fit the data schema
+    config.model, named = payload(run, marker, OmegaConf.to_container(config.model))  # data must fit its schema
     OmegaConf.save(config, run / ".hydra" / "config.yaml")
     before = files_of(run)
     if command == "evaluate":
@@ -138,5 +150,62 @@ def test_a_crafted_run_folder_runs_nothing(run_main, cli_vae_run, tmp_path, payl
     assert not marker.exists()
     assert result.returncode == 1 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and f"model._target_={config.model._target_}" in errors[0], result.stderr[-2000:]
+    assert len(errors) == 1 and named in errors[0], result.stderr[-2000:]
     assert files_of(run) == before
+
+
+SAFE = ["${oc.env:GENMODELS_DATA_DIR,${project_root:}/data}", "${hydra:runtime.output_dir}", "${latent}", "a ${b.c}"]
+HIDDEN = [
+    "${oc.create:{_target_: os.system, _args_: [id]}}",
+    "${oc.env:X,${oc.create:{_target_: os.system}}}",  # nested in an allowed one
+    "${ oc.select : model}",
+    "${${name}:x}",  # a resolver named by an interpolation
+]
+
+
+def test_a_config_may_call_only_the_resolvers_a_run_writes():
+    check_run_targets(OmegaConf.create({"paths": {"a": SAFE[0], "b": [SAFE[1]]}, "x": SAFE[2], "y": SAFE[3]}), SOURCE)
+    for text in HIDDEN:
+        with pytest.raises(RunFolderError, match=r"which calls the resolver .*Fix: restore") as refused:
+            check_run_targets(
+                OmegaConf.merge(config_with("torch.optim.Adam"), {"extra": {"key": text}}), SOURCE, trust=True
+            )
+        assert str(refused.value).startswith(f"{SOURCE} sets extra.key to {text!r}")
+
+
+def test_a_saved_config_calling_another_resolver_is_refused_before_anything_resolves(cli_vae_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(cli_vae_run, run)
+    config = OmegaConf.load(run / ".hydra" / "config.yaml")
+    config.model.optimizer = "${oc.create:{_target_: builtins.open, file: '" + str(tmp_path / "made") + "', mode: w}}"
+    OmegaConf.save(config, run / ".hydra" / "config.yaml")
+    with pytest.raises(RunFolderError, match="'oc.create'"):
+        read_run_config(run / ".hydra" / "config.yaml")
+    assert not (tmp_path / "made").exists()
+
+
+@pytest.mark.parametrize("override", ["hydra.searchpath=[pkg://evilmod]", "+hydra/launcher=basic", "~hydra.job"])
+def test_saved_overrides_may_not_set_hydra_itself(tmp_path, override):
+    path = tmp_path / "overrides.yaml"
+    path.write_text(f"- latent=2\n- {override}\n")
+    with pytest.raises(ConfigError, match=rf"^{path} holds {re.escape(override)}, a setting of Hydra itself"):
+        read_overrides(path)
+
+
+@pytest.mark.parametrize("link", [".lock", "checkpoints", "tensorboard/version_0"])
+def test_a_run_folder_holding_a_link_is_refused_before_anything_is_written(tmp_path, link):
+    run, outside = tmp_path / "run", tmp_path / "outside"
+    (run / "tensorboard").mkdir(parents=True)
+    outside.mkdir()
+    (run / link).symlink_to(outside / "target")
+    with pytest.raises(RunFolderError, match=rf"^{run / link} is a link \(to {outside / 'target'}\)"):
+        with folder_lock(run):
+            pass
+    assert list(outside.iterdir()) == []
+
+
+def test_saved_overrides_are_read_as_written_never_resolved(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENMODELS_TEST_SECRET", "hunter2")
+    path = tmp_path / "overrides.yaml"
+    path.write_text("- latent=${oc.env:GENMODELS_TEST_SECRET}\n- model.beta=${nosuch:x}\n")
+    assert read_overrides(path) == ["latent=${oc.env:GENMODELS_TEST_SECRET}", "model.beta=${nosuch:x}"]

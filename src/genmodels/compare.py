@@ -1,5 +1,6 @@
 """Compare the jobs of a sweep: ``python -m genmodels.compare <multirun dir>`` writes a table (Markdown and CSV) of
-their metrics, a likelihood plot against the latent size and a sample-quality plot; failed jobs are listed."""
+their metrics, a likelihood plot against the latent size and a sample-quality plot; failed jobs, and jobs with a
+damaged file (named, with the fix), are listed."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
 
 from genmodels.data.provision import dataset_title  # noqa: E402
+from genmodels.errors import ConfigError, RunFolderError  # noqa: E402
 from genmodels.images import save_figure  # noqa: E402
 from genmodels.runs.atomic import write_atomic  # noqa: E402
+from genmodels.runs.definition import read_overrides  # noqa: E402
+from genmodels.runs.folder import OVERRIDES_FILE  # noqa: E402
 from genmodels.runs.summary import METRICS_FILE, RunSummary, read_summary  # noqa: E402
 from genmodels.tables import format_number, markdown_table  # noqa: E402
 
@@ -59,7 +62,8 @@ class Job:
 
 def _results(folder: Path) -> RunSummary | None:
     """The job's ``metrics.json`` if it is complete and newer than any ``failed.json`` (a failure of an earlier
-    attempt never hides the results of a later one that succeeded), else None."""
+    attempt never hides the results of a later one that succeeded), else None; one whose parts compare reads have the
+    wrong shape is a ``RunFolderError``."""
     metrics, failed = folder / METRICS_FILE, folder / "failed.json"
     if not metrics.is_file() or (failed.is_file() and failed.stat().st_mtime_ns > metrics.stat().st_mtime_ns):
         return None
@@ -67,30 +71,74 @@ def _results(folder: Path) -> RunSummary | None:
         summary = read_summary(folder)
     except (OSError, ValueError):  # cut short, e.g. by a copy interrupted
         return None
-    return summary if isinstance(summary.get("metrics"), dict) else None
+    if not isinstance(summary.get("metrics"), dict):
+        return None
+    evaluation = summary.get("eval", {})
+    shapes = {
+        "eval": (evaluation, dict),
+        "eval.metrics": (evaluation.get("metrics", {}) if isinstance(evaluation, dict) else {}, dict),
+        "latent": (summary.get("latent"), int | None),
+        "dataset": (summary.get("dataset", ""), str),
+    }
+    for key, (value, shape) in shapes.items():
+        if not isinstance(value, shape) or isinstance(value, bool):
+            raise RunFolderError(
+                f"{METRICS_FILE} is damaged ({key} is {json.dumps(value)[:80]}). "
+                "Fix: restore it from a copy (python -m genmodels.evaluate rewrites its eval)."
+            )
+    return summary
+
+
+def _failure(folder: Path) -> str:
+    """The error a failed job's ``failed.json`` records; a file that is no JSON object is a ``RunFolderError``."""
+    fix = "Fix: restore it from a copy, or run the job again (resume=<its folder>)."
+    try:
+        record = json.loads((folder / "failed.json").read_bytes())
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        raise RunFolderError(f"failed.json is damaged ({type(exc).__name__}: {exc}). {fix}") from None
+    if not isinstance(record, dict):
+        raise RunFolderError(f"failed.json holds a JSON {type(record).__name__}, not an object with the error. {fix}")
+    return str(record.get("error", "unknown error"))
+
+
+def _overrides(folder: Path) -> list[str]:
+    """The job's overrides as written (``read_overrides``: interpolations stay text, never resolved); none without
+    the file; a damaged file is a ``ConfigError``."""
+    path = folder / OVERRIDES_FILE
+    return read_overrides(path) if path.exists() else []
 
 
 def collect(sweep_dir: Path) -> list[Job]:
-    """Read every job folder of a Hydra multirun directory (overrides common to all jobs are dropped)."""
+    """Read every job folder of a Hydra multirun directory (overrides common to all jobs are dropped); a job with a
+    file compare cannot read is listed as damaged, naming the file and the fix."""
     folders = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order)
-    jobs = []
+    jobs, readable = [], []
     for folder in folders:
-        overrides = _overrides(folder)
-        summary = _results(folder)
-        if summary is None and (folder / "failed.json").exists():
-            error = json.loads((folder / "failed.json").read_text()).get("error", "unknown error")
-            jobs.append(Job(folder, overrides, "failed", error))
-        elif summary is None:
-            reason = "no complete metrics.json (still running, killed, or deleted)"
-            jobs.append(Job(folder, overrides, "incomplete", reason))
-        else:
-            numbers = dict(summary.get("metrics", {}))
-            numbers.update(_flatten(summary.get("eval", {}).get("metrics", {}), "eval"))
-            jobs.append(Job(folder, overrides, "ok", summary=summary, numbers=numbers))
-    shared = set.intersection(*(set(job.overrides) for job in jobs)) if len(jobs) > 1 else set()
+        try:
+            overrides = _overrides(folder)
+        except ConfigError as exc:
+            jobs.append(Job(folder, [], "damaged", str(exc)))
+            continue
+        readable.append(set(overrides))
+        try:
+            jobs.append(_job(folder, overrides))
+        except RunFolderError as exc:
+            jobs.append(Job(folder, overrides, "damaged", str(exc)))
+    shared = set.intersection(*readable) if len(readable) > 1 else set()
     for job in jobs:  # keep the overrides that tell the jobs apart
         job.overrides = [o for o in job.overrides if o not in shared]
     return jobs
+
+
+def _job(folder: Path, overrides: list[str]) -> Job:
+    """The job in ``folder``: finished (its numbers), failed, or incomplete; a damaged file is a ``RunFolderError``."""
+    summary = _results(folder)
+    if summary is None and (folder / "failed.json").exists():
+        return Job(folder, overrides, "failed", _failure(folder))
+    if summary is None:
+        return Job(folder, overrides, "incomplete", "no complete metrics.json (still running, killed, or deleted)")
+    numbers = _flatten(summary["metrics"], "") | _flatten(summary.get("eval", {}).get("metrics", {}), "eval")
+    return Job(folder, overrides, "ok", summary=summary, numbers=numbers)
 
 
 def write_table(jobs: list[Job], out_dir: Path) -> tuple[Path, Path]:
@@ -206,14 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _overrides(folder: Path) -> list[str]:
-    path = folder / ".hydra" / "overrides.yaml"
-    return [str(o) for o in OmegaConf.load(path)] if path.exists() else []
-
-
 def _flatten(node: Any, prefix: str) -> dict[str, float]:
     if isinstance(node, dict):
-        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}.{key}").items()}
+        items = ((f"{prefix}.{key}" if prefix else key, value) for key, value in node.items())
+        return {k: v for key, value in items for k, v in _flatten(value, key).items()}
     if isinstance(node, (int, float)) and not isinstance(node, bool):
         return {prefix: float(node)}
     return {}

@@ -14,7 +14,6 @@ from typing import Any
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genmodels.contract import GeneratesImages, HasLikelihood, missing_members, require
@@ -56,7 +55,7 @@ def evaluate(cfg: DictConfig) -> Evaluation:
                 OmegaConf.update(run.config, "paths.data_dir", str(cfg.data_dir), force_add=True)
                 if "data_dir" in run.config.data:  # a folder's data config has none
                     run.config.data.data_dir = str(cfg.data_dir)
-            datamodule = instantiate(run.config.data)
+            datamodule = run.build_data()
             datamodule.setup()
         result = compute(cfg, run.model, datamodule, timings)
         result.update(

@@ -17,7 +17,6 @@ from typing import Any
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from genmodels.contract import GeneratesImages, ReconstructsImages, require
@@ -53,7 +52,7 @@ def sample(cfg: DictConfig) -> Path:
     run = open_run(folder, cfg.checkpoint, cfg.device, None, cfg.allowed_targets or (), cfg.trust_run_config)
     images, sources, given_labels, data = None, [], None, None
     if cfg.reconstruct:  # the pictures are read at the run's channels and image size, as its data module reads
-        data = instantiate(run.config.data)
+        data = run.build_data()
         images, sources, given_labels = read_images(cfg.reconstruct, data.channels, data.image_size)
     settings = {
         "run_dir": str(folder),

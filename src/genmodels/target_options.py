@@ -16,10 +16,11 @@ import typing
 from collections.abc import Sequence
 from typing import Any, Literal, Union
 
-from hydra.utils import get_object
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.errors import ConfigError
+from genmodels.errors import ConfigError, GenmodelsError
 
 SCALARS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), type(None): (type(None),)}
 
@@ -28,6 +29,20 @@ def check_target_options(node: DictConfig, key: str) -> None:
     """Raise a ``ConfigError`` for the first option under ``key`` (e.g. ``model``) that its target does not take,
     or whose value does not fit the target's type hint."""
     _check(OmegaConf.to_container(node, resolve=True), key)
+
+
+def build(node: DictConfig, key: str | None = None) -> Any:
+    """``instantiate`` with plain containers (weights-only loadable hyper-parameters), its options first checked by
+    ``check_target_options`` when ``key`` is given, re-raising a constructor's ``GenmodelsError`` instead of Hydra's
+    wrapper."""
+    if key:
+        check_target_options(node, key)
+    try:
+        return instantiate(node, _convert_="all")
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, GenmodelsError):
+            raise exc.__cause__ from None
+        raise
 
 
 def _check(values: Any, key: str) -> None:

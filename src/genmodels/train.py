@@ -11,7 +11,6 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
@@ -20,7 +19,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genmodels.callbacks import FitRecord
-from genmodels.errors import ConfigError, GenmodelsError, command_errors, short_message
+from genmodels.errors import ConfigError, command_errors, short_message
 from genmodels.models.conditioning import check_data_classes
 from genmodels.models.optimization import optimizer_config
 from genmodels.overrides import composition_errors
@@ -37,7 +36,7 @@ from genmodels.runs.info import (
 from genmodels.runs.summary import RunSummary, write_summary
 from genmodels.schema import validate_train_config
 from genmodels.speed import apply_speed_options, check_speed_options
-from genmodels.target_options import check_target_options
+from genmodels.target_options import build
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +57,8 @@ def train(cfg: DictConfig, extra_callbacks: tuple[L.Callback, ...] = ()) -> tupl
     log.info("Run folder: %s (data: %s)", output_dir.resolve(), Path(cfg.paths.data_dir).resolve())
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: L.LightningDataModule = _build(cfg.data)
-    check_target_options(cfg.model, "model")  # in a sweep job, where check_buildable did not run
-    model: L.LightningModule = _build(cfg.model)
+    datamodule: L.LightningDataModule = build(cfg.data)
+    model: L.LightningModule = build(cfg.model, "model")  # its options checked: a sweep job skips check_buildable
     check_data_classes(model, datamodule)  # a conditional model needs the data's classes
     if ckpt_path:  # refuse a checkpoint of another model configuration
         check_same_model(load_checkpoint(ckpt_path).get("hyper_parameters", {}), dict(model.hparams), str(ckpt_path))
@@ -157,31 +155,19 @@ def silence_library_noise() -> None:
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
 
 
-def _build(node: DictConfig) -> Any:
-    """``instantiate`` with plain containers (weights-only loadable hyper-parameters), re-raising a constructor's
-    ``GenmodelsError`` instead of Hydra's wrapper."""
-    try:
-        return instantiate(node, _convert_="all")
-    except InstantiationException as exc:
-        if isinstance(exc.__cause__, GenmodelsError):
-            raise exc.__cause__ from None
-        raise
-
-
 def check_buildable(cfg: DictConfig) -> None:
     """Build the data module and the model (their options checked against the signatures, then by their
     constructors), and the optimizer and schedule
     on a stand-in parameter (PyTorch checks e.g. the learning rate there): nothing is loaded or written, so a new
     run refused for an option leaves no folder behind."""
-    _build(cfg.data)
-    check_target_options(cfg.model, "model")
-    _build(cfg.model)
+    build(cfg.data)
+    build(cfg.model, "model")
     optimizer, scheduler = (OmegaConf.select(cfg, f"model.{key}") for key in ("optimizer", "scheduler"))
     try:
         optimizer_config(
             [torch.nn.Parameter(torch.zeros(1))],
-            _build(optimizer) if optimizer else None,
-            _build(scheduler) if scheduler else None,
+            build(optimizer) if optimizer else None,
+            build(scheduler) if scheduler else None,
         )
     except ValueError as exc:  # e.g. "Invalid learning rate: -1" from torch.optim
         raise ConfigError(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +20,32 @@ from genmodels.errors import RunFolderError
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Replace ``path`` by ``data`` atomically, readable as any new file is (the old file's mode, or the umask's,
-    not the temporary file's 0600); on a write error raise ``RunFolderError``, the old file kept."""
+    not a temporary file's 0600); on a write error raise ``RunFolderError``, the old file kept."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        handle, partial = _open_partial(path)
     except OSError as exc:
         raise _write_error(path, len(data), exc) from None
     try:
-        os.fchmod(handle, path.stat().st_mode & 0o777 if path.exists() else _new_file_mode())
+        if path.exists():
+            os.fchmod(handle, path.stat().st_mode & 0o777)
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, path)
     except OSError as exc:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise _write_error(path, len(data), exc) from None
     return path
 
 
-def _new_file_mode() -> int:
-    """The permissions ``open`` gives a new file under the process's umask."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _open_partial(path: Path) -> tuple[int, Path]:
+    """A new hidden temporary file beside ``path``, opened for writing with mode 0666 so that the kernel applies the
+    process's umask, as to any new file."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
+    return os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), partial
 
 
 def _write_error(path: Path, size: int, exc: OSError) -> RunFolderError:

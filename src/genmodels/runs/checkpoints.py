@@ -82,7 +82,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} holds a {type(state).__name__} without a 'state_dict', not a Lightning checkpoint. "
             "Fix: pass a .ckpt file written by genmodels."
         )
+    damage = _damage(state)
+    if damage:
+        raise CheckpointError(
+            f"{path} is not a checkpoint genmodels can load: {damage} (a crafted, corrupted or unrelated file). "
+            "Fix: pass a checkpoint written by genmodels (<run>/checkpoints/last.ckpt), or restore it from a copy."
+        )
     return state
+
+
+def _damage(state: dict[str, Any]) -> str | None:
+    """What of the parts genmodels reads of a checkpoint (weights, model options, counters) has the wrong shape;
+    None when nothing."""
+    weights, options = state["state_dict"], state.get("hyper_parameters", {})
+    if not isinstance(weights, dict) or not all(
+        isinstance(name, str) and isinstance(value, torch.Tensor) for name, value in weights.items()
+    ):
+        return "its state_dict is not a mapping of parameter names to tensors"
+    if not isinstance(options, dict) or not all(isinstance(name, str) for name in options):
+        return "its hyper_parameters is not a mapping of model options"
+    for key in ("epoch", "global_step"):
+        if key in state and not _count(state[key]):
+            return f"its {key} is {state[key]!r}, not a count"
+    if "loops" in state:  # what a resume reads: the epochs finished
+        progress = state["loops"]
+        for key in ("fit_loop", "epoch_progress", "current", "processed"):
+            progress = progress.get(key) if isinstance(progress, dict) else None
+        if not _count(progress):
+            return "its loops do not count the epochs it finished (loops.fit_loop.epoch_progress.current.processed)"
+    return None
+
+
+def _count(value: Any) -> bool:
+    """Whether ``value`` is a whole number >= 0 (a bool is not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 # Model options that say how a model is trained, not what it is: a checkpoint may continue or be evaluated
@@ -95,7 +128,7 @@ def check_same_model(saved: Mapping[str, Any], current: Mapping[str, Any], sourc
 
     An option one side lacks counts as null (off), so checkpoints made before an option existed still load, and
     those of the older VAE classes are compared as today's VAE records itself (``runs.legacy``)."""
-    saved = upgrade_hparams(saved)
+    saved = upgrade_hparams(saved, source)
     saved, current = ({k: v for k, v in dict(c).items() if k not in TRAINING_OPTIONS} for c in (saved, current))
     differing = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
     if differing:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genmodels.errors import ConfigError
 from genmodels.runs.legacy import upgrade_model_config
+from genmodels.runs.trust import check_resolvers
 from genmodels.schema import TrainConfig, run_config_schema
 
 CONFIG_FIX = "Fix: restore the file from a copy, or start a new run (its checkpoints stay usable with ckpt_path=)."
@@ -44,6 +45,7 @@ def read_run_config(path: Path) -> DictConfig:
     missing = [key for key in SECTIONS if key not in config]
     if missing:
         raise ConfigError(f"{path} is empty or cut short (no {', '.join(missing)} section). {CONFIG_FIX}")
+    check_resolvers(config, path)  # before anything is resolved
     damage = _damage(config, path.parent.parent)
     if damage:
         raise ConfigError(f"{path} is damaged: {damage}. {CONFIG_FIX}")
@@ -79,14 +81,22 @@ def _damage(config: DictConfig, folder: Path) -> str | None:
 
 def read_overrides(path: Path) -> list[str]:
     """The command-line overrides a run keeps in ``path`` (its ``.hydra/overrides.yaml``), checked to be a list of
-    overrides Hydra parses; a damaged file is one ``ConfigError``."""
+    overrides Hydra parses, none of Hydra's own settings (a run keeps none; ``hydra.searchpath`` would import a
+    module when a resume composes them); a damaged file is one ``ConfigError``."""
     fix = "Fix: restore the file from a copy (a YAML list of the run's overrides, e.g. - latent=2), or start a new run."
-    overrides = _load(path, fix)
-    if not isinstance(overrides, ListConfig) or not all(isinstance(item, str) for item in overrides):
+    loaded = _load(path, fix)
+    overrides = OmegaConf.to_container(loaded, resolve=False) if isinstance(loaded, ListConfig) else None
+    if overrides is None or not all(isinstance(item, str) for item in overrides):
         raise ConfigError(f"{path} is not a list of overrides (strings such as latent=2). {fix}")
     try:
-        OverridesParser.create().parse_overrides(list(overrides))
+        parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:  # hydra's OverrideParseException
         first = (str(exc).splitlines() or [""])[0]
         raise ConfigError(f"{path} holds an override Hydra cannot parse ({first}). {fix}") from None
-    return list(overrides)
+    for override in parsed:
+        if override.key_or_group.split(".")[0].split("/")[0] == "hydra":
+            raise ConfigError(
+                f"{path} holds {override.input_line}, a setting of Hydra itself, which a run never keeps there and "
+                f"genmodels does not apply from a run folder. {fix}"
+            )
+    return overrides

@@ -146,14 +146,16 @@ NEW_FOLDER_FIX = "Fix: wait for that run to end, or leave out hydra.run.dir / hy
 @contextmanager
 def folder_lock(folder: Path, fix: str = NEW_FOLDER_FIX) -> Iterator[None]:
     """Hold ``<folder>/.lock`` (an ``flock``, released even on kill -9; none on Windows), or raise
-    ``RunFolderError`` (ending in ``fix``) when another process holds it: a training run, a resume or an evaluate."""
+    ``RunFolderError`` (ending in ``fix``) when another process holds it: a training run, a resume or an evaluate.
+    A folder holding a link is refused too: what a command writes stays inside the folder."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
-    handle = os.open(folder / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    check_no_links(folder)
+    handle = os.open(folder / LOCK_FILE, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644)
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -168,6 +170,19 @@ def folder_lock(folder: Path, fix: str = NEW_FOLDER_FIX) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         os.close(handle)
+
+
+def check_no_links(folder: Path) -> None:
+    """Raise ``RunFolderError`` naming the first symbolic link inside ``folder``: a command would write through it,
+    into another place (e.g. a shared run whose ``checkpoints`` or ``.lock`` points into the user's files)."""
+    for parent, names, files in os.walk(folder):
+        link = next((Path(parent, name) for name in (*names, *files) if Path(parent, name).is_symlink()), None)
+        if link is not None:
+            raise RunFolderError(
+                f"{link} is a link (to {os.readlink(link)}); a command writes only into the run folder's own files "
+                "and folders, never through a link to another place. Fix: replace the link by a copy of what it "
+                "points to, or remove it, then run the command again."
+            )
 
 
 @contextmanager

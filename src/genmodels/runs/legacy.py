@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
+from genmodels.errors import CheckpointError
 from genmodels.models.networks import describe
 from genmodels.models.objectives import CrossEntropy
 
@@ -80,18 +81,31 @@ def upgrade_overrides(overrides: list[str]) -> list[str]:
     return [pattern.sub(lambda m: m.group(1) + OLD_KEYS[m.group(2)], override) for override in overrides]
 
 
-def upgrade_hparams(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """The hyper-parameters an old VAE checkpoint recorded, as today's ``VAE`` records them (its networks' class
-    and size, computed by building them on the meta device: no memory, no random draws); an old GAN's with its
-    objective; others as they are."""
+def upgrade_hparams(saved: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The hyper-parameters an old VAE checkpoint (``source``) recorded, as today's ``VAE`` records them (its
+    networks' class and size, computed by building them on the meta device: no memory, no random draws); an old
+    GAN's with its objective; others as they are. Only sizes are read from the checkpoint: anything else there is
+    a ``CheckpointError``, never a config Hydra would build."""
     saved = dict(saved)
     if "beta" in saved:  # only a VAE has beta; one from before model.likelihood used the Bernoulli
         saved.setdefault("likelihood", "bernoulli")
     if "beta" not in saved or "encoder" in saved:  # today's VAE records its encoder
         return with_objective(saved, "class")
     old_class = "genmodels.models.conv_vae.ConvVAE" if "channels" in saved else VAE
+    for key in (*NETWORK_OPTIONS, OLD_VAES[old_class][1]):
+        if key in saved and not _sizes(saved[key]):
+            raise CheckpointError(
+                f"{source} records the model option {key}={saved[key]!r}, not a size or a list of sizes: it was "
+                "not written by genmodels. Fix: pass a checkpoint of a genmodels training run."
+            )
     config = upgrade_model_config({"_target_": old_class, **saved})
     with torch.device("meta"):
         networks = {name: describe(instantiate(config[name], _convert_="all")) for name in ("encoder", "decoder")}
     kept = ("latent_dim", "beta", "iwae_k", "likelihood")
     return {key: value for key, value in saved.items() if key in kept} | networks
+
+
+def _sizes(value: Any) -> bool:
+    """Whether ``value`` is a whole number or a list of them (a network's size as a checkpoint records it)."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return all(isinstance(item, int) and not isinstance(item, bool) for item in values)

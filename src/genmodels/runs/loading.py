@@ -8,16 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from genmodels.errors import CheckpointError, EvaluationError
+from genmodels.errors import CheckpointError, ConfigError, EvaluationError
 from genmodels.runs.checkpoints import check_same_model, checkpoint_file, load_checkpoint, run_checkpoint
-from genmodels.runs.definition import read_run_config
+from genmodels.runs.definition import CONFIG_FIX, read_run_config
 from genmodels.runs.trust import check_run_targets
+from genmodels.target_options import build
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class LoadedRun:
     model: L.LightningModule  # in eval mode, on the device asked for
     epoch: int | None  # of the checkpoint, counted from 1 as in the logs
     global_step: int | None
+
+    def build_data(self) -> L.LightningDataModule:
+        """The run's data module, built from ``config.data`` (a value it refuses: one ``ConfigError``; the data's own
+        errors, e.g. a missing image folder, as they are)."""
+        return _build_section(self.config, "data", self.folder / ".hydra" / "config.yaml")
 
 
 def load_run(
@@ -65,13 +72,20 @@ def open_run(
             f"Fix: finish (or resume) the training run in {folder}, or pass ckpt_path=<another .ckpt of it>."
         )
     config.paths.output_dir = str(folder)
-    model = instantiate(config.model, _convert_="all")  # plain lists, as train.py builds it
+    model = _build_section(config, "model", config_file, check_options=True)
     state = load_checkpoint(chosen)
     try:
         check_same_model(state.get("hyper_parameters", {}), dict(model.hparams), str(chosen))
     except CheckpointError as exc:
         raise CheckpointError(f"{exc}\n(The model options come from {config_file}.)") from None
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:  # missing or unexpected weights, or weights of another shape
+        detail = (str(exc).splitlines()[1:] or [str(exc)])[0].strip().rstrip(".")  # below "Error(s) in loading"
+        raise CheckpointError(
+            f"{chosen} holds weights that do not fit the model of {config_file} ({detail}). "
+            "Fix: pass a checkpoint written by this run (<run>/checkpoints/last.ckpt), or restore it from a copy."
+        ) from None
     epoch = state.get("epoch")
     return LoadedRun(
         folder,
@@ -81,6 +95,20 @@ def open_run(
         None if epoch is None else epoch + 1,
         state.get("global_step"),
     )
+
+
+def _build_section(config: DictConfig, section: str, config_file: Path, check_options: bool = False) -> Any:
+    """The object of a ``section`` of a run's checked ``config``, built as training builds it (with
+    ``check_options``, its options checked against the classes' signatures first); a value refused is one
+    ``ConfigError`` naming ``config_file``."""
+    try:
+        return build(config[section], section if check_options else None)
+    except ConfigError as exc:  # its fix (an option on the command line) is not one for a folder's file
+        cause = str(exc).split(" Fix: ")[0].removesuffix(".")
+    except InstantiationException as exc:  # a constructor's own TypeError or ValueError on the folder's values
+        error = exc.__cause__ or exc
+        cause = f"its {section} cannot be built ({type(error).__name__}: {(str(error).splitlines() or [''])[0]})"
+    raise ConfigError(f"{config_file} is damaged: {cause}. {CONFIG_FIX}")
 
 
 def run_folder(run_dir: str | Path | None, ckpt_path: str | Path | None) -> tuple[Path, Path]:

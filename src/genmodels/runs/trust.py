@@ -2,6 +2,8 @@
 ``instantiate``, so every ``_target_`` is resolved and checked as an object first: a class, named by its module and
 its own name (no walk through a module's attributes), defined in an allowed package. Opening a shared run folder
 runs none of its own code; ``allowed_targets`` adds packages or classes, ``trust_run_config=true`` lifts the check.
+The config may use only the resolvers a run's own config uses (``RESOLVERS``): another, such as ``oc.create``,
+could make a ``_target_`` appear only once resolved, after this check.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import GrammarParseError
+from omegaconf.grammar.gen.OmegaConfGrammarParser import OmegaConfGrammarParser
+from omegaconf.grammar_parser import parse
 
 from genmodels.errors import RunFolderError
 
@@ -28,6 +33,8 @@ ALLOWED = (
     "lightning.pytorch.callbacks.",
     "lightning.pytorch.loggers.",
 )
+# The resolvers of a run's saved config (schema.py's paths and channels); no other is resolved from a run folder.
+RESOLVERS = ("oc.env", "project_root", "hydra", "image_channels")
 
 
 def _targets(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
@@ -41,6 +48,50 @@ def _targets(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _targets(value, f"{key}[{index}]")
+
+
+def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted key, text) of every string under ``node``, its keys included."""
+    if isinstance(node, str):
+        yield key or "<top>", node
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            yield from _strings(name, key)
+            yield from _strings(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{key}[{index}]")
+
+
+def _resolver_names(text: str) -> Iterator[str]:
+    """The resolvers an OmegaConf string calls (``${oc.env:X}``: ``oc.env``), nested ones included; a string
+    OmegaConf cannot parse yields itself (refused: it resolves to nothing a run needs)."""
+    if "${" not in text:
+        return
+    try:
+        tree = parse(text)
+    except GrammarParseError:
+        yield text
+        return
+    nodes = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, OmegaConfGrammarParser.ResolverNameContext):
+            yield node.getText()
+        nodes.extend(getattr(node, "children", None) or [])
+
+
+def check_resolvers(config: DictConfig, source: Path) -> None:
+    """Raise ``RunFolderError`` naming the first string of ``config`` (read from ``source``) that calls a resolver
+    outside ``RESOLVERS``."""
+    for key, text in _strings(OmegaConf.to_container(config, resolve=False)):
+        refused = next((name for name in _resolver_names(text) if name not in RESOLVERS), None)
+        if refused is not None:
+            raise RunFolderError(
+                f"{source} sets {key} to {text!r}, which calls the resolver {refused!r}: genmodels resolves only "
+                f"{', '.join(RESOLVERS)} in a run folder, since another could build objects that the check of its "
+                "classes never sees. Fix: restore the run's config (a run writes none of these)."
+            )
 
 
 def _within(name: str, packages: Iterable[str]) -> bool:
@@ -75,7 +126,9 @@ def refusal(target: Any, packages: tuple[str, ...], classes: tuple[str, ...]) ->
 
 def check_run_targets(config: DictConfig, source: Path, allowed: Iterable[str] = (), trust: bool = False) -> None:
     """Raise ``RunFolderError`` naming the first ``_target_`` of ``config`` (read from ``source``) that is not an
-    allowed class (``ALLOWED`` and ``allowed``: packages end in a dot, other entries are class names)."""
+    allowed class (``ALLOWED`` and ``allowed``: packages end in a dot, other entries are class names), or that calls
+    a resolver outside ``RESOLVERS`` (refused even under ``trust``)."""
+    check_resolvers(config, source)
     if trust:
         return
     entries = [*ALLOWED, *(str(entry) for entry in allowed or ())]
