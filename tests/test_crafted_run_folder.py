@@ -196,3 +196,17 @@ def test_compare_never_resolves_an_interpolation_of_a_job_folder(tmp_path, monke
     for name in ("comparison.md", "comparison.csv"):
         text = (sweep / name).read_text()
         assert "latent=${oc.env:GENMODELS_TEST_SECRET}" in text and "${nosuch:x}" in text and "hunter2" not in text
+
+
+@pytest.mark.parametrize("case", ["an unknown model option", "a value its constructor refuses"])
+def test_a_resume_of_a_folder_whose_model_options_are_refused_names_the_file(run_main, cli_vae_run, tmp_path, case):
+    damage, name, said = CASES[case]
+    run = tmp_path / "run"
+    shutil.copytree(cli_vae_run, run)
+    damage(run)
+    before = files_of(run)
+    result = run_main("genmodels.train", f"resume={run}", "trainer.max_epochs=2", check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"error: {run / name} {said}"), result.stderr[-3000:]
+    assert files_of(run) == before

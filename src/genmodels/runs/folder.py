@@ -31,6 +31,7 @@ from genmodels.runs.atomic import write_atomic, write_json
 from genmodels.runs.attempt import ResumeAttempt
 from genmodels.runs.definition import read_overrides, read_run_config
 from genmodels.runs.legacy import upgrade_overrides
+from genmodels.runs.loading import build_from_folder
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.summary import METRICS_FILE, read_summary
 from genmodels.runs.trust import check_run_targets
@@ -252,6 +253,7 @@ def continued_config(folder: Path, overrides: list[str], command: DictConfig) ->
     check_run_targets(
         config, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
     )
+    build_from_folder(config, "model", folder / CONFIG_FILE, check_options=True)  # a value refused names the file
     config.resume = str(folder)
     validate_train_config(config)  # e.g. trainer.accelerator=gpu on a machine without one, before any write
     return config, merged, changes

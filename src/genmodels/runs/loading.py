@@ -36,7 +36,7 @@ class LoadedRun:
     def build_data(self) -> L.LightningDataModule:
         """The run's data module, built from ``config.data`` (a value it refuses: one ``ConfigError``; the data's own
         errors, e.g. a missing image folder, as they are)."""
-        return _build_section(self.config, "data", self.folder / ".hydra" / "config.yaml")
+        return build_from_folder(self.config, "data", self.folder / ".hydra" / "config.yaml")
 
 
 def load_run(
@@ -72,7 +72,7 @@ def open_run(
             f"Fix: finish (or resume) the training run in {folder}, or pass ckpt_path=<another .ckpt of it>."
         )
     config.paths.output_dir = str(folder)
-    model = _build_section(config, "model", config_file, check_options=True)
+    model = build_from_folder(config, "model", config_file, check_options=True)
     state = load_checkpoint(chosen)
     try:
         check_same_model(state.get("hyper_parameters", {}), dict(model.hparams), str(chosen))
@@ -97,8 +97,8 @@ def open_run(
     )
 
 
-def _build_section(config: DictConfig, section: str, config_file: Path, check_options: bool = False) -> Any:
-    """The object of a ``section`` of a run's checked ``config``, built as training builds it (with
+def build_from_folder(config: DictConfig, section: str, config_file: Path, check_options: bool = False) -> Any:
+    """The object of a ``section`` of a run's config (its classes checked), built as training builds it (with
     ``check_options``, its options checked against the classes' signatures first); a value refused is one
     ``ConfigError`` naming ``config_file``."""
     try:
