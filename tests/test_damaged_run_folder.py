@@ -1,18 +1,24 @@
-"""A run is resumed or evaluated only from a complete, valid definition: any damage to its ``.hydra/config.yaml``
-or ``overrides.yaml`` is one ``error:`` line naming the file and the fix, and the folder stays byte-identical."""
+"""A run is resumed or evaluated only from a complete, valid definition: any damage to its ``.hydra/config.yaml``,
+``overrides.yaml`` or checkpoint (written by mistake or crafted: options its classes refuse, parts of the wrong
+shape) is one ``error:`` line naming the file and the fix, and the folder stays byte-identical."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from genmodels.errors import CheckpointError, ConfigError
+from genmodels.runs.loading import load_run
 from tests.helpers import files_of
 
 CONFIG, OVERRIDES = Path(".hydra") / "config.yaml", Path(".hydra") / "overrides.yaml"
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 def edited(change: Callable[[dict], None]) -> Callable[[Path], None]:
@@ -22,6 +28,17 @@ def edited(change: Callable[[dict], None]) -> Callable[[Path], None]:
         config = yaml.safe_load((run / CONFIG).read_text())
         change(config)
         (run / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+
+    return damage
+
+
+def checkpoint_edited(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """A damage that edits what the run's ``last.ckpt`` holds."""
+
+    def damage(run: Path) -> None:
+        state = torch.load(run / CHECKPOINT, weights_only=True)
+        change(state)
+        torch.save(state, run / CHECKPOINT)
 
     return damage
 
@@ -61,6 +78,52 @@ CONFIG_DAMAGE = {
     ),
     "cut before callbacks": (cut_before("callbacks"), "is empty or cut short (no callbacks, logger, classifier"),
     "cut before figures": (cut_before("figures"), "is empty or cut short (no figures, speed, paths, data, model"),
+    # Model options its classes refuse: checked against their signatures, then by their constructors.
+    "an unknown model option": (
+        edited(lambda c: c["model"].update(bogus=1)),
+        "is damaged: model.bogus is not an option of genmodels.models.vae.VAE",
+    ),
+    "model.beta: abc": (
+        edited(lambda c: c["model"].update(beta="abc")),
+        "is damaged: model.beta must be of type float (genmodels.models.vae.VAE takes beta: float), got 'abc'",
+    ),
+    "a value its constructor refuses": (
+        edited(lambda c: c["model"].update(beta=-1.0)),
+        "is damaged: model.beta must be >= 0, got -1.0",
+    ),
+    "a network torch refuses": (
+        edited(
+            lambda c: c["model"].update(decoder={"_target_": "torch.nn.Linear", "in_features": -1, "out_features": 2})
+        ),
+        "is damaged: its model cannot be built (RuntimeError: ",
+    ),
+}
+EVALUATE_ONLY = {  # a resume builds its data module as a new run does, and reads its checkpoint's epochs only
+    "data its class refuses": (
+        CONFIG,
+        edited(lambda c: c["data"].update(val_size=0)),
+        "is damaged: data.val_size must be between 1 and 59999, got 0",
+    ),
+    "hyper_parameters a list": (
+        CHECKPOINT,
+        checkpoint_edited(lambda state: state.update(hyper_parameters=[1])),
+        "is not a checkpoint genmodels can load: its hyper_parameters is not a mapping of model options",
+    ),
+    "state_dict a list": (
+        CHECKPOINT,
+        checkpoint_edited(lambda state: state.update(state_dict=[1])),
+        "is not a checkpoint genmodels can load: its state_dict is not a mapping of parameter names to tensors",
+    ),
+    "epoch a string": (
+        CHECKPOINT,
+        checkpoint_edited(lambda state: state.update(epoch="x")),
+        "is not a checkpoint genmodels can load: its epoch is 'x', not a count",
+    ),
+    "a weight missing": (
+        CHECKPOINT,
+        checkpoint_edited(lambda state: state["state_dict"].popitem()),
+        "holds weights that do not fit the model of",
+    ),
 }
 OVERRIDES_DAMAGE = {
     "binary garbage": (written(OVERRIDES, b"\xff\xfe\x00"), "is not valid YAML (UnicodeDecodeError"),
@@ -76,6 +139,7 @@ CASES = [
         for command in ("evaluate", "resume")
     ),
     *((f"overrides: {case}", OVERRIDES, *OVERRIDES_DAMAGE[case], "resume") for case in OVERRIDES_DAMAGE),
+    *((case, *EVALUATE_ONLY[case], "evaluate") for case in EVALUATE_ONLY),
 ]
 
 
@@ -96,3 +160,17 @@ def test_a_damaged_definition_is_one_line_and_changes_nothing(
     assert len(lines) == 1 and lines[0].startswith(f"error: {run / name} {said}"), result.stderr[-3000:]
     assert lines[0].count("Fix:") == 1
     assert files_of(run) == before
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in CASES if case[-1] == "evaluate" and case[0] != "data its class refuses"],  # load_run: no data
+    ids=lambda case: case[0],
+)
+def test_load_run_refuses_a_damaged_model_config_or_checkpoint(cli_vae_run, tmp_path, case):
+    _, name, damage, said, _ = case
+    run = tmp_path / "run"
+    shutil.copytree(cli_vae_run, run)
+    damage(run)
+    with pytest.raises(ConfigError if name == CONFIG else CheckpointError, match=re.escape(f"{run / name} {said}")):
+        load_run(run)
