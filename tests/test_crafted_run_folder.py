@@ -5,6 +5,7 @@ interpolation of a job's files. (Damaged run folders under evaluate, resume and 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,11 @@ from genmodels.runs.checkpoints import load_checkpoint
         ({"global_step": True}, "its global_step is True, not a count"),
         ({"loops": {"fit_loop": []}}, "its loops do not count the epochs it finished"),
         ({"state_dict": {"weight": 1.0}}, "its state_dict is not a mapping of parameter names to tensors"),
+        (  # Lightning would delete the path it names when it falls out of the top k
+            {"callbacks": {"ModelCheckpoint{}": {"best_model_path": "local:///home", "best_model_score": None}}},
+            r"its state of callback ModelCheckpoint\{\} names 'local:///home', not a local checkpoint file",
+        ),
+        ({"callbacks": {"x": {"best_k_models": {"s3://bucket/a.ckpt": 1.0}}}}, "its state of callback x names 's3:"),
     ],
 )
 def test_a_checkpoint_of_the_wrong_shape_is_refused_by_name(tmp_path, part, said):
@@ -67,6 +73,11 @@ JOB_DAMAGE = {
         written(".hydra/overrides.yaml", b"- [latent=5\n"),
         "",
         ".hydra/overrides.yaml is not valid YAML (ParserError",
+    ),
+    "failed.json a named pipe": (
+        lambda job: ((job / "metrics.json").unlink(), os.mkfifo(job / "failed.json")),
+        "latent=5",
+        "failed.json is not a regular file",
     ),
     "overrides a mapping": (
         written(".hydra/overrides.yaml", b"latent: 5\n"),

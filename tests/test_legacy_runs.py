@@ -108,6 +108,21 @@ def test_an_old_checkpoint_s_sizes_are_only_read_never_built(value):
         upgrade_hparams(crafted, "old.ckpt")
 
 
+def test_an_old_checkpoint_builds_only_its_checked_sizes_under_genmodels_classes(tmp_path):
+    made = tmp_path / "made"
+    crafted = {  # conv sizes checked, then an MLP named with a config for its widths
+        "beta": 1.0,
+        "latent_dim": 2,
+        "channels": [4],
+        "_target_": "genmodels.vae.VAE",
+        "hidden_dims": {"_target_": "os.makedirs", "_args_": [str(made)]},
+    }
+    upgrade_hparams(crafted, "old.ckpt")  # the conv VAE's, from the checked sizes only
+    assert not made.exists()
+    with pytest.raises(CheckpointError, match=r"^old.ckpt records model sizes its networks refuse \("):
+        upgrade_hparams({"beta": 1.0, "latent_dim": -5, "hidden_dims": [16]}, "old.ckpt")
+
+
 def write_as_the_earlier_code(run: Path) -> None:
     """Rewrite a run folder of today's MLP VAE (latent 2, hidden_dims [16]) as the earlier code wrote it."""
     config_file = run / ".hydra" / "config.yaml"

@@ -3,6 +3,7 @@ allowed package, named by its module) before anything is built, by ``genmodels.e
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import shutil
@@ -15,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from genmodels import report
 from genmodels.errors import ConfigError, RunFolderError
 from genmodels.runs.definition import COMMAND_ONLY_KEYS, read_overrides, read_run_config
 from genmodels.runs.folder import folder_lock
@@ -160,6 +162,9 @@ HIDDEN = [
     "${oc.env:X,${oc.create:{_target_: os.system}}}",  # nested in an allowed one
     "${ oc.select : model}",
     "${${name}:x}",  # a resolver named by an interpolation
+    "\\${oc.create:{_target_: os.makedirs, _args_: [x]}}",  # escaped: a later resolution makes it live
+    "${oc.env:NOPE,'\\${oc.create:{_target_: os.makedirs}}'}",
+    "${oc.env:AWS_SECRET_ACCESS_KEY}",  # a secret copied into the run's logs
 ]
 
 
@@ -209,3 +214,29 @@ def test_saved_overrides_are_read_as_written_never_resolved(tmp_path, monkeypatc
     path = tmp_path / "overrides.yaml"
     path.write_text("- latent=${oc.env:GENMODELS_TEST_SECRET}\n- model.beta=${nosuch:x}\n")
     assert read_overrides(path) == ["latent=${oc.env:GENMODELS_TEST_SECRET}", "model.beta=${nosuch:x}"]
+
+
+def test_a_saved_file_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path):
+    os.mkfifo(tmp_path / "overrides.yaml")  # a read would block
+    with pytest.raises(ConfigError, match=r"overrides.yaml is not a regular file"):
+        read_overrides(tmp_path / "overrides.yaml")
+
+
+def test_a_resume_of_a_folder_holding_a_link_creates_nothing_through_it(run_main, cli_vae_run, tmp_path):
+    run, target = tmp_path / "run", tmp_path / "outside" / "created"
+    shutil.copytree(cli_vae_run, run)
+    target.parent.mkdir()
+    (run / "train.log").unlink(missing_ok=True)
+    (run / "train.log").symlink_to(target)  # Hydra's log would open it before the folder's checks
+    result = run_main("genmodels.train", f"resume={run}", "trainer.max_epochs=2", check=False)
+    assert result.returncode == 1 and not target.exists()
+    assert f"error: {run / 'train.log'} is a link" in result.stderr + result.stdout
+
+
+def test_the_report_writes_into_no_folder_holding_a_link(tmp_path):
+    out, victim = tmp_path / "out", tmp_path / "victim.png"
+    (out / "figures").mkdir(parents=True)
+    victim.write_bytes(b"kept")
+    (out / "figures" / "vae_samples.png").symlink_to(victim)
+    assert report.main(["--preset", "quick", "--only", "report_vae_latent20", "--out", str(out)]) == 1
+    assert victim.read_bytes() == b"kept" and not (out / "runs").exists()

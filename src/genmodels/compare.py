@@ -92,6 +92,8 @@ def _results(folder: Path) -> RunSummary | None:
 def _failure(folder: Path) -> str:
     """The error a failed job's ``failed.json`` records; a file that is no JSON object is a ``RunFolderError``."""
     fix = "Fix: restore it from a copy, or run the job again (resume=<its folder>)."
+    if not (folder / "failed.json").is_file():  # e.g. a named pipe, which would block the read
+        raise RunFolderError(f"failed.json is not a regular file. {fix}")
     try:
         record = json.loads((folder / "failed.json").read_bytes())
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON

@@ -37,6 +37,7 @@ from genmodels.results import (
     stage_experiment,
 )
 from genmodels.runs.atomic import write_atomic
+from genmodels.runs.folder import check_no_links
 from genmodels.runs.summary import METRICS_FILE, evaluation_settings, read_summary
 from genmodels.tables import format_duration
 
@@ -178,6 +179,7 @@ def run_report(
         for folder in [out / "runs" / name for name in runs] if only else [out]:
             shutil.rmtree(folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    check_no_links(out)  # its run folders, logs and figures are written (and copied) without following links
     clock = StageClock(expected, out / "stage_seconds.json")
     print(f"Preset {preset_name}: {preset.description}; about {format_duration(sum(expected) * 60)} here.", flush=True)
     entries = []
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m genmodels.report",
         description="Train and evaluate the course report's experiments and collect their figures and numbers.",
         epilog="Presets (2-core CPU): cpu, about 80 min (the default without a GPU); "
-        "quick, about 18 min; "
+        "quick, about 10 min; "
         "report: 64x64 and 40 epochs everywhere, for a GPU (the default there). Example: "
         "python -m genmodels.report --preset quick -- trainer.max_epochs=2; "
         "publishing two experiments again, the others as published: "

@@ -44,7 +44,8 @@ def image_extensions() -> frozenset[str]:
 
 
 def list_images(root: Path) -> list[ImageFile]:
-    """Every image file under ``root``, sorted by path; hidden files and folders are skipped."""
+    """Every image file under ``root``, sorted by path; hidden files and folders, and anything that is not a regular
+    file, are skipped."""
     check_folder(root)
     extensions = image_extensions()
     files = []
@@ -54,6 +55,8 @@ def list_images(root: Path) -> list[ImageFile]:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in extensions:
                 continue
             path = Path(folder, name)
+            if not path.is_file():  # e.g. a named pipe, which would block a read
+                continue
             stat = path.stat()
             files.append(ImageFile(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
     if not files:

@@ -110,6 +110,26 @@ def _damage(state: dict[str, Any]) -> str | None:
             progress = progress.get(key) if isinstance(progress, dict) else None
         if not _count(progress):
             return "its loops do not count the epochs it finished (loops.fit_loop.epoch_progress.current.processed)"
+    return _callback_damage(state.get("callbacks", {}))
+
+
+# The paths a ModelCheckpoint keeps in its state; Lightning deletes those that fall out of its top k.
+CALLBACK_PATHS = ("dirpath", "best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def _callback_damage(callbacks: Any) -> str | None:
+    """What of the callbacks' states is not as a run writes it: each a mapping, every checkpoint path in it a local
+    file's (a path with a protocol, e.g. ``local:///home``, is one Lightning would delete, wherever it lies)."""
+    if not isinstance(callbacks, dict):
+        return "its callbacks state is not a mapping"
+    for name, callback in callbacks.items():
+        if not isinstance(callback, dict):
+            return f"its state of callback {name} is not a mapping"
+        kept = callback.get("best_k_models") or {}
+        paths = [callback.get(key) for key in CALLBACK_PATHS] + (list(kept) if isinstance(kept, dict) else [kept])
+        odd = next((path for path in paths if path is not None and (not isinstance(path, str) or "://" in path)), None)
+        if odd is not None:
+            return f"its state of callback {name} names {odd!r}, not a local checkpoint file"
     return None
 
 

@@ -26,7 +26,10 @@ GROUPS = ("callbacks", "logger")  # sections of named objects, or null
 
 
 def _load(path: Path, fix: str) -> DictConfig | ListConfig:
-    """The YAML file at ``path``; unreadable or not YAML (binary, a syntax error) is one ``ConfigError``."""
+    """The YAML file at ``path``; unreadable, not a regular file (a named pipe would block) or not YAML (binary, a
+    syntax error) is one ``ConfigError``."""
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path} is not a regular file. {fix}")
     try:
         return OmegaConf.load(path)
     except OSError as exc:

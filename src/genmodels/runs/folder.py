@@ -53,7 +53,8 @@ def unique(stem: str) -> str:
 
 def run_folder(stem: str, resume: str | None = None) -> str:
     """``hydra.run.dir``: the resumed run's own folder, else ``unique(stem)``; resolved before Hydra creates the
-    folder, so a ``resume=`` that names no run stops here with nothing created."""
+    folder and opens its log, so a ``resume=`` that names no run, or a folder holding a link, stops here with
+    nothing created."""
     if resume is None:
         return unique(stem)
     if not (Path(resume) / CONFIG_FILE).is_file():
@@ -61,6 +62,10 @@ def run_folder(stem: str, resume: str | None = None) -> str:
             f"error: resume={resume} names no training run ({Path(resume) / CONFIG_FILE} is missing). "
             "Fix: pass the folder a run printed as 'Run folder: ...', e.g. resume=outputs/train/runs/<name>."
         )
+    try:
+        check_no_links(Path(resume))
+    except RunFolderError as exc:
+        raise SystemExit(f"error: {exc}") from None
     return resume
 
 

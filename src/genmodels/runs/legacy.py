@@ -92,15 +92,23 @@ def upgrade_hparams(saved: Mapping[str, Any], source: str) -> dict[str, Any]:
     if "beta" not in saved or "encoder" in saved:  # today's VAE records its encoder
         return with_objective(saved, "class")
     old_class = "genmodels.models.conv_vae.ConvVAE" if "channels" in saved else VAE
-    for key in (*NETWORK_OPTIONS, OLD_VAES[old_class][1]):
-        if key in saved and not _sizes(saved[key]):
+    fix = "Fix: pass a checkpoint of a genmodels training run."
+    sizes = {key: saved[key] for key in (*NETWORK_OPTIONS, OLD_VAES[old_class][1]) if key in saved}
+    for key, value in sizes.items():
+        if not _sizes(value):
             raise CheckpointError(
-                f"{source} records the model option {key}={saved[key]!r}, not a size or a list of sizes: it was "
-                "not written by genmodels. Fix: pass a checkpoint of a genmodels training run."
+                f"{source} records the model option {key}={value!r}, not a size or a list of sizes: it was not "
+                f"written by genmodels. {fix}"
             )
-    config = upgrade_model_config({"_target_": old_class, **saved})
-    with torch.device("meta"):
-        networks = {name: describe(instantiate(config[name], _convert_="all")) for name in ("encoder", "decoder")}
+    config = upgrade_model_config({"_target_": old_class, **sizes})  # our classes, the checked sizes, nothing else
+    try:
+        with torch.device("meta"):
+            networks = {name: describe(instantiate(config[name], _convert_="all")) for name in ("encoder", "decoder")}
+    except Exception as exc:  # e.g. a negative size: the networks refuse it
+        cause = exc.__cause__ or exc
+        raise CheckpointError(
+            f"{source} records model sizes its networks refuse ({type(cause).__name__}: {cause}). {fix}"
+        ) from None
     kept = ("latent_dim", "beta", "iwae_k", "likelihood")
     return {key: value for key, value in saved.items() if key in kept} | networks
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ ALLOWED = (
 )
 # The resolvers of a run's saved config (schema.py's paths and channels); no other is resolved from a run folder.
 RESOLVERS = ("oc.env", "project_root", "hydra", "image_channels")
+OWN_VARIABLE = re.compile(r"\$\{\s*oc\.env\s*:\s*GENMODELS_[A-Z_]*\s*[,}]")  # oc.env reads only these
 
 
 def _targets(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
@@ -64,8 +66,10 @@ def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _resolver_names(text: str) -> Iterator[str]:
-    """The resolvers an OmegaConf string calls (``${oc.env:X}``: ``oc.env``), nested ones included; a string
-    OmegaConf cannot parse yields itself (refused: it resolves to nothing a run needs)."""
+    """The resolvers an OmegaConf string calls (``${oc.env:X}``: ``oc.env``), nested ones included; ``oc.env`` of a
+    variable that is not genmodels' own as the whole call (a folder's config could copy a secret into the run's
+    logs). A string OmegaConf cannot parse, or one with an escaped ``\\${`` (which a later resolution turns into a
+    live interpolation), yields itself: refused, a run writes neither."""
     if "${" not in text:
         return
     try:
@@ -73,11 +77,14 @@ def _resolver_names(text: str) -> Iterator[str]:
     except GrammarParseError:
         yield text
         return
+    if "\\${" in text:
+        yield text
     nodes = [tree]
     while nodes:
         node = nodes.pop()
         if isinstance(node, OmegaConfGrammarParser.ResolverNameContext):
-            yield node.getText()
+            call = node.parentCtx.getText()
+            yield call if node.getText() == "oc.env" and not OWN_VARIABLE.match(call) else node.getText()
         nodes.extend(getattr(node, "children", None) or [])
 
 
@@ -89,8 +96,9 @@ def check_resolvers(config: DictConfig, source: Path) -> None:
         if refused is not None:
             raise RunFolderError(
                 f"{source} sets {key} to {text!r}, which calls the resolver {refused!r}: genmodels resolves only "
-                f"{', '.join(RESOLVERS)} in a run folder, since another could build objects that the check of its "
-                "classes never sees. Fix: restore the run's config (a run writes none of these)."
+                f"{', '.join(RESOLVERS)} in a run folder (oc.env of GENMODELS_ variables, no escaped \\${{), since "
+                "another could build objects that the check of its classes never sees, or copy a secret into the "
+                "run's logs. Fix: restore the run's config (a run writes none of these)."
             )
 
 
