@@ -1,10 +1,14 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from genmodels.callbacks.base import figure_subject
 from genmodels.data import MNISTDataModule
 from genmodels.errors import ConfigError
 from genmodels.metrics.likelihood import elbo, iwae_log_likelihood
+from genmodels.models.conv_vae import ConvDecoder, ConvEncoder
 from genmodels.models.vae import VAE, DiagonalGaussian
 from genmodels.models.vae_mlp import MLPDecoder, MLPEncoder
 from genmodels.runs.checkpoints import CheckpointError, check_same_model
@@ -158,3 +162,10 @@ def test_short_training_lowers_negative_elbo(mnist_dir):
     after = negative_elbo(held_out)
     assert before > 500  # an untrained decoder: ~784 * log 2 nats
     assert after < 200 < before
+
+
+def test_figure_titles_name_a_vae_s_networks():
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(image_size=28), current_epoch=1)
+    assert figure_subject(trainer, mlp_vae(latent_dim=2, hidden_dims=[16])) == "VAE (vae_mlp), latent 2, 28×28, 1 epoch"
+    conv = VAE(ConvEncoder(3, [4, 8]), ConvDecoder(3, [4, 8]), latent_dim=3)
+    assert figure_subject(trainer, conv) == "VAE (conv_vae), latent 3, 28×28, 1 epoch"

@@ -46,12 +46,17 @@ class FigureCallback(L.Callback):
 
 
 def figure_subject(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
-    """What a run's figures show, for their titles: model, latent size, image size, epochs trained and, for a GAN,
-    which generator draws, e.g. ``GAN (lean_gan), latent 64, 28×28, 7 epochs, moving-average generator``
-    (``GAN (lean_gan, WGAN-GP), ...`` for a GAN trained under another objective than the default cross-entropy)."""
+    """What a run's figures show, for their titles: model and its networks, latent size, image size, epochs trained
+    and, for a GAN, which generator draws, e.g. ``GAN (lean_gan), latent 64, 28×28, 7 epochs, moving-average
+    generator`` (``GAN (lean_gan, WGAN-GP), ...`` for a GAN trained under another objective than the default
+    cross-entropy; ``VAE (conv_vae), latent 50, ...`` for a VAE)."""
     size = trainer.datamodule.image_size
     generator = getattr(pl_module, "generator", None)  # a GAN's live network; it samples from generator_ema if set
-    networks = "" if generator is None else f" ({gan_kind(pl_module)})"
+    decoder = getattr(pl_module, "decoder", None)
+    if generator is not None:
+        networks = f" ({gan_kind(pl_module)})"
+    else:
+        networks = "" if decoder is None else f" ({network_module(decoder)})"
     words = [f"{type(pl_module).__name__}{networks}", f"latent {pl_module.latent_dim}", f"{size}×{size}"]
     words.append(f"{trainer.current_epoch} epoch{'s' * (trainer.current_epoch != 1)}")
     if generator is not None:
@@ -62,9 +67,14 @@ def figure_subject(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
 
 def gan_kind(gan: L.LightningModule) -> str:
     """A GAN's networks (their module's name) and, unless it is the default cross-entropy, its objective."""
-    networks = type(gan.generator).__module__.rsplit(".", 1)[-1]
+    networks = network_module(gan.generator)
     objective = gan.objective
     return networks if isinstance(objective, CrossEntropy) else f"{networks}, {objective.title}"
+
+
+def network_module(network: torch.nn.Module) -> str:
+    """The short name of the module that defines a network (``conv_vae``, ``lean_gan``): which networks a model has."""
+    return type(network).__module__.rsplit(".", 1)[-1]
 
 
 def fixed_noise(count: int, dim: int, seed: int, device: torch.device) -> torch.Tensor:
