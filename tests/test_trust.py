@@ -20,7 +20,7 @@ from genmodels import report
 from genmodels.errors import ConfigError, RunFolderError
 from genmodels.runs.definition import COMMAND_ONLY_KEYS, read_overrides, read_run_config
 from genmodels.runs.folder import folder_lock
-from genmodels.runs.trust import check_run_targets
+from genmodels.runs.trust import check_resolvers, check_run_targets
 from tests.helpers import CONFIGS, files_of
 
 SOURCE = Path("run/.hydra/config.yaml")
@@ -169,12 +169,10 @@ HIDDEN = [
 
 
 def test_a_config_may_call_only_the_resolvers_a_run_writes():
-    check_run_targets(OmegaConf.create({"paths": {"a": SAFE[0], "b": [SAFE[1]]}, "x": SAFE[2], "y": SAFE[3]}), SOURCE)
+    check_resolvers(OmegaConf.create({"paths": {"a": SAFE[0], "b": [SAFE[1]]}, "x": SAFE[2], "y": SAFE[3]}), SOURCE)
     for text in HIDDEN:
         with pytest.raises(RunFolderError, match=r"which calls the resolver .*Fix: restore") as refused:
-            check_run_targets(
-                OmegaConf.merge(config_with("torch.optim.Adam"), {"extra": {"key": text}}), SOURCE, trust=True
-            )
+            check_resolvers(OmegaConf.merge(config_with("torch.optim.Adam"), {"extra": {"key": text}}), SOURCE)
         assert str(refused.value).startswith(f"{SOURCE} sets extra.key to {text!r}")
 
 

@@ -21,6 +21,11 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 class GenmodelsError(Exception):
     """A failure the user can fix; the message names the cause and the fix."""
 
+    @property
+    def cause(self) -> str:
+        """The message without its fix, for an error raised again with another fix."""
+        return str(self).split(" Fix:")[0]
+
 
 class ConfigError(GenmodelsError):
     """A configuration value is invalid or unusable here; the message names the key and what is allowed."""

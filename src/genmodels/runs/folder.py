@@ -34,7 +34,7 @@ from genmodels.runs.legacy import upgrade_overrides
 from genmodels.runs.loading import build_from_folder
 from genmodels.runs.resume import resume_commands, resume_plan, resumed_config
 from genmodels.runs.summary import METRICS_FILE, read_summary
-from genmodels.runs.trust import check_run_targets
+from genmodels.runs.trust import check_resolvers, check_run_targets
 from genmodels.schema import validate_train_config
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,10 @@ def continued_config(folder: Path, overrides: list[str], command: DictConfig) ->
     config, merged, changes = resumed_config(
         saved, upgrade_overrides(saved_overrides(folder) or []), overrides, HydraConfig.get().job.config_name
     )
-    # What will be built, the folder's config with the changes: classes only, of allowed packages.
+    # What will be built, the folder's config with the changes: classes only, of allowed packages, and (read_run_config
+    # checked the saved config) no other resolvers in what the changes brought.
+    if changes:
+        check_resolvers(config, folder / CONFIG_FILE)
     check_run_targets(
         config, folder / CONFIG_FILE, command.get("allowed_targets") or (), command.get("trust_run_config")
     )

@@ -104,7 +104,7 @@ def build_from_folder(config: DictConfig, section: str, config_file: Path, check
     try:
         return build(config[section], section if check_options else None)
     except ConfigError as exc:  # its fix (an option on the command line) is not one for a folder's file
-        cause = str(exc).split(" Fix: ")[0].removesuffix(".")
+        cause = exc.cause.removesuffix(".")
     except InstantiationException as exc:  # a constructor's own TypeError or ValueError on the folder's values
         error = exc.__cause__ or exc
         cause = f"its {section} cannot be built ({type(error).__name__}: {(str(error).splitlines() or [''])[0]})"

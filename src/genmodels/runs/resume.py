@@ -134,9 +134,8 @@ def resume_plan(run_dir: Path, config: DictConfig) -> ResumePlan:
         try:
             state = load_checkpoint(checkpoint)
         except CheckpointError as exc:
-            reason = str(exc).split(" Fix:")[0]
             raise CheckpointError(
-                f"cannot resume {run_dir}: {reason} Fix: move {checkpoint} aside (e.g. to last.ckpt.damaged) to "
+                f"cannot resume {run_dir}: {exc.cause} Fix: move {checkpoint} aside (e.g. to last.ckpt.damaged) to "
                 "train the run again from its first epoch, or start a new run; nothing in the folder was changed."
             ) from None
         done = int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])  # epochs finished

@@ -39,30 +39,16 @@ RESOLVERS = ("oc.env", "project_root", "hydra", "image_channels")
 OWN_VARIABLE = re.compile(r"\$\{\s*oc\.env\s*:\s*GENMODELS_[A-Z_]*\s*[,}]")  # oc.env reads only these
 
 
-def _targets(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, target) of every ``_target_`` under ``node``."""
+def _nodes(node: Any, key: str = "<top>") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of ``node`` and of everything under it; a mapping's keys count as values of its own key."""
+    yield key, node
     if isinstance(node, dict):
         for name, value in node.items():
-            if name == "_target_":
-                yield key or "<top>", value
-            else:
-                yield from _targets(value, f"{key}.{name}" if key else str(name))
+            yield key, name
+            yield from _nodes(value, str(name) if key == "<top>" else f"{key}.{name}")
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _targets(value, f"{key}[{index}]")
-
-
-def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
-    """(dotted key, text) of every string under ``node``, its keys included."""
-    if isinstance(node, str):
-        yield key or "<top>", node
-    elif isinstance(node, dict):
-        for name, value in node.items():
-            yield from _strings(name, key)
-            yield from _strings(value, f"{key}.{name}" if key else str(name))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _strings(value, f"{key}[{index}]")
+            yield from _nodes(value, f"{key}[{index}]")
 
 
 def _resolver_names(text: str) -> Iterator[str]:
@@ -91,7 +77,10 @@ def _resolver_names(text: str) -> Iterator[str]:
 def check_resolvers(config: DictConfig, source: Path) -> None:
     """Raise ``RunFolderError`` naming the first string of ``config`` (read from ``source``) that calls a resolver
     outside ``RESOLVERS``."""
-    for key, text in _strings(OmegaConf.to_container(config, resolve=False)):
+    texts = (
+        (key, text) for key, text in _nodes(OmegaConf.to_container(config, resolve=False)) if isinstance(text, str)
+    )
+    for key, text in texts:
         refused = next((name for name in _resolver_names(text) if name not in RESOLVERS), None)
         if refused is not None:
             raise RunFolderError(
@@ -134,15 +123,16 @@ def refusal(target: Any, packages: tuple[str, ...], classes: tuple[str, ...]) ->
 
 def check_run_targets(config: DictConfig, source: Path, allowed: Iterable[str] = (), trust: bool = False) -> None:
     """Raise ``RunFolderError`` naming the first ``_target_`` of ``config`` (read from ``source``) that is not an
-    allowed class (``ALLOWED`` and ``allowed``: packages end in a dot, other entries are class names), or that calls
-    a resolver outside ``RESOLVERS`` (refused even under ``trust``)."""
-    check_resolvers(config, source)
+    allowed class (``ALLOWED`` and ``allowed``: packages end in a dot, other entries are class names). Its resolvers
+    are checked where a config is read (``check_resolvers``), whatever the trust."""
     if trust:
         return
     entries = [*ALLOWED, *(str(entry) for entry in allowed or ())]
     packages = tuple(entry.rstrip(".") for entry in entries if entry.endswith("."))
     classes = tuple(entry for entry in entries if not entry.endswith("."))
-    for key, target in _targets(OmegaConf.to_container(config, resolve=False)):
+    nodes = _nodes(OmegaConf.to_container(config, resolve=False))
+    targets = ((key, node["_target_"]) for key, node in nodes if isinstance(node, dict) and "_target_" in node)
+    for key, target in targets:
         reason = refusal(target, packages, classes)
         if reason:
             nameable = reason.startswith("outside")  # a class of another package: allowed_targets can name it
